@@ -1,0 +1,109 @@
+package history
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Event is one line of events.jsonl: something a node reported about itself
+// (or the observer saw of it), stamped with the harness's clock.
+type Event struct {
+	Time  int64  `json:"time"` // nanoseconds since the run started, as in history.jsonl
+	Node  string `json:"node"`
+	Event string `json:"event"` // "role", "lease", or anything else (kept, not judged)
+	Role  string `json:"role,omitempty"`
+	Term  int64  `json:"term"`
+	From  int64  `json:"from,omitempty"`  // lease: start, true time
+	Until int64  `json:"until,omitempty"` // lease: end, true time
+	// Source says who saw it: "node" (the node's own stdout) or "observer"
+	// (a /status poll). Optional.
+	Source string `json:"source,omitempty"`
+}
+
+// Event kinds the checkers judge.
+const (
+	EventRole  = "role"
+	EventLease = "lease"
+)
+
+// ReadEventsFile reads events.jsonl. A missing file is no events.
+func ReadEventsFile(path string) (events []Event, warnings []string, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("open events: %w", err)
+	}
+	defer f.Close()
+	return ReadEvents(f, path)
+}
+
+// ReadEvents parses events; like Read, a truncated last line is dropped with
+// a warning and any other bad line is a *ParseError.
+func ReadEvents(r io.Reader, name string) (events []Event, warnings []string, err error) {
+	lines, warnings, err := readLines(r, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, ln := range lines {
+		var ev Event
+		perr := json.NewDecoder(bytes.NewReader(ln.text)).Decode(&ev)
+		if perr == nil {
+			perr = checkEvent(&ev)
+		}
+		if perr != nil {
+			if i == len(lines)-1 && !ln.terminated {
+				warnings = append(warnings, fmt.Sprintf("%s:%d: dropped the truncated last line (%v)", name, ln.no, perr))
+				break
+			}
+			return nil, nil, &ParseError{File: name, Line: ln.no, Err: perr}
+		}
+		events = append(events, ev)
+	}
+	return events, warnings, nil
+}
+
+func checkEvent(ev *Event) error {
+	switch {
+	case ev.Node == "":
+		return errors.New(`"node" is missing`)
+	case ev.Event == "":
+		return errors.New(`"event" is missing`)
+	case ev.Event == EventRole && ev.Role == "":
+		return errors.New(`a role event needs "role"`)
+	case ev.Event == EventLease && ev.Until < ev.From:
+		return fmt.Errorf("lease ends (%d) before it starts (%d)", ev.Until, ev.From)
+	}
+	return nil
+}
+
+// EventWriter appends events to events.jsonl as they happen.
+type EventWriter struct {
+	w *lockedFile
+}
+
+// CreateEvents opens path for a run's events.
+func CreateEvents(path string) (*EventWriter, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create events: %w", err)
+	}
+	return &EventWriter{w: &lockedFile{f: f}}, nil
+}
+
+// Append writes one event.
+func (w *EventWriter) Append(ev Event) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	return w.w.writeLine(b)
+}
+
+// Close syncs and closes the file.
+func (w *EventWriter) Close() error { return w.w.close() }
