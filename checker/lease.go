@@ -1,0 +1,73 @@
+package checker
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/splitbrain/splitbrain/history"
+)
+
+// Lease is an interval of true time in which a node held a lease.
+type Lease struct {
+	Node  string `json:"node"`
+	Term  int64  `json:"term"`
+	From  int64  `json:"from"`
+	Until int64  `json:"until"`
+}
+
+// LeaseOverlap is two nodes' leases holding at once.
+type LeaseOverlap struct {
+	A, B    Lease
+	Overlap int64 `json:"overlap_ns"`
+}
+
+// LeaseSafety checks that no two nodes' leases overlap in true time. A node
+// extending its own lease overlaps itself, which is fine.
+func LeaseSafety(events []history.Event) Result {
+	var leases []Lease
+	for _, ev := range events {
+		if ev.Event == history.EventLease {
+			leases = append(leases, Lease{Node: ev.Node, Term: ev.Term, From: ev.From, Until: ev.Until})
+		}
+	}
+	r := Result{Name: "lease-safety"}
+	if len(leases) == 0 {
+		r.Verdict, r.Summary = Valid, "no node took a lease"
+		return r
+	}
+	sort.Slice(leases, func(i, j int) bool { return leases[i].From < leases[j].From })
+	// Sweep in order of start, remembering the two latest-ending earlier
+	// leases of distinct nodes: one of them is the best witness of an
+	// overlap with any later lease.
+	var best, second *Lease
+	var overlaps []LeaseOverlap
+	for i := range leases {
+		l := &leases[i]
+		w := best
+		if w != nil && w.Node == l.Node {
+			w = second
+		}
+		if w != nil && w.Until > l.From {
+			overlaps = append(overlaps, LeaseOverlap{A: *w, B: *l, Overlap: min(w.Until, l.Until) - l.From})
+		}
+		switch {
+		case best == nil || l.Until > best.Until:
+			if best != nil && best.Node != l.Node {
+				second = best
+			}
+			best = l
+		case l.Node != best.Node && (second == nil || l.Until > second.Until):
+			second = l
+		}
+	}
+	if len(overlaps) == 0 {
+		r.Verdict, r.Summary = Valid, fmt.Sprintf("%d leases, none overlapping another node's", len(leases))
+		return r
+	}
+	o := overlaps[0]
+	r.Verdict = Invalid
+	r.Summary = fmt.Sprintf("%d lease overlap(s); first: %s (term %d) and %s (term %d) both held a lease for %.1f ms from %s",
+		len(overlaps), o.A.Node, o.A.Term, o.B.Node, o.B.Term, float64(o.Overlap)/1e6, formatTime(o.B.From))
+	r.Details = map[string]any{"overlaps": overlaps}
+	return r
+}
