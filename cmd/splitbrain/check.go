@@ -61,4 +61,3 @@ func printReport(w io.Writer, rep checker.Report) {
 	}
 	fmt.Fprintf(w, "verdict: %s (%d history entries, %d node events)\n", rep.Verdict, rep.Ops, rep.Events)
 }
-
