@@ -16,8 +16,8 @@ type val struct {
 	v       int64
 }
 
-func absent() val        { return val{} }
-func some(v int64) val   { return val{present: true, v: v} }
+func absent() val      { return val{} }
+func some(v int64) val { return val{present: true, v: v} }
 func (a val) less(b val) bool {
 	if a.present != b.present {
 		return !a.present
