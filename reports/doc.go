@@ -1,0 +1,51 @@
+// Package reports turns a run directory into what a person reads after a
+// nightly run found something: report.html, junit.xml, and for a store of
+// runs an index.html.
+//
+// # The report
+//
+// Write(dir) renders dir/report.html: one file that opens offline, with no
+// external URL (inline CSS, server-side SVG, no script). It shows, in this
+// order, the verdict and each checker's result; the run's settings, seed and
+// replay command; a leadership timeline (a lane per node, roles coloured by
+// term, faults shaded, kills and pauses marked, every window with two
+// leaders highlighted with its length); leaderless windows with their
+// failover time; client latency (log scale) and throughput with faults
+// shaded; the linearizability result with links to the Porcupine
+// visualization of each failing key; the faults; and links to the node
+// logs. Each logs/<node>.log is copied, escaped, into logs/<node>.html next
+// to it, so the report stays small and every link is relative: the run
+// directory can be copied or served as it is.
+//
+// Whatever is missing from the directory (run.json, results.json, events,
+// logs, even the history) is reported as missing and the rest is rendered:
+// a directory made by hand still gets a report.
+//
+// Large runs stay usable: the latency plot draws at most one point per
+// screen cell and kind and at most maxPoints points overall, preferring fail
+// and info outcomes, while every count shown is exact. A 100k-operation run
+// renders in well under two seconds into well under 5 MB (see
+// BenchmarkWrite100k).
+//
+// All text from the run (node logs, keys, errors, checker details, settings)
+// goes through html/template, so it is escaped for the context it lands in.
+//
+// # JUnit
+//
+// Write also writes dir/junit.xml: one test suite for the run, one test case
+// per checker. A checker that says invalid is a failure of type "invalid";
+// one that says unknown is a failure of type "unknown" too, never a silent
+// pass, because unknown means the run proved nothing. The failure message
+// is the checker's summary; the body adds its details and the replay
+// command. With no results.json there is a single failing case "results"
+// of type "unknown".
+//
+// # The store
+//
+// WriteIndex(store) writes store/index.html listing every run directory in
+// the store (a subdirectory holding run.json, results.json or
+// history.jsonl) with its name, date, system, faults and verdict, newest
+// first, each linked to its report. Handler serves a store over HTTP,
+// rendering the index on each request and (re)building a run's report when
+// it is missing or older than the run's results.
+package reports

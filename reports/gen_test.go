@@ -1,0 +1,381 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/splitbrain/splitbrain/history"
+)
+
+// genConfig shapes a generated run directory.
+type genConfig struct {
+	Ops     int // client operations (each an invocation and an outcome)
+	Nodes   int
+	Clients int
+	Keys    int
+	Seed    uint64
+	// Bug makes one partition elect a second leader in the same term, the
+	// split brain the suite exists to find.
+	Bug bool
+	// Evil puts HTML and script into everything a node or a history can
+	// carry: a log line, a key, an error, the command line.
+	Evil bool
+	// Duration is how long the run lasts (default 40s); clients space
+	// their operations to fill it.
+	Duration time.Duration
+	// Bare leaves out run.json, results.json and the logs, as in a
+	// directory assembled by hand.
+	Bare bool
+}
+
+// evilKey and friends are what the escaping tests look for.
+const (
+	evilKey    = `k<img src=x onerror="window.__pwned=2">`
+	evilError  = `<script>window.__pwned=3</script> connection reset`
+	evilLog    = `<script>window.__pwned=1</script> & <b>not bold</b>`
+	evilMarker = "__pwned"
+)
+
+// genRun writes a realistic run directory: a register workload over
+// cfg.Clients clients, a nemesis that cycles through partitions, kills,
+// pauses and clock bumps aimed at the leader, the role changes a Raft
+// cluster would report around them, results.json as the checkers would
+// write it, a Porcupine page for the failing key, and node logs.
+func genRun(tb testing.TB, dir string, cfg genConfig) {
+	tb.Helper()
+	if err := generate(dir, cfg); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+type genEntry struct {
+	op  history.Op
+	ord int
+}
+
+func generate(dir string, cfg genConfig) error {
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 5
+	}
+	if cfg.Clients == 0 {
+		cfg.Clients = 10
+	}
+	if cfg.Keys == 0 {
+		cfg.Keys = 5
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 42))
+	if err := os.MkdirAll(filepath.Join(dir, logsDir), 0o755); err != nil {
+		return err
+	}
+	nodes := make([]string, cfg.Nodes)
+	for i := range nodes {
+		nodes[i] = fmt.Sprintf("n%d", i+1)
+	}
+	keys := make([]string, cfg.Keys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i+1)
+	}
+	if cfg.Evil {
+		keys[len(keys)-1] = evilKey
+	}
+
+	if cfg.Duration == 0 {
+		cfg.Duration = 40 * time.Second
+	}
+	dur := int64(cfg.Duration)
+	ms := int64(time.Millisecond)
+	// Each client spends gap per operation, latency included.
+	gap := dur * int64(cfg.Clients) / int64(max(cfg.Ops, 1))
+
+	var entries []genEntry
+	ord := 0
+	push := func(op history.Op) {
+		entries = append(entries, genEntry{op, ord})
+		ord++
+	}
+	var events []history.Event
+	role := func(t int64, node, r string, term int64) {
+		events = append(events, history.Event{Time: t, Node: node, Event: history.EventRole, Role: r, Term: term, Source: "node"})
+	}
+	nemesis := func(t int64, f string, node string, v any) {
+		op := history.Op{Time: t, Process: history.Nemesis, Type: history.Info, F: f, Node: node}
+		if v != nil {
+			op.Value = history.RawValue(v)
+		}
+		push(op)
+	}
+	type outage struct{ from, to int64 } // clients cannot get an answer
+	var outages []outage
+	var leaderless [][2]int64
+	var violations []map[string]any
+
+	// The cluster: n1 wins the first election.
+	term := int64(1)
+	leader := nodes[0]
+	for _, n := range nodes {
+		role(0, n, "follower", 0)
+	}
+	role(150*ms, leader, "candidate", 1)
+	role(200*ms, leader, "leader", 1)
+	for _, n := range nodes[1:] {
+		role(205*ms, n, "follower", 1)
+	}
+	leaderless = append(leaderless, [2]int64{0, 200 * ms})
+	outages = append(outages, outage{0, 200 * ms})
+	other := func(not string) string {
+		for {
+			n := nodes[rng.IntN(len(nodes))]
+			if n != not {
+				return n
+			}
+		}
+	}
+	elect := func(t int64, winner string, newTerm int64, except string) {
+		role(t, winner, "candidate", newTerm)
+		role(t+50*ms, winner, "leader", newTerm)
+		for _, n := range nodes {
+			if n != winner && n != except {
+				role(t+55*ms, n, "follower", newTerm)
+			}
+		}
+	}
+	partitions := 0
+	for t, i := 2*int64(time.Second), 0; t+3*int64(time.Second) < dur; t, i = t+5*int64(time.Second), i+1 {
+		switch i % 4 {
+		case 0: // isolate the leader; the majority elects another
+			partitions++
+			d := int64(2500+rng.IntN(1000)) * ms
+			var rest []string
+			for _, n := range nodes {
+				if n != leader {
+					rest = append(rest, n)
+				}
+			}
+			nemesis(t, "start-partition", "", map[string]any{"groups": [][]string{{leader}, rest}})
+			winner := rest[rng.IntN(len(rest))]
+			newTerm := term + 1
+			if cfg.Bug && partitions == 2 {
+				newTerm = term // the bug: a second leader in the same term
+				violations = append(violations, map[string]any{"term": term, "nodes": []string{leader, winner}, "from": t + 350*ms, "to": t + d + 20*ms})
+			}
+			elect(t+300*ms, winner, newTerm, leader)
+			outages = append(outages, outage{t, t + 350*ms})
+			nemesis(t+d, "stop-partition", "", nil)
+			role(t+d+20*ms, leader, "follower", max(newTerm, term+1))
+			leader, term = winner, max(newTerm, term+1)
+		case 1: // kill the leader, restart it later
+			victim := leader
+			nemesis(t, "kill", victim, map[string]any{"node": victim})
+			winner := other(victim)
+			elect(t+400*ms, winner, term+1, victim)
+			leaderless = append(leaderless, [2]int64{t, t + 450*ms})
+			outages = append(outages, outage{t, t + 450*ms})
+			d := int64(1500+rng.IntN(1000)) * ms
+			nemesis(t+d, "start", victim, map[string]any{"node": victim})
+			role(t+d+300*ms, victim, "follower", term+1)
+			leader, term = winner, term+1
+		case 2: // pause the leader past its election timeout
+			victim := leader
+			nemesis(t, "pause", victim, map[string]any{"node": victim})
+			winner := other(victim)
+			elect(t+400*ms, winner, term+1, victim)
+			outages = append(outages, outage{t, t + 450*ms})
+			d := int64(1200+rng.IntN(600)) * ms
+			nemesis(t+d, "resume", victim, map[string]any{"node": victim})
+			role(t+d+30*ms, victim, "follower", term+1)
+			leader, term = winner, term+1
+		case 3: // bump a follower's clock
+			n := other(leader)
+			nemesis(t, "clock-bump", n, map[string]any{"node": n, "delta_ms": 900})
+			nemesis(t+2*int64(time.Second), "clock-reset", n, map[string]any{"node": n})
+		}
+	}
+
+	// Clients.
+	inOutage := func(t int64) bool {
+		for _, o := range outages {
+			if t >= o.from && t < o.to {
+				return true
+			}
+		}
+		return false
+	}
+	values := map[string]int64{}
+	nextProc := cfg.Clients
+	perClient := cfg.Ops / cfg.Clients
+	for c := 0; c < cfg.Clients; c++ {
+		proc := history.Process(c)
+		t := int64(rng.IntN(3)) * ms
+		for n := 0; n < perClient || (c < cfg.Ops%cfg.Clients && n == perClient); n++ {
+			key := keys[rng.IntN(len(keys))]
+			node := nodes[rng.IntN(len(nodes))]
+			inv := history.Op{Time: t, Process: proc, Type: history.Invoke, Key: key, Node: node}
+			switch x := rng.IntN(10); {
+			case x < 5:
+				inv.F, inv.Value = history.FRead, history.Value{}
+			case x < 8:
+				inv.F, inv.Value = history.FWrite, history.IntValue(rng.Int64N(100))
+			default:
+				inv.F, inv.Value = history.FCAS, history.PairValue(rng.Int64N(5), rng.Int64N(100))
+			}
+			lat := int64(math.Exp(rng.NormFloat64()*0.5+math.Log(1.8e6))) + 200_000
+			done := inv
+			done.Type = history.OK
+			if inOutage(t) {
+				if rng.IntN(2) == 0 {
+					done.Type, done.Error, lat = history.Fail, "not leader", lat/3+100_000
+				} else {
+					done.Type, done.Error, lat = history.Info, "timeout after 500ms", 500*ms+int64(rng.IntN(5))*ms
+					if cfg.Evil {
+						done.Error = evilError
+					}
+				}
+			}
+			done.Time = t + lat
+			switch {
+			case done.Type == history.OK && inv.F == history.FRead:
+				if v, ok := values[key]; ok {
+					done.Value = history.IntValue(v)
+				}
+			case done.Type == history.OK && inv.F == history.FWrite:
+				values[key] = inv.Value.Int
+			case done.Type == history.OK && inv.F == history.FCAS:
+				if values[key] != inv.Value.From {
+					done.Type, done.Error = history.Fail, "cas mismatch"
+				} else {
+					values[key] = inv.Value.To
+				}
+			}
+			push(inv)
+			push(done)
+			t = max(done.Time+1, t+gap+int64(rng.IntN(1000))*1000)
+			if done.Type == history.Info { // the client goes on as a new process
+				proc = history.Process(nextProc)
+				nextProc++
+			}
+		}
+	}
+	sort.SliceStable(entries, func(i, j int) bool {
+		if entries[i].op.Time != entries[j].op.Time {
+			return entries[i].op.Time < entries[j].op.Time
+		}
+		return entries[i].ord < entries[j].ord
+	})
+	var hb strings.Builder
+	for i := range entries {
+		entries[i].op.Index = int64(i)
+		b, err := json.Marshal(entries[i].op)
+		if err != nil {
+			return err
+		}
+		hb.Write(b)
+		hb.WriteByte('\n')
+	}
+	if err := os.WriteFile(filepath.Join(dir, historyFile), []byte(hb.String()), 0o644); err != nil {
+		return err
+	}
+	end := entries[len(entries)-1].op.Time
+
+	sort.SliceStable(events, func(i, j int) bool { return events[i].Time < events[j].Time })
+	var eb strings.Builder
+	logs := map[string]*strings.Builder{}
+	start := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
+	for _, n := range nodes {
+		logs[n] = &strings.Builder{}
+		fmt.Fprintf(logs[n], "%s INFO electd starting node=%s peers=%s\n", start.Format(time.RFC3339Nano), n, strings.Join(nodes, ","))
+	}
+	for _, ev := range events {
+		b, _ := json.Marshal(ev)
+		eb.Write(b)
+		eb.WriteByte('\n')
+		fmt.Fprintf(logs[ev.Node], "%s INFO raft: became %s term=%d\n", start.Add(time.Duration(ev.Time)).Format(time.RFC3339Nano), ev.Role, ev.Term)
+	}
+	if err := os.WriteFile(filepath.Join(dir, eventsFile), []byte(eb.String()), 0o644); err != nil {
+		return err
+	}
+	if cfg.Bare {
+		return nil
+	}
+	if cfg.Evil {
+		fmt.Fprintf(logs[nodes[0]], "%s WARN client sent %s\n", start.Format(time.RFC3339Nano), evilLog)
+	}
+	for n, b := range logs {
+		if err := os.WriteFile(filepath.Join(dir, logsDir, n+".log"), []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+
+	bug := ""
+	if cfg.Bug {
+		bug = "same-term-leaders"
+	}
+	command := fmt.Sprintf("splitbrain run --system electd --algo raft --nodes %d --nemesis partition,kill,pause,clock --seed %d", cfg.Nodes, cfg.Seed)
+	if cfg.Evil {
+		command += ` --note '<script>window.__pwned=4</script>'`
+	}
+	settings := map[string]any{
+		"name": filepath.Base(dir), "started": start.Format(time.RFC3339), "system": "electd", "algo": "raft",
+		"bug": bug, "nodes": nodes, "nemesis": []string{"partition", "kill", "pause", "clock"},
+		"seed": cfg.Seed, "time_limit": fmt.Sprint(time.Duration(dur).Round(time.Second)), "concurrency": cfg.Clients,
+		"keys": cfg.Keys, "command": command, "replay": command + " --replay",
+	}
+	if err := writeJSON(filepath.Join(dir, settingsFile), settings); err != nil {
+		return err
+	}
+
+	failKey := keys[len(keys)-1]
+	vis := "linearizable-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, failKey) + ".html"
+	if err := os.WriteFile(filepath.Join(dir, vis), []byte("<!DOCTYPE html><title>porcupine</title><p>visualization</p>"), 0o644); err != nil {
+		return err
+	}
+	var windows []map[string]int64
+	for _, w := range leaderless {
+		windows = append(windows, map[string]int64{"from": w[0], "to": w[1], "duration_ns": w[1] - w[0]})
+	}
+	safety := map[string]any{"name": "election-safety", "verdict": "valid", "summary": "at most one leader per term"}
+	if len(violations) > 0 {
+		safety = map[string]any{"name": "election-safety", "verdict": "invalid",
+			"summary": fmt.Sprintf("%d terms with two leaders", len(violations)), "details": map[string]any{"violations": violations}}
+	}
+	res := map[string]any{
+		"verdict": "invalid", "ops": cfg.Ops, "warnings": []string{"lease-safety: nodes reported no leases"},
+		"checkers": []any{
+			map[string]any{"name": "linearizable", "verdict": "invalid", "summary": fmt.Sprintf("key %s is not linearizable (1 of %d keys)", failKey, len(keys)),
+				"details": map[string]any{"keys": []any{map[string]any{"key": failKey, "visualization": vis, "error": evilErrorIf(cfg.Evil)}}}},
+			safety,
+			map[string]any{"name": "lease-safety", "verdict": "unknown", "summary": "no lease events to judge"},
+			map[string]any{"name": "term-monotonic", "verdict": "valid", "summary": "terms never went backwards on any node"},
+			map[string]any{"name": "liveness", "verdict": "valid", "summary": fmt.Sprintf("%d leaderless windows, longest 450ms", len(windows)),
+				"details": map[string]any{"windows": windows, "end": end}},
+		},
+	}
+	return writeJSON(filepath.Join(dir, resultsFile), res)
+}
+
+func evilErrorIf(evil bool) string {
+	if evil {
+		return evilError
+	}
+	return "no linearization after op 412"
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}

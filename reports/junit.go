@@ -1,0 +1,114 @@
+package reports
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strings"
+)
+
+// JUnit XML as CI systems read it (the Jenkins/Surefire dialect that
+// GitLab, GitHub actions and Buildkite accept).
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Timestamp  string          `xml:"timestamp,attr,omitempty"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Type    string `xml:"type,attr"`
+	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+// maxFailureDetails bounds the details copied into a failure body: CI
+// pages show it inline, and the report has the rest.
+const maxFailureDetails = 8 << 10
+
+// junitXML describes the run as one suite with a case per checker. Invalid
+// and unknown verdicts are both failures (typed "invalid" and "unknown"):
+// an unknown checker proved nothing, and a nightly job that passed on it
+// would hide that.
+func junitXML(r *run) ([]byte, error) {
+	class := "splitbrain." + r.Name
+	suite := junitSuite{Name: class, Time: fmt.Sprintf("%.3f", float64(r.End)/1e9)}
+	if t, ok := r.started(); ok {
+		suite.Timestamp = t.UTC().Format("2006-01-02T15:04:05")
+	}
+	for _, k := range r.Settings.order {
+		suite.Properties = append(suite.Properties, junitProperty{Name: k, Value: r.Settings.str(k)})
+	}
+	replay := r.Settings.str("replay")
+	tail := "\n\nreport: " + reportFile + " in the run directory"
+	if replay != "" {
+		tail = "\n\nreplay: " + replay + tail
+	}
+	if r.Results == nil {
+		suite.Cases = append(suite.Cases, junitCase{
+			Name: "results", Classname: class, Time: "0",
+			Failure: &junitFailure{Type: "unknown", Message: "no results.json: the run was not checked",
+				Body: strings.Join(r.Notes, "\n") + tail},
+		})
+	} else {
+		for _, c := range r.Results.Checkers {
+			jc := junitCase{Name: c.Name, Classname: class, Time: "0"}
+			verdict := orUnknown(c.Verdict)
+			if verdict != "valid" {
+				body := c.Summary
+				if d := prettyJSON(c.Details, maxFailureDetails); d != "" {
+					body += "\n\n" + d
+				}
+				jc.Failure = &junitFailure{Type: verdict, Message: verdict + ": " + c.Summary, Body: body + tail}
+			}
+			suite.Cases = append(suite.Cases, jc)
+		}
+		if len(r.Results.Checkers) == 0 {
+			suite.Cases = append(suite.Cases, junitCase{
+				Name: "results", Classname: class, Time: "0",
+				Failure: &junitFailure{Type: "unknown", Message: "results.json lists no checker", Body: tail},
+			})
+		}
+		if len(r.Results.Warnings) > 0 {
+			suite.Cases[0].SystemOut = "warnings:\n" + strings.Join(r.Results.Warnings, "\n")
+		}
+	}
+	suite.Tests = len(suite.Cases)
+	for _, c := range suite.Cases {
+		if c.Failure != nil {
+			suite.Failures++
+		}
+	}
+	doc := junitSuites{Name: "splitbrain", Tests: suite.Tests, Failures: suite.Failures, Suites: []junitSuite{suite}}
+	b, err := xml.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("junit: %w", err)
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}

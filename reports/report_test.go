@@ -1,0 +1,149 @@
+package reports
+
+import (
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestWriteReport(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run-1")
+	genRun(t, dir, genConfig{Ops: 3000, Seed: 1, Bug: true})
+	if err := Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, filepath.Join(dir, reportFile))
+	for _, want := range []string{
+		`id="verdict">invalid<`,
+		`id="timeline-svg"`, `id="latency-svg"`,
+		"election-safety", "linearizable", "liveness",
+		"yes: split brain",             // the same-term window is called out
+		`href="./linearizable-k5.html"`, // the Porcupine link
+		`href="./logs/n1.html"`,
+		"--replay",
+		"<td>kill n", // a kill in the fault table
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// Self-contained: nothing is fetched from anywhere.
+	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*"(https?:)?//`).FindString(page); m != "" {
+		t.Errorf("report refers to an external resource: %s", m)
+	}
+	if strings.Contains(page, "<script") {
+		t.Error("report carries a script; it needs none")
+	}
+	if _, err := os.Stat(filepath.Join(dir, logsDir, "n1.html")); err != nil {
+		t.Errorf("node log page: %v", err)
+	}
+}
+
+func TestEscaping(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "evil")
+	genRun(t, dir, genConfig{Ops: 400, Seed: 2, Evil: true})
+	if err := Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, filepath.Join(dir, reportFile))
+	logPage := readFile(t, filepath.Join(dir, logsDir, "n1.html"))
+	for name, s := range map[string]string{"report": page, "log page": logPage} {
+		if strings.Contains(s, "<script") || strings.Contains(s, "<img") || strings.Contains(s, "<b>not") {
+			t.Errorf("%s holds unescaped markup from the run", name)
+		}
+	}
+	if !strings.Contains(logPage, "&lt;script&gt;window.__pwned=1&lt;/script&gt; &amp; &lt;b&gt;not bold&lt;/b&gt;") {
+		t.Error("log page does not show the log line, escaped")
+	}
+	if !strings.Contains(page, "k&lt;img src=x onerror=&#34;window.__pwned=2&#34;&gt;") {
+		t.Error("report does not show the evil key, escaped")
+	}
+	if !strings.Contains(page, "&lt;script&gt;window.__pwned=3&lt;/script&gt;") {
+		t.Error("report does not show the evil error, escaped")
+	}
+}
+
+func TestBareAndEmptyDirectories(t *testing.T) {
+	bare := filepath.Join(t.TempDir(), "bare")
+	genRun(t, bare, genConfig{Ops: 200, Seed: 3, Bare: true})
+	if err := Write(bare); err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, filepath.Join(bare, reportFile))
+	for _, want := range []string{"no run.json", "no results.json", `id="timeline-svg"`, `id="verdict">unknown<`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("bare report lacks %q", want)
+		}
+	}
+	empty := t.TempDir()
+	if err := Write(empty); err != nil {
+		t.Fatal(err)
+	}
+	page = readFile(t, filepath.Join(empty, reportFile))
+	if !strings.Contains(page, "no history.jsonl") {
+		t.Error("empty report does not say the history is missing")
+	}
+	if err := Write(filepath.Join(empty, "nope")); err == nil {
+		t.Error("Write of a missing directory succeeded")
+	}
+}
+
+func TestJUnit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run-j")
+	genRun(t, dir, genConfig{Ops: 300, Seed: 4, Bug: true, Evil: true})
+	if err := Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	var doc junitSuites
+	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(dir, junitFile))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Suites) != 1 {
+		t.Fatalf("%d suites, want 1", len(doc.Suites))
+	}
+	s := doc.Suites[0]
+	got := map[string]string{}
+	for _, c := range s.Cases {
+		got[c.Name] = "pass"
+		if c.Failure != nil {
+			got[c.Name] = c.Failure.Type
+			if !strings.Contains(c.Failure.Body, "replay:") {
+				t.Errorf("%s: failure body lacks the replay command", c.Name)
+			}
+		}
+	}
+	want := map[string]string{"linearizable": "invalid", "election-safety": "invalid", "lease-safety": "unknown", "term-monotonic": "pass", "liveness": "pass"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("case %s: %s, want %s", k, got[k], v)
+		}
+	}
+	if s.Tests != 5 || s.Failures != 3 || doc.Failures != 3 {
+		t.Errorf("counts: tests %d failures %d/%d, want 5 and 3", s.Tests, s.Failures, doc.Failures)
+	}
+
+	// No results at all: one failing case, never a pass.
+	empty := t.TempDir()
+	if err := Write(empty); err != nil {
+		t.Fatal(err)
+	}
+	doc = junitSuites{}
+	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(empty, junitFile))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Failures != 1 || doc.Suites[0].Cases[0].Failure.Type != "unknown" {
+		t.Errorf("unchecked run: %+v", doc)
+	}
+}

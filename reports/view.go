@@ -1,0 +1,579 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/splitbrain/splitbrain/history"
+)
+
+// view is everything report.html shows, computed up front so that the
+// template only lays it out.
+type view struct {
+	Name      string
+	Verdict   string
+	Generated string
+	Started   string
+	System    string // system / algo / bug, as far as known
+	Ops       int
+	Events    int
+	Duration  string
+	Checkers  []checkerView
+	Warnings  []string // the checkers'
+	Notes     []string // ours: missing or damaged files
+	Settings  []kv
+	Seed      string
+	Command   string
+	Replay    string
+	Timeline  *timeline
+	Multi     []windowRow
+	Violating int // multi-leader windows within one term
+	Leaderless       []windowRow
+	LeaderlessSource string
+	FailoverMax      string
+	FailoverMedian   string
+	Latency          *latencyPlot
+	Errors           []errorRow
+	ErrorKinds       int
+	LatencyBands     []band
+	Lin              *linView
+	Faults           []faultRow
+	FaultsHidden     int
+	Logs             []logLink
+}
+
+type kv struct{ Key, Value string }
+
+type checkerView struct {
+	Name, Verdict, Summary string
+	Details                string // indented JSON, possibly shortened
+}
+
+type windowRow struct {
+	From, To, Duration string
+	Nodes, Terms       string
+	SameTerm, Open     bool
+	Cause              string
+}
+
+type faultRow struct {
+	Start, End, Duration string
+	Kind, Label          string
+}
+
+// errorRow counts one error string clients saw.
+type errorRow struct {
+	Error      string
+	Fail, Info int
+	total      int
+}
+
+type logLink struct {
+	Node, Href, Raw, Size string
+}
+
+type linView struct {
+	Verdict, Summary string
+	Keys             []linKey
+}
+
+type linKey struct {
+	Key, Href, File string
+	Missing         bool
+}
+
+// timeline is the leadership timeline, laid out.
+type timeline struct {
+	Height    float64
+	Lanes     []laneView
+	Segs      []segRect
+	Bands     []band // cluster-wide faults, across all lanes
+	NodeMarks []band // kills, pauses and clock faults on one lane
+	Points    []band // faults with no duration
+	Multi     []band // two or more leaders
+	None      []band // no leader
+	SumY      float64
+	AxisY     float64
+	LanesTop  float64
+	LanesBot  float64
+	Ticks     []tick
+}
+
+type laneView struct {
+	Name string
+	Y    float64
+	Mid  float64
+}
+
+type segRect struct {
+	X, Y, W, H float64
+	Fill       string
+	Label      string // the term, when there is room
+	Title      string
+	Role       string
+}
+
+// band is a shaded span: a fault, a window.
+type band struct {
+	X, W, Y, H float64
+	Class      string
+	Label      string
+	Title      string
+}
+
+const (
+	sumH            = 12.0
+	maxFaultRows    = 500
+	maxDetailsBytes = 64 << 10
+	maxWindowRows   = 500
+)
+
+func buildView(r *run, now time.Time) *view {
+	v := &view{
+		Name:      r.Name,
+		Verdict:   r.verdict(),
+		Generated: now.UTC().Format(time.RFC3339),
+		Ops:       len(r.Operations),
+		Events:    len(r.Events),
+		Duration:  fmtDur(r.End),
+		Notes:     r.Notes,
+	}
+	if t, ok := r.started(); ok {
+		v.Started = t.UTC().Format("2006-01-02 15:04:05 MST")
+	} else {
+		v.Started = r.Settings.str("started")
+	}
+	var sys []string
+	for _, k := range []string{"system", "algo", "bug"} {
+		if s := r.Settings.str(k); s != "" {
+			sys = append(sys, s)
+		}
+	}
+	v.System = strings.Join(sys, " / ")
+	v.Seed = r.Settings.str("seed")
+	v.Command = r.Settings.str("command")
+	v.Replay = r.Settings.str("replay")
+	for _, k := range r.Settings.order {
+		switch k {
+		case "command", "replay":
+			continue // shown on their own, copyable
+		}
+		v.Settings = append(v.Settings, kv{k, r.Settings.str(k)})
+	}
+
+	if r.Results != nil {
+		v.Warnings = r.Results.Warnings
+		for _, c := range r.Results.Checkers {
+			v.Checkers = append(v.Checkers, checkerView{
+				Name: c.Name, Verdict: orUnknown(c.Verdict), Summary: c.Summary,
+				Details: prettyJSON(c.Details, maxDetailsBytes),
+			})
+		}
+	}
+
+	s := scale{end: r.End}
+	faults := extractFaults(r.Ops, r.End)
+	segs := roleSegments(r.Events, faults, r.End)
+	multi, none := leaderWindows(segs, r.End)
+	if ws, ok := livenessWindows(r.checker("liveness"), r.End); ok {
+		none, v.LeaderlessSource = ws, "the liveness checker"
+	} else if len(segs) > 0 {
+		v.LeaderlessSource = "the role events (no liveness result)"
+	}
+	attachCauses(multi, faults)
+	attachCauses(none, faults)
+	for _, w := range multi {
+		if w.SameTerm {
+			v.Violating++
+		}
+	}
+	v.Multi = windowRows(multi)
+	v.Leaderless = windowRows(none)
+	if len(none) > 0 {
+		ds := make([]int64, len(none))
+		for i, w := range none {
+			ds[i] = w.Duration()
+		}
+		sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+		v.FailoverMax = fmtDur(ds[len(ds)-1])
+		v.FailoverMedian = fmtDur(ds[len(ds)/2])
+	}
+
+	nodes := laneNodes(r, faults, segs)
+	if len(nodes) > 0 && r.End > 0 {
+		v.Timeline = layoutTimeline(nodes, segs, faults, multi, none, s)
+	}
+	if len(r.Operations) > 0 {
+		v.Latency = layoutLatency(r.Operations, s)
+		for _, f := range faults {
+			if f.Point {
+				continue
+			}
+			x0, x1 := s.x(f.Start), s.x(f.End)
+			v.LatencyBands = append(v.LatencyBands, band{
+				X: x0, W: math.Max(x1-x0, 1), Y: latTop, H: v.Latency.TputBase - latTop,
+				Class: "f-" + faultClass(f.Kind), Title: f.Label + " " + fmtTime(f.Start) + "–" + fmtTime(f.End),
+			})
+		}
+	}
+	v.Errors, v.ErrorKinds = clientErrors(r)
+	v.Lin = linearizability(r)
+
+	for i, f := range faults {
+		if i == maxFaultRows {
+			v.FaultsHidden = len(faults) - i
+			break
+		}
+		row := faultRow{Start: fmtTime(f.Start), Kind: f.Kind, Label: f.Label}
+		switch {
+		case f.Point:
+		case f.Open:
+			row.End, row.Duration = "(still in force at the end)", fmtDur(f.End-f.Start)
+		default:
+			row.End, row.Duration = fmtTime(f.End), fmtDur(f.End-f.Start)
+		}
+		v.Faults = append(v.Faults, row)
+	}
+
+	for _, l := range r.Logs {
+		base := "logs/" + url.PathEscape(l.Node)
+		v.Logs = append(v.Logs, logLink{Node: l.Node, Href: "./" + base + ".html", Raw: "./" + base + ".log", Size: fmtBytes(l.Size)})
+	}
+	return v
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// prettyJSON indents raw JSON for reading, cut at limit bytes.
+func prettyJSON(raw json.RawMessage, limit int) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var buf bytes.Buffer
+	if json.Indent(&buf, raw, "", "  ") != nil {
+		buf.Reset()
+		buf.Write(raw)
+	}
+	if buf.Len() > limit {
+		return buf.String()[:limit] + fmt.Sprintf("\n… (%d more bytes in %s)", buf.Len()-limit, resultsFile)
+	}
+	return buf.String()
+}
+
+func windowRows(ws []window) []windowRow {
+	var out []windowRow
+	for i, w := range ws {
+		if i == maxWindowRows {
+			break
+		}
+		terms := make([]string, len(w.Terms))
+		for j, t := range w.Terms {
+			terms[j] = strconv.FormatInt(t, 10)
+		}
+		out = append(out, windowRow{
+			From: fmtTime(w.From), To: fmtTime(w.To), Duration: fmtDur(w.Duration()),
+			Nodes: strings.Join(w.Nodes, ", "), Terms: strings.Join(terms, ", "),
+			SameTerm: w.SameTerm, Open: w.Open, Cause: w.Cause,
+		})
+	}
+	return out
+}
+
+// laneNodes orders the timeline's lanes: run.json's nodes first, as
+// configured, then any other node that reported, was faulted or logged.
+func laneNodes(r *run, faults []fault, segs map[string][]segment) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	// "nodes" may be a list of names or just a count; only names help.
+	for _, n := range r.Settings.list("nodes") {
+		if _, err := strconv.Atoi(n); err != nil {
+			add(n)
+		}
+	}
+	var rest []string
+	for n := range segs {
+		rest = append(rest, n)
+	}
+	for _, f := range faults {
+		rest = append(rest, f.Node)
+	}
+	for _, l := range r.Logs {
+		rest = append(rest, l.Node)
+	}
+	sort.SliceStable(rest, func(i, j int) bool { return nodeLess(rest[i], rest[j]) })
+	for _, n := range rest {
+		add(n)
+	}
+	return out
+}
+
+// termColor gives each term its own hue (golden-angle steps, so
+// neighbouring terms differ clearly) and each role a lightness: leaders
+// dark, candidates middling, followers pale.
+func termColor(term int64, role string) string {
+	h := math.Mod(float64(term)*137.508+200, 360)
+	switch role {
+	case roleLeader:
+		return fmt.Sprintf("hsl(%.0f,70%%,38%%)", h)
+	case "candidate", "looking":
+		return fmt.Sprintf("hsl(%.0f,65%%,68%%)", h)
+	default:
+		return fmt.Sprintf("hsl(%.0f,45%%,87%%)", h)
+	}
+}
+
+func faultClass(kind string) string {
+	switch kind {
+	case kindPartition, kindKill, kindPause, kindClock:
+		return kind
+	}
+	return "other"
+}
+
+func layoutTimeline(nodes []string, segs map[string][]segment, faults []fault, multi, none []window, s scale) *timeline {
+	tl := &timeline{LanesTop: laneTop}
+	laneY := map[string]float64{}
+	for i, n := range nodes {
+		y := laneTop + float64(i)*(laneH+laneGap)
+		laneY[n] = y
+		tl.Lanes = append(tl.Lanes, laneView{Name: n, Y: y, Mid: y + laneH/2})
+	}
+	tl.LanesBot = laneTop + float64(len(nodes))*(laneH+laneGap) - laneGap
+	tl.SumY = tl.LanesBot + laneGap
+	tl.AxisY = tl.SumY + sumH + 4
+	tl.Height = tl.AxisY + axisH
+	tl.Ticks = timeTicks(s)
+
+	for _, n := range nodes {
+		lastX := -1.0
+		for _, sg := range segs[n] {
+			if sg.Role == roleDown {
+				continue // drawn as the kill's mark
+			}
+			x0, x1 := s.x(sg.Start), s.x(sg.End)
+			// Drop segments that would not be visible, keeping the file
+			// small for a node that flaps; the one that follows covers it.
+			if x1-x0 < 0.05 && math.Round(x0*10) == math.Round(lastX*10) {
+				continue
+			}
+			lastX = x0
+			r := segRect{
+				X: x0, Y: laneY[n], W: math.Max(x1-x0, 0.3), H: laneH,
+				Fill: termColor(sg.Term, sg.Role), Role: sg.Role,
+				Title: fmt.Sprintf("%s %s, term %d, %s–%s (%s)", n, sg.Role, sg.Term, fmtTime(sg.Start), fmtTime(sg.End), fmtDur(sg.End-sg.Start)),
+			}
+			if sg.Role == roleLeader && x1-x0 > 18 {
+				r.Label = "T" + strconv.FormatInt(sg.Term, 10)
+			}
+			tl.Segs = append(tl.Segs, r)
+		}
+	}
+
+	for _, f := range faults {
+		x0, x1 := s.x(f.Start), s.x(f.End)
+		title := fmt.Sprintf("%s, %s–%s", f.Label, fmtTime(f.Start), fmtTime(f.End))
+		if f.Point {
+			title = fmt.Sprintf("%s at %s", f.Label, fmtTime(f.Start))
+		}
+		y, ok := laneY[f.Node]
+		switch {
+		case f.Point:
+			b := band{X: x0, Y: laneTop - 4, H: tl.LanesBot - laneTop + 8, Class: "other", Label: f.Kind, Title: title}
+			if ok {
+				b.Y, b.H = y-2, laneH+4
+			}
+			tl.Points = append(tl.Points, b)
+		case ok && f.Kind != kindPartition:
+			tl.NodeMarks = append(tl.NodeMarks, band{X: x0, W: math.Max(x1-x0, 2), Y: y, H: laneH, Class: faultClass(f.Kind), Label: f.Kind, Title: title})
+		default:
+			b := band{X: x0, W: math.Max(x1-x0, 2), Y: laneTop - 4, H: tl.LanesBot - laneTop + 8, Class: "f-" + faultClass(f.Kind), Title: title}
+			if x1-x0 > 40 {
+				b.Label = shorten(f.Label, int((x1-x0)/6.2))
+			}
+			tl.Bands = append(tl.Bands, b)
+		}
+	}
+	for _, w := range multi {
+		x0, x1 := s.x(w.From), s.x(w.To)
+		label := fmt.Sprintf("%d leaders %s", len(w.Nodes), fmtDur(w.Duration()))
+		class := "multi"
+		if w.SameTerm {
+			class = "multi same"
+		}
+		tl.Multi = append(tl.Multi, band{
+			X: x0, W: math.Max(x1-x0, 3), Y: laneTop - 6, H: tl.LanesBot - laneTop + 12, Class: class, Label: label,
+			Title: fmt.Sprintf("%s: %s (terms %v), %s–%s", label, strings.Join(w.Nodes, ", "), w.Terms, fmtTime(w.From), fmtTime(w.To)),
+		})
+	}
+	for _, w := range none {
+		x0, x1 := s.x(w.From), s.x(w.To)
+		tl.None = append(tl.None, band{
+			X: x0, W: math.Max(x1-x0, 1), Y: tl.SumY, H: sumH, Class: "none",
+			Title: fmt.Sprintf("no leader for %s, %s–%s", fmtDur(w.Duration()), fmtTime(w.From), fmtTime(w.To)),
+		})
+	}
+	for _, w := range multi {
+		x0, x1 := s.x(w.From), s.x(w.To)
+		tl.None = append(tl.None, band{X: x0, W: math.Max(x1-x0, 3), Y: tl.SumY, H: sumH, Class: "two", Title: "two or more leaders"})
+	}
+	return tl
+}
+
+// shorten cuts s to n characters with an ellipsis.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if n < 2 || len(r) <= n {
+		if n < 2 {
+			return ""
+		}
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func fmtBytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	default:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+}
+
+// linearizability gathers the linearizable checker's verdict and, for each
+// failing key, the Porcupine visualization it wrote. Files are looked up
+// in the run directory by base name only, so a results.json cannot point
+// a link outside it.
+func linearizability(r *run) *linView {
+	c := r.checker("linearizable")
+	lv := &linView{}
+	if c != nil {
+		lv.Verdict, lv.Summary = orUnknown(c.Verdict), c.Summary
+		var d any
+		if json.Unmarshal(c.Details, &d) == nil {
+			collectVisualizations(d, lv)
+		}
+	}
+	if len(lv.Keys) == 0 {
+		// No details to go by (or no results at all): show whatever
+		// visualizations the checker left in the directory.
+		matches, _ := filepath.Glob(filepath.Join(r.Dir, "linearizable-*.html"))
+		sort.Strings(matches)
+		for _, m := range matches {
+			b := filepath.Base(m)
+			key := strings.TrimSuffix(strings.TrimPrefix(b, "linearizable-"), ".html")
+			lv.Keys = append(lv.Keys, linKey{Key: key, File: b, Href: "./" + url.PathEscape(b)})
+		}
+	}
+	for i := range lv.Keys {
+		k := &lv.Keys[i]
+		if k.File == "" {
+			k.Missing = true
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(r.Dir, k.File)); errors.Is(err, fs.ErrNotExist) {
+			k.Missing, k.Href = true, ""
+		}
+	}
+	if c == nil && len(lv.Keys) == 0 {
+		return nil
+	}
+	return lv
+}
+
+// collectVisualizations finds, anywhere in the checker's details, objects
+// naming a "visualization" file, with the "key" beside it. Walking rather
+// than decoding a fixed shape keeps the link working while the checker's
+// details evolve.
+func collectVisualizations(d any, lv *linView) {
+	switch x := d.(type) {
+	case map[string]any:
+		if vis, ok := x["visualization"].(string); ok {
+			key := fmt.Sprint(x["key"])
+			if x["key"] == nil {
+				key = "?"
+			}
+			base := filepath.Base(filepath.Clean("/" + vis))
+			k := linKey{Key: key, File: base, Href: "./" + url.PathEscape(base)}
+			if vis == "" || base == "/" || base == "." {
+				k = linKey{Key: key}
+			}
+			lv.Keys = append(lv.Keys, k)
+			return
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			collectVisualizations(x[k], lv)
+		}
+	case []any:
+		for _, e := range x {
+			collectVisualizations(e, lv)
+		}
+	}
+}
+
+// maxErrorRows bounds the client error table; errors are often unique
+// strings (addresses, ids), so the rest are only counted.
+const maxErrorRows = 12
+
+// clientErrors counts the errors of failed and indeterminate operations,
+// commonest first.
+func clientErrors(r *run) ([]errorRow, int) {
+	idx := map[string]int{}
+	var rows []errorRow
+	for _, o := range r.Operations {
+		if o.Type == history.OK {
+			continue
+		}
+		e := o.Error
+		if e == "" {
+			e = "(no error given)"
+		}
+		i, ok := idx[e]
+		if !ok {
+			i = len(rows)
+			idx[e] = i
+			rows = append(rows, errorRow{Error: shorten(e, 300)})
+		}
+		if o.Type == history.Fail {
+			rows[i].Fail++
+		} else {
+			rows[i].Info++
+		}
+		rows[i].total++
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].total > rows[j].total })
+	n := len(rows)
+	if n > maxErrorRows {
+		rows = rows[:maxErrorRows]
+	}
+	return rows, n
+}
