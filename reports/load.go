@@ -18,14 +18,14 @@ import (
 
 // File names inside a run directory.
 const (
-	historyFile = "history.jsonl"
-	eventsFile  = "events.jsonl"
-	resultsFile = "results.json"
+	historyFile  = "history.jsonl"
+	eventsFile   = "events.jsonl"
+	resultsFile  = "results.json"
 	settingsFile = "run.json"
-	logsDir     = "logs"
-	reportFile  = "report.html"
-	junitFile   = "junit.xml"
-	indexFile   = "index.html"
+	logsDir      = "logs"
+	reportFile   = "report.html"
+	junitFile    = "junit.xml"
+	indexFile    = "index.html"
 )
 
 // results mirrors results.json as `splitbrain check` writes it. It is our

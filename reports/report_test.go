@@ -29,7 +29,7 @@ func TestWriteReport(t *testing.T) {
 		`id="verdict">invalid<`,
 		`id="timeline-svg"`, `id="latency-svg"`,
 		"election-safety", "linearizable", "liveness",
-		"yes: split brain",             // the same-term window is called out
+		"yes: split brain",              // the same-term window is called out
 		`href="./linearizable-k5.html"`, // the Porcupine link
 		`href="./logs/n1.html"`,
 		"--replay",

@@ -21,24 +21,24 @@ import (
 // view is everything report.html shows, computed up front so that the
 // template only lays it out.
 type view struct {
-	Name      string
-	Verdict   string
-	Generated string
-	Started   string
-	System    string // system / algo / bug, as far as known
-	Ops       int
-	Events    int
-	Duration  string
-	Checkers  []checkerView
-	Warnings  []string // the checkers'
-	Notes     []string // ours: missing or damaged files
-	Settings  []kv
-	Seed      string
-	Command   string
-	Replay    string
-	Timeline  *timeline
-	Multi     []windowRow
-	Violating int // multi-leader windows within one term
+	Name             string
+	Verdict          string
+	Generated        string
+	Started          string
+	System           string // system / algo / bug, as far as known
+	Ops              int
+	Events           int
+	Duration         string
+	Checkers         []checkerView
+	Warnings         []string // the checkers'
+	Notes            []string // ours: missing or damaged files
+	Settings         []kv
+	Seed             string
+	Command          string
+	Replay           string
+	Timeline         *timeline
+	Multi            []windowRow
+	Violating        int // multi-leader windows within one term
 	Leaderless       []windowRow
 	LeaderlessSource string
 	FailoverMax      string
