@@ -419,7 +419,8 @@ func TestPeerTransportDeliversInOrder(t *testing.T) {
 		assert.Equal(t, "n1", m.from)
 		assert.Equal(t, fmt.Sprintf("term %d", i+1), string(m.payload))
 	}
-	assert.Equal(t, uint64(200), nodes[1].Status().Term)
+	// The status snapshot is published after the batch's Ready is handled.
+	assert.Eventually(t, func() bool { return nodes[1].Status().Term == 200 }, time.Second, 5*time.Millisecond)
 }
 
 func TestPeerEndpointRejectsStrangersAndBadFrames(t *testing.T) {
