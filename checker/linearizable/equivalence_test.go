@@ -3,6 +3,7 @@ package linearizable
 import (
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -13,6 +14,10 @@ import (
 
 	"github.com/splitbrain/splitbrain/history"
 )
+
+// equivN sets how many random histories TestEquivalentToPorcupine tries;
+// raise it for a longer hunt (go test -args -equiv.n=200000).
+var equivN = flag.Int("equiv.n", 6000, "random histories for TestEquivalentToPorcupine")
 
 type genParams struct {
 	n, keys, procs int
@@ -195,7 +200,7 @@ func mutate(rng *rand.Rand, ops []history.Operation) {
 // and with repeated values, with and without the pre-pass, the checker
 // says exactly what plain Porcupine says.
 func TestEquivalentToPorcupine(t *testing.T) {
-	n := 6000
+	n := *equivN
 	if testing.Short() {
 		n = 1000
 	}

@@ -53,6 +53,7 @@ const (
 // (including what a read returned) is here.
 type rop struct {
 	src  int   // index into the []history.Operation given to Check; -1 for synthetic ops
+	hidx int64 // the operation's index in history.jsonl, for messages
 	kind uint8 // kRead, kWrite or kCAS
 	// ok: the operation definitely took effect (an ok completion, or an info
 	// write/cas the reductions proved happened). Otherwise it is an info
@@ -110,6 +111,11 @@ func (op *rop) describe() string {
 		b.WriteString(" (info, happened)")
 	}
 	return b.String()
+}
+
+// name is describe plus where to find the operation in history.jsonl.
+func (op *rop) name() string {
+	return fmt.Sprintf("%s [index %d]", op.describe(), op.hidx)
 }
 
 // refModel is the plain register model: one key's state is a val. It is

@@ -46,7 +46,7 @@ func build(all []history.Operation, idx []int, st *Stats) (*keyHist, error) {
 		default:
 			return nil, fmt.Errorf("operation %d has type %q", o.Index, o.Type)
 		}
-		op := &rop{src: i, ok: o.Type == history.OK, call: o.Call, ret: o.Return}
+		op := &rop{src: i, hidx: o.Index, ok: o.Type == history.OK, call: o.Call, ret: o.Return}
 		if !op.ok {
 			op.ret = math.MaxInt64
 		} else if op.ret < op.call {
@@ -281,7 +281,7 @@ func (k *keyHist) prepass() *refutation {
 			if suf[0] < o.call {
 				x := latestDef(def, math.MinInt64, o.call)
 				found(o, &refutation{
-					reason:   fmt.Sprintf("%s, but %s had already completed and nothing makes a key absent again", o.describe(), x.describe()),
+					reason:   fmt.Sprintf("%s, but %s had already completed and nothing makes a key absent again", o.name(), x.name()),
 					ops:      []roleOp{{o, "impossible result"}, {x, "completed write before it"}},
 					mustFrom: x,
 				})
@@ -294,13 +294,13 @@ func (k *keyHist) prepass() *refutation {
 		switch {
 		case w == nil:
 			found(o, &refutation{
-				reason: fmt.Sprintf("%s, but no operation writes %d", o.describe(), v),
+				reason: fmt.Sprintf("%s, but no operation writes %d", o.name(), v),
 				ops:    []roleOp{{o, "impossible result"}},
 			})
 			continue
 		case w.minCall > o.ret:
 			r := &refutation{
-				reason: fmt.Sprintf("%s, but every write of %d was invoked after it returned", o.describe(), v),
+				reason: fmt.Sprintf("%s, but every write of %d was invoked after it returned", o.name(), v),
 				ops:    []roleOp{{o, "impossible result"}},
 			}
 			if w.n == 1 {
@@ -316,8 +316,8 @@ func (k *keyHist) prepass() *refutation {
 		if suf[i] < o.call {
 			x := latestDef(def, W.ret, o.call)
 			found(o, &refutation{
-				reason: fmt.Sprintf("%s, but %s overwrote it: it was invoked after %s returned and returned before the read was invoked",
-					o.describe(), x.describe(), W.describe()),
+				reason: fmt.Sprintf("%s, but %s overwrote it: which was invoked after %s returned and returned before the observer was invoked",
+					o.name(), x.name(), W.name()),
 				ops:      []roleOp{{o, "impossible result"}, {W, "write of the value"}, {x, "overwrote the value"}},
 				mustFrom: x,
 				wantFrom: W,

@@ -33,7 +33,7 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 			// One operation: its successor set is a direct step.
 			next := applySet(cur, ops[0])
 			if len(next) == 0 {
-				return i, fmt.Sprintf("%s cannot take effect in any state the key can be in then (%s)", ops[0].describe(), setString(cur))
+				return i, fmt.Sprintf("%s cannot take effect in any state the key can be in then (%s)", ops[0].name(), setString(cur))
 			}
 			k.sets[i+1] = next
 			continue
@@ -82,7 +82,7 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 func (k *keyHist) segReason(i int) string {
 	sg := k.segs[i]
 	return fmt.Sprintf("no linearization of the %d concurrent operations invoked from time %d (index %d on) starting from %s",
-		sg.hi-sg.lo, k.ops[sg.lo].call, k.ops[sg.lo].src, setString(k.sets[i]))
+		sg.hi-sg.lo, k.ops[sg.lo].call, k.ops[sg.lo].hidx, setString(k.sets[i]))
 }
 
 func (k *keyHist) timeoutReason(i int) string {
