@@ -224,7 +224,13 @@ func generate(dir string, cfg genConfig) error {
 			case x < 8:
 				inv.F, inv.Value = history.FWrite, history.IntValue(rng.Int64N(100))
 			default:
-				inv.F, inv.Value = history.FCAS, history.PairValue(rng.Int64N(5), rng.Int64N(100))
+				// Mostly the value the client last saw, as a real
+				// read-modify-write would; sometimes a stale one.
+				from := values[key]
+				if rng.IntN(4) == 0 {
+					from = rng.Int64N(100)
+				}
+				inv.F, inv.Value = history.FCAS, history.PairValue(from, rng.Int64N(100))
 			}
 			lat := int64(math.Exp(rng.NormFloat64()*0.5+math.Log(1.8e6))) + 200_000
 			done := inv

@@ -114,7 +114,7 @@ type point struct {
 type latencyPlot struct {
 	Points            []point
 	OK, Fail, Info    int // exact counts, whatever was drawn
-	Drawn             int
+	Drawn, Total      int
 	YTicks            []tick
 	XTicks            []tick
 	Height            float64
@@ -202,7 +202,7 @@ func layoutLatency(ops []history.Operation, s scale) *latencyPlot {
 	}
 	// oks first so that failures are drawn on top of them.
 	lp.Points = append(ok, bad...)
-	lp.Drawn = len(lp.Points)
+	lp.Drawn, lp.Total = len(lp.Points), len(ops)
 
 	layoutThroughput(lp, ops, s)
 	return lp
@@ -225,8 +225,10 @@ func layoutThroughput(lp *latencyPlot, ops []history.Operation, s scale) {
 	if s.end <= 0 {
 		return
 	}
-	n := tputBars
-	width := float64(s.end) / float64(n)
+	// Buckets of a round width (100ms, 200ms, 500ms...), about tputBars
+	// of them, so the rate reads plainly.
+	width := niceStep(float64(s.end) / tputBars)
+	n := int(float64(s.end)/width) + 1
 	counts := make([][3]int, n)
 	for _, o := range ops {
 		b := min(int(float64(o.Completed)/width), n-1)
@@ -248,8 +250,11 @@ func layoutThroughput(lp *latencyPlot, ops []history.Operation, s scale) {
 	lp.TputBase = lp.TputTop + tputH
 	perSec := float64(peak) / (width / 1e9)
 	lp.TputMax = fmt.Sprintf("%.0f/s", perSec)
+	if perSec < 10 {
+		lp.TputMax = fmt.Sprintf("%.2g/s", perSec)
+	}
 	lp.BucketLabel = fmtDur(int64(width))
-	bw := innerW / float64(n)
+	bw := width / float64(s.end) * innerW
 	types := [3]history.Type{history.OK, history.Fail, history.Info}
 	for i, c := range counts {
 		base := lp.TputBase
@@ -259,7 +264,8 @@ func layoutThroughput(lp *latencyPlot, ops []history.Operation, s scale) {
 			}
 			h := float64(c[k]) / float64(peak) * tputH
 			base -= h
-			lp.Bars = append(lp.Bars, bar{X: marginL + float64(i)*bw, Y: base, W: bw, H: h, Type: types[k]})
+			x := marginL + float64(i)*bw
+			lp.Bars = append(lp.Bars, bar{X: x, Y: base, W: math.Min(bw, marginL+innerW-x), H: h, Type: types[k]})
 		}
 	}
 }

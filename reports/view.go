@@ -406,14 +406,25 @@ func layoutTimeline(nodes []string, segs map[string][]segment, faults []fault, m
 			}
 			tl.Points = append(tl.Points, b)
 		case ok && f.Kind != kindPartition:
-			tl.NodeMarks = append(tl.NodeMarks, band{X: x0, W: math.Max(x1-x0, 2), Y: y, H: laneH, Class: faultClass(f.Kind), Label: f.Kind, Title: title})
-		default:
-			b := band{X: x0, W: math.Max(x1-x0, 2), Y: laneTop - 4, H: tl.LanesBot - laneTop + 8, Class: "f-" + faultClass(f.Kind), Title: title}
-			if x1-x0 > 40 {
-				b.Label = shorten(f.Label, int((x1-x0)/6.2))
+			b := band{X: x0, W: math.Max(x1-x0, 2), Y: y, H: laneH, Class: faultClass(f.Kind), Label: f.Kind, Title: title}
+			if f.Kind != kindKill {
+				// A paused or skewed node still claims its role, and that
+				// claim is the point: mark only the lane's lower part.
+				b.Y, b.H = y+laneH*0.6, laneH*0.4
 			}
-			tl.Bands = append(tl.Bands, b)
+			tl.NodeMarks = append(tl.NodeMarks, b)
+		default:
+			tl.Bands = append(tl.Bands, band{X: x0, W: math.Max(x1-x0, 2), Y: laneTop - 4, H: tl.LanesBot - laneTop + 8,
+				Class: "f-" + faultClass(f.Kind), Label: f.Label, Title: title})
 		}
+	}
+	// A band's label may run past the band, up to the next label.
+	for i := range tl.Bands {
+		room := plotW - marginR - tl.Bands[i].X
+		if i+1 < len(tl.Bands) {
+			room = tl.Bands[i+1].X - tl.Bands[i].X - 8
+		}
+		tl.Bands[i].Label = shorten(tl.Bands[i].Label, int(room/5.8))
 	}
 	for _, w := range multi {
 		x0, x1 := s.x(w.From), s.x(w.To)
