@@ -182,7 +182,9 @@ func (o options) nodeConfig(events io.Writer, logger *slog.Logger) node.Config {
 		ID:          o.id,
 		Peers:       o.peers,
 		DataDir:     o.data,
-		NewProtocol: protocols[o.algo],
+		NewProtocol: func(c election.Config) (election.Protocol, error) {
+			return protocols[o.algo](c, logger.With("node", o.id, "algo", o.algo))
+		},
 		Protocol: election.Config{
 			ElectionTimeout: o.electionTimeout,
 			Heartbeat:       o.heartbeat,

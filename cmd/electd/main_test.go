@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 	// command line can be tested in full; a stub never gets to run here.
 	for _, algo := range []string{"raft", "zab"} {
 		if protocols[algo] == nil {
-			protocols[algo] = func(election.Config) (election.Protocol, error) {
+			protocols[algo] = func(election.Config, *slog.Logger) (election.Protocol, error) {
 				return nil, errors.New("stub protocol")
 			}
 		}
