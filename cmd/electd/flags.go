@@ -179,9 +179,9 @@ func checkAddr(addr string, listen bool) error {
 
 func (o options) nodeConfig(events io.Writer, logger *slog.Logger) node.Config {
 	return node.Config{
-		ID:          o.id,
-		Peers:       o.peers,
-		DataDir:     o.data,
+		ID:      o.id,
+		Peers:   o.peers,
+		DataDir: o.data,
 		NewProtocol: func(c election.Config) (election.Protocol, error) {
 			return protocols[o.algo](c, logger.With("node", o.id, "algo", o.algo))
 		},
