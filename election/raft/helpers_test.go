@@ -3,6 +3,7 @@ package raft
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,20 +92,20 @@ func (c *cluster) raft(id string) *Node {
 	return p.(*Node)
 }
 
-// waitLeader runs until exactly one live node leads (and it is not
-// excluded) and returns it, failing after d.
+// waitLeader runs until exactly one live node, not counting the excluded
+// ones, leads, and returns it; it fails the test after d.
 func (c *cluster) waitLeader(t testing.TB, d time.Duration, exclude ...string) string {
 	t.Helper()
 	var lead string
 	ok := c.RunUntil(d, func() bool {
-		ls := c.Leaders()
+		var ls []string
+		for _, l := range c.Leaders() {
+			if !slices.Contains(exclude, l) {
+				ls = append(ls, l)
+			}
+		}
 		if len(ls) != 1 {
 			return false
-		}
-		for _, x := range exclude {
-			if ls[0] == x {
-				return false
-			}
 		}
 		lead = ls[0]
 		return true
