@@ -1,0 +1,669 @@
+// Package clusters runs ensembles: each node of a system in its own
+// container on a private Docker network, with the node agent
+// (cmd/nodeagent) as PID 1, and injects faults into single nodes.
+//
+// Images are built here (BuildImage) and never pulled; every container and
+// network carries LabelRun and LabelOwner, Teardown removes them, and Clean
+// removes what killed runs left behind.
+//
+// The host reaches every node at its container address (Node.Addr), also
+// while the node is partitioned from its peers: partitions drop only
+// traffic between the nodes' addresses.
+package clusters
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/splitbrain/splitbrain/nodeagent/agentapi"
+	"github.com/splitbrain/splitbrain/systems"
+)
+
+// Limits on the ensemble size.
+const (
+	MinNodes = 3
+	MaxNodes = 9
+)
+
+// Node is one node of an ensemble.
+type Node struct {
+	ID    string     // "n1", "n2", ...
+	Index int        // 1, 2, ...
+	IP    netip.Addr // container address on the ensemble's network
+	// Addr is the client API's address, reachable from the host (also
+	// while the node is partitioned): "ip:port".
+	Addr string
+	// PeerAddr is the address peers use: "ip:peerport".
+	PeerAddr string
+	// AgentAddr is the node agent's control API: "ip:7070".
+	AgentAddr string
+	// Container is the container's id.
+	Container string
+}
+
+// Options tune Start. The zero value is fine.
+type Options struct {
+	// Image is a node image from BuildImage; empty builds (or reuses) it.
+	Image string
+	// RunID labels the containers and network; empty picks a random one.
+	RunID string
+	// OnEvent receives every stamped event of every node (node output and
+	// agent actions). It is called from one goroutine per node, so
+	// concurrently across nodes and in Seq order per node; it must not
+	// block for long. Events still in flight at Teardown are delivered
+	// before Teardown returns.
+	OnEvent func(Event)
+	// Logf, when set, gets progress messages.
+	Logf func(format string, args ...any)
+}
+
+// Ensemble is a running ensemble. Its methods are safe for concurrent use.
+type Ensemble struct {
+	sys     systems.System
+	runID   string
+	image   string
+	network string // network id
+	nodes   []Node
+	agents  map[string]*agentapi.Client
+	opts    Options
+
+	mu      sync.Mutex // guards blocked and rule pushes
+	blocked map[[2]string]bool
+
+	evCtx    context.Context
+	evCancel context.CancelFunc
+	evWG     sync.WaitGroup
+	evNext   map[string]*int64 // per node, next Seq to deliver; owned by the follower
+
+	tearOnce sync.Once
+	tearErr  error
+}
+
+// agentHTTP talks to agents; calls carry contexts, the timeout is a backstop.
+var agentHTTP = &http.Client{Timeout: 30 * time.Second}
+
+// Start builds (or reuses) sys's image and starts an ensemble of n nodes,
+// n1..nN, each in its own container on a fresh network, and returns once
+// every node's agent answers and its server accepts connections on the
+// client port. It does not wait for the system to elect a leader. On error everything it created is
+// removed.
+func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensemble, error) {
+	if n < MinNodes || n > MaxNodes {
+		return nil, fmt.Errorf("ensemble of %d nodes: want %d to %d", n, MinNodes, MaxNodes)
+	}
+	if err := sys.Validate(); err != nil {
+		return nil, err
+	}
+	cli, err := Docker()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Ping(ctx); err != nil {
+		return nil, err
+	}
+	if opts.Image == "" {
+		img, err := BuildImage(ctx, sys)
+		if err != nil {
+			return nil, err
+		}
+		opts.Image = img.Tag
+	}
+	if opts.RunID == "" {
+		var b [6]byte
+		rand.Read(b[:])
+		opts.RunID = hex.EncodeToString(b[:])
+	}
+	e := &Ensemble{
+		sys:     sys,
+		runID:   opts.RunID,
+		image:   opts.Image,
+		agents:  map[string]*agentapi.Client{},
+		opts:    opts,
+		blocked: map[[2]string]bool{},
+		evNext:  map[string]*int64{},
+	}
+	e.evCtx, e.evCancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			e.Teardown(context.WithoutCancel(ctx))
+		}
+	}()
+	labels := map[string]string{LabelRun: e.runID, LabelOwner: owner()}
+
+	subnet, err := e.createNetwork(ctx, cli, labels)
+	if err != nil {
+		return nil, err
+	}
+	base := subnet.Addr().As4()
+	peers := make([]systems.Peer, n)
+	for i := range n {
+		ip := base
+		ip[3] = byte(11 + i)
+		a := netip.AddrFrom4(ip)
+		id := "n" + strconv.Itoa(i+1)
+		peers[i] = systems.Peer{ID: id, Index: i + 1, IP: a.String()}
+		pp := sys.PeerPort
+		if pp == 0 {
+			pp = sys.ClientPort
+		}
+		e.nodes = append(e.nodes, Node{
+			ID: id, Index: i + 1, IP: a,
+			Addr:      net.JoinHostPort(a.String(), strconv.Itoa(sys.ClientPort)),
+			PeerAddr:  net.JoinHostPort(a.String(), strconv.Itoa(pp)),
+			AgentAddr: net.JoinHostPort(a.String(), strconv.Itoa(agentapi.Port)),
+		})
+		e.agents[id] = &agentapi.Client{Base: "http://" + e.nodes[i].AgentAddr, HTTP: agentHTTP}
+	}
+	if err := e.parallel(ctx, func(ctx context.Context, i int) error {
+		return e.createNode(ctx, cli, i, peers, labels)
+	}); err != nil {
+		return nil, err
+	}
+	if err := e.parallel(ctx, func(ctx context.Context, i int) error {
+		if err := e.waitAgent(ctx, e.nodes[i].ID); err != nil {
+			return err
+		}
+		return waitTCP(ctx, e.nodes[i].ID, e.nodes[i].Addr)
+	}); err != nil {
+		return nil, err
+	}
+	for _, nd := range e.nodes {
+		next := int64(1)
+		e.evNext[nd.ID] = &next
+		if opts.OnEvent != nil {
+			e.evWG.Add(1)
+			go e.follow(nd.ID)
+		}
+	}
+	ok = true
+	e.logf("ensemble %s: %d nodes of %s up on %s", e.runID, n, sys.Name, subnet)
+	return e, nil
+}
+
+func (e *Ensemble) logf(format string, args ...any) {
+	if e.opts.Logf != nil {
+		e.opts.Logf(format, args...)
+	}
+}
+
+// parallel runs f for every node index and joins the errors.
+func (e *Ensemble) parallel(ctx context.Context, f func(ctx context.Context, i int) error) error {
+	errs := make([]error, len(e.nodes))
+	var wg sync.WaitGroup
+	for i := range e.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(ctx, i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// createNetwork makes the ensemble's bridge network on a free /24 in
+// 10.192.0.0/10 (static node addresses need a subnet chosen by us).
+func (e *Ensemble) createNetwork(ctx context.Context, cli *client.Client, labels map[string]string) (netip.Prefix, error) {
+	name := "splitbrain-" + e.runID
+	var lastErr error
+	for range 30 {
+		r, _ := rand.Int(rand.Reader, big.NewInt(1<<14))
+		x := r.Int64()
+		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(192 + x>>8), byte(x), 0}), 24)
+		gw := subnet.Addr().As4()
+		gw[3] = 1
+		res, err := cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{
+			Driver: "bridge",
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{
+				Subnet: subnet, Gateway: netip.AddrFrom4(gw),
+			}}},
+			Labels: labels,
+		})
+		if err == nil {
+			e.network = res.ID
+			return subnet, nil
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "overlap") {
+			break
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("create network %s: %w", name, lastErr)
+}
+
+func (e *Ensemble) containerName(id string) string { return "splitbrain-" + e.runID + "-" + id }
+
+func (e *Ensemble) createNode(ctx context.Context, cli *client.Client, i int, peers []systems.Peer, labels map[string]string) error {
+	nd := &e.nodes[i]
+	self := peers[i]
+	argv := e.sys.Argv(self, peers)
+	cmd := []string{"--id", nd.ID, "--mkdir", e.sys.Data() + "/" + nd.ID}
+	if e.sys.Clock == systems.ClockContract {
+		cmd = append(cmd, "--clock-url", "http://127.0.0.1:"+strconv.Itoa(e.sys.ClientPort)+"/clock")
+	}
+	cmd = append(cmd, "--")
+	cmd = append(cmd, argv...)
+	env := make([]string, len(e.sys.Env))
+	for j, v := range e.sys.Env {
+		env[j] = e.sys.Expand(v, self, peers)
+	}
+	l := map[string]string{LabelNode: nd.ID}
+	for k, v := range labels {
+		l[k] = v
+	}
+	netName := "splitbrain-" + e.runID
+	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: e.containerName(nd.ID),
+		Config: &container.Config{
+			Image:    e.image,
+			Hostname: nd.ID,
+			Cmd:      cmd,
+			Env:      env,
+			Labels:   l,
+		},
+		HostConfig: &container.HostConfig{
+			NetworkMode: container.NetworkMode(netName),
+			CapAdd:      []string{"NET_ADMIN"},
+		},
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: nd.IP}},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("node %s: create container: %w", nd.ID, err)
+	}
+	nd.Container = res.ID
+	if len(e.sys.Files) > 0 {
+		if err := copyFiles(ctx, cli, res.ID, e.sys, self, peers); err != nil {
+			return fmt.Errorf("node %s: %w", nd.ID, err)
+		}
+	}
+	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("node %s: start container: %w", nd.ID, err)
+	}
+	return nil
+}
+
+// waitAgent polls the agent until it answers and its server runs.
+func (e *Ensemble) waitAgent(ctx context.Context, id string) error {
+	a := e.agents[id]
+	var last error
+	for {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		h, err := a.Health(cctx)
+		cancel()
+		if err == nil && h.Server == agentapi.StateRunning {
+			return nil
+		}
+		if err == nil {
+			last = fmt.Errorf("server is %s", h.Server)
+			if h.Server == agentapi.StateExited {
+				return fmt.Errorf("node %s: the server exited at start (code %v, signal %q); see Logs", id, deref(h.ExitCode), h.Signal)
+			}
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node %s: agent not ready: %w (last: %v)", id, ctx.Err(), last)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitTCP waits until addr accepts connections.
+func waitTCP(ctx context.Context, id, addr string) error {
+	var d net.Dialer
+	for {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(cctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node %s: %s doesn't accept connections: %w (last: %v)", id, addr, ctx.Err(), err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// RunID is the run id on the ensemble's labels.
+func (e *Ensemble) RunID() string { return e.runID }
+
+// System is what the ensemble runs.
+func (e *Ensemble) System() systems.System { return e.sys }
+
+// Nodes are the nodes, n1 first.
+func (e *Ensemble) Nodes() []Node { return slices.Clone(e.nodes) }
+
+// Node returns the node with id.
+func (e *Ensemble) Node(id string) (Node, bool) {
+	for _, n := range e.nodes {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return Node{}, false
+}
+
+func (e *Ensemble) agent(id string) (*agentapi.Client, error) {
+	a, ok := e.agents[id]
+	if !ok {
+		return nil, fmt.Errorf("no node %q", id)
+	}
+	return a, nil
+}
+
+// Kill SIGKILLs node id's server and returns once it has exited. The
+// container, its address, its data and its network rules stay.
+func (e *Ensemble) Kill(ctx context.Context, id string) error {
+	a, err := e.agent(id)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Kill(ctx); err != nil {
+		return fmt.Errorf("kill %s: %w", id, err)
+	}
+	return nil
+}
+
+// Start starts node id's server again (no-op when it runs), with the same
+// command, address and data.
+func (e *Ensemble) Start(ctx context.Context, id string) error {
+	a, err := e.agent(id)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Start(ctx); err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	return nil
+}
+
+// Pause SIGSTOPs node id's server (its whole process group). The agent
+// keeps answering, so Resume works.
+func (e *Ensemble) Pause(ctx context.Context, id string) error {
+	a, err := e.agent(id)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Pause(ctx); err != nil {
+		return fmt.Errorf("pause %s: %w", id, err)
+	}
+	return nil
+}
+
+// Resume SIGCONTs node id's server.
+func (e *Ensemble) Resume(ctx context.Context, id string) error {
+	a, err := e.agent(id)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Resume(ctx); err != nil {
+		return fmt.Errorf("resume %s: %w", id, err)
+	}
+	return nil
+}
+
+// Partition cuts the ensemble into groups: nodes in different groups can't
+// exchange packets (both directions, established connections included);
+// nodes listed in no group form one more group. It replaces any earlier
+// partition or Block. The host still reaches every node.
+func (e *Ensemble) Partition(ctx context.Context, groups ...[]string) error {
+	group := map[string]int{}
+	for gi, g := range groups {
+		for _, id := range g {
+			if _, ok := e.agents[id]; !ok {
+				return fmt.Errorf("partition: no node %q", id)
+			}
+			if _, dup := group[id]; dup {
+				return fmt.Errorf("partition: node %s in two groups", id)
+			}
+			group[id] = gi
+		}
+	}
+	for _, n := range e.nodes {
+		if _, ok := group[n.ID]; !ok {
+			group[n.ID] = len(groups)
+		}
+	}
+	blocked := map[[2]string]bool{}
+	for _, a := range e.nodes {
+		for _, b := range e.nodes {
+			if a.ID != b.ID && group[a.ID] != group[b.ID] {
+				blocked[[2]string{a.ID, b.ID}] = true
+			}
+		}
+	}
+	return e.setBlocked(ctx, blocked)
+}
+
+// Block drops the packets from every node in from to every node in to, one
+// way, in addition to the rules in place. (TCP needs both ways, so a
+// one-way block stalls connections too; datagrams show the asymmetry.)
+func (e *Ensemble) Block(ctx context.Context, from, to []string) error {
+	e.mu.Lock()
+	blocked := make(map[[2]string]bool, len(e.blocked))
+	for k := range e.blocked {
+		blocked[k] = true
+	}
+	e.mu.Unlock()
+	for _, a := range from {
+		for _, b := range to {
+			if _, ok := e.agents[a]; !ok {
+				return fmt.Errorf("block: no node %q", a)
+			}
+			if _, ok := e.agents[b]; !ok {
+				return fmt.Errorf("block: no node %q", b)
+			}
+			if a != b {
+				blocked[[2]string{a, b}] = true
+			}
+		}
+	}
+	return e.setBlocked(ctx, blocked)
+}
+
+// Heal removes every partition and block.
+func (e *Ensemble) Heal(ctx context.Context) error {
+	return e.setBlocked(ctx, map[[2]string]bool{})
+}
+
+// setBlocked makes the nodes' drop rules match blocked (pairs from->to) and
+// pushes them to every node at once.
+func (e *Ensemble) setBlocked(ctx context.Context, blocked map[[2]string]bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ip := map[string]string{}
+	for _, n := range e.nodes {
+		ip[n.ID] = n.IP.String()
+	}
+	err := e.parallel(ctx, func(ctx context.Context, i int) error {
+		self := e.nodes[i].ID
+		d := agentapi.Drops{In: []string{}, Out: []string{}}
+		for _, n := range e.nodes {
+			if blocked[[2]string{n.ID, self}] {
+				d.In = append(d.In, ip[n.ID])
+			}
+			if blocked[[2]string{self, n.ID}] {
+				d.Out = append(d.Out, ip[n.ID])
+			}
+		}
+		if err := e.agents[self].SetDrops(ctx, d); err != nil {
+			return fmt.Errorf("drops on %s: %w", self, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.blocked = blocked
+	return nil
+}
+
+// Clock skews node id's clock: from now on it reads true time + offset and
+// advances rate times as fast (rate 0 means 1). The error matches
+// errors.ErrUnsupported when the system has no clock control. The agent
+// applies the skew again whenever the server restarts.
+func (e *Ensemble) Clock(ctx context.Context, id string, offset time.Duration, rate float64) error {
+	a, err := e.agent(id)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Clock(ctx, agentapi.Clock{OffsetMS: offset.Milliseconds(), Rate: rate}); err != nil {
+		return fmt.Errorf("clock %s: %w", id, err)
+	}
+	return nil
+}
+
+// Netem delays (and drops a fraction loss of) every packet node id sends;
+// zero values remove it. The error matches errors.ErrUnsupported, with the
+// reason, when the kernel has no netem.
+func (e *Ensemble) Netem(ctx context.Context, id string, delay time.Duration, loss float64) error {
+	a, err := e.agent(id)
+	if err != nil {
+		return err
+	}
+	if err := a.Netem(ctx, agentapi.Netem{DelayMS: delay.Milliseconds(), Loss: loss}); err != nil {
+		return fmt.Errorf("netem %s: %w", id, err)
+	}
+	return nil
+}
+
+// Health is node id's agent's view (server state, rules, skew).
+func (e *Ensemble) Health(ctx context.Context, id string) (agentapi.Health, error) {
+	a, err := e.agent(id)
+	if err != nil {
+		return agentapi.Health{}, err
+	}
+	return a.Health(ctx)
+}
+
+// Logs returns node id's container log: the server's stdout and stderr and
+// the agent's own messages, interleaved as written. Call it before
+// Teardown.
+func (e *Ensemble) Logs(ctx context.Context, id string) ([]byte, error) {
+	n, ok := e.Node(id)
+	if !ok {
+		return nil, fmt.Errorf("logs: no node %q", id)
+	}
+	cli, err := Docker()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := cli.ContainerLogs(ctx, n.Container, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return nil, fmt.Errorf("logs %s: %w", id, err)
+	}
+	defer rc.Close()
+	var w lockedBuffer
+	if _, err := stdcopy.StdCopy(&w, &w, rc); err != nil && !errors.Is(err, io.EOF) {
+		return w.Bytes(), fmt.Errorf("logs %s: %w", id, err)
+	}
+	return w.Bytes(), nil
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b
+}
+
+// Teardown delivers the events still in flight, then removes the
+// ensemble's containers and network. It works with a fresh context even
+// after the run's context was cancelled (Ctrl-C); a second call returns the
+// first one's result.
+func (e *Ensemble) Teardown(ctx context.Context) error {
+	e.tearOnce.Do(func() { e.tearErr = e.teardown(ctx) })
+	return e.tearErr
+}
+
+func (e *Ensemble) teardown(ctx context.Context) error {
+	e.evCancel()
+	e.evWG.Wait()
+	if e.opts.OnEvent != nil {
+		// What the followers hadn't delivered yet.
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		e.parallel(dctx, func(ctx context.Context, i int) error {
+			id := e.nodes[i].ID
+			next := e.evNext[id]
+			if next == nil {
+				return nil
+			}
+			return e.agents[id].Events(ctx, *next, false, func(ev Event) error {
+				*next = ev.Seq + 1
+				e.opts.OnEvent(ev)
+				return nil
+			})
+		})
+		cancel()
+	}
+	cli, err := Docker()
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var errs []error
+	e.parallel(ctx, func(ctx context.Context, i int) error {
+		if c := e.nodes[i].Container; c != "" {
+			_, err := cli.ContainerRemove(ctx, c, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil && !isNotFound(err) {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("remove node %s: %w", e.nodes[i].ID, err))
+				mu.Unlock()
+			}
+		}
+		return nil
+	})
+	if e.network != "" {
+		if _, err := cli.NetworkRemove(ctx, e.network, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove network: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("teardown %s: %w", e.runID, err)
+	}
+	e.logf("ensemble %s: torn down", e.runID)
+	return nil
+}
