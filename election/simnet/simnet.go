@@ -452,6 +452,9 @@ func (n *Net) delay() time.Duration {
 // Results returns every result collected so far.
 func (n *Net) Results() []Result { return append([]Result(nil), n.results...) }
 
+// NumResults is len(Results()) without the copy.
+func (n *Net) NumResults() int { return len(n.results) }
+
 // Events returns every event collected so far.
 func (n *Net) Events() []Event { return append([]Event(nil), n.events...) }
 
