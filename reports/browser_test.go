@@ -141,6 +141,9 @@ func TestReportInBrowser(t *testing.T) {
 		t.Error("a string from the run ran as script in the report")
 	}
 	reqs, errs := b.take()
+	if len(reqs) == 0 {
+		t.Error("saw no network request at all, not even the page: is the listener working?")
+	}
 	for _, r := range reqs {
 		if r != fileURL(report) {
 			t.Errorf("the report made a network request: %s", r)
@@ -177,6 +180,35 @@ func TestReportInBrowser(t *testing.T) {
 		t.Logf("keeping the run directory: %v", err)
 	}
 	t.Logf("screenshot: %s; run directory: %s", shot, keep)
+
+	// A 100k-operation run: the page opens promptly, still self-contained.
+	big := bigRun(t)
+	if err := Write(big); err != nil {
+		t.Fatal(err)
+	}
+	bigReport := filepath.Join(big, reportFile)
+	start := time.Now()
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(fileURL(bigReport)), chromedp.WaitVisible(chromedp.ID("latency-svg"))); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("100k-op report loaded in %v", time.Since(start).Round(time.Millisecond))
+	points := do(t, b, chromedp.Evaluate[int](`document.querySelectorAll('#latency-svg circle').length`))
+	if points == 0 || points > maxPoints {
+		t.Errorf("latency plot of a 100k-op run draws %d points; want 1..%d", points, maxPoints)
+	}
+	png = do(t, b, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(art, "report-100k.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reqs, errs = b.take()
+	for _, r := range reqs {
+		if r != fileURL(bigReport) {
+			t.Errorf("the 100k-op report made a network request: %s", r)
+		}
+	}
+	if len(errs) > 0 {
+		t.Errorf("script errors on the 100k-op report: %v", errs)
+	}
 }
 
 // do runs one action in the browser, failing the test on error.

@@ -2,7 +2,6 @@ package reports
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/splitbrain/splitbrain/checker"
 )
 
 // indexRow is one run in the store's index.
@@ -116,12 +117,9 @@ func indexEntry(dir, base string) indexRow {
 		row.when = st.ModTime()
 		row.Date = st.ModTime().UTC().Format("2006-01-02 15:04") + "?"
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, resultsFile)); err == nil {
-		var res results
-		if json.Unmarshal(b, &res) == nil {
-			row.Verdict = orUnknown(res.Verdict)
-			row.Ops = fmt.Sprint(res.Ops)
-		}
+	if rep, err := checker.ReadReport(dir); err == nil {
+		row.Verdict = orUnknown(string(rep.Verdict))
+		row.Ops = fmt.Sprint(rep.Ops)
 	}
 	return row
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/history"
 )
 
@@ -28,22 +29,39 @@ const (
 	indexFile    = "index.html"
 )
 
-// results mirrors results.json as `splitbrain check` writes it. It is our
-// own small struct rather than the checker package's type so that reports
-// depends only on the file format; details stay raw because each checker
-// shapes them its own way.
+// results is results.json as the report uses it: checker.Report with each
+// checker's details kept as raw JSON, because each checker shapes them its
+// own way and the report reads them by field name.
 type results struct {
-	Verdict  string          `json:"verdict"`
-	Ops      int             `json:"ops"`
-	Warnings []string        `json:"warnings"`
-	Checkers []checkerResult `json:"checkers"`
+	Verdict  string
+	Ops      int
+	Warnings []string
+	Checkers []checkerResult
 }
 
 type checkerResult struct {
-	Name    string          `json:"name"`
-	Verdict string          `json:"verdict"`
-	Summary string          `json:"summary"`
-	Details json.RawMessage `json:"details,omitempty"`
+	Name    string
+	Verdict string
+	Summary string
+	Details json.RawMessage
+}
+
+// readResults reads dir/results.json through the checker package, which
+// owns its format.
+func readResults(dir string) (*results, error) {
+	rep, err := checker.ReadReport(dir)
+	if err != nil {
+		return nil, err
+	}
+	res := &results{Verdict: string(rep.Verdict), Ops: rep.Ops, Warnings: rep.Warnings}
+	for _, c := range rep.Checkers {
+		d, err := json.Marshal(c.Details)
+		if err != nil {
+			return nil, fmt.Errorf("%s details: %w", c.Name, err)
+		}
+		res.Checkers = append(res.Checkers, checkerResult{Name: c.Name, Verdict: string(c.Verdict), Summary: c.Summary, Details: d})
+	}
+	return res, nil
 }
 
 // settings is run.json. Every field is optional; raw keeps them all, in
@@ -185,18 +203,13 @@ func loadRun(dir string) (*run, error) {
 		}
 	}
 
-	switch b, err := os.ReadFile(filepath.Join(abs, resultsFile)); {
+	switch res, err := readResults(abs); {
 	case errors.Is(err, fs.ErrNotExist):
 		r.note("no %s: the run has not been checked (run `splitbrain check %s`)", resultsFile, dir)
 	case err != nil:
-		r.note("cannot read %s: %v", resultsFile, err)
+		r.note("%s cannot be read: %v", resultsFile, err)
 	default:
-		var res results
-		if err := json.Unmarshal(b, &res); err != nil {
-			r.note("%s is damaged: %v", resultsFile, err)
-		} else {
-			r.Results = &res
-		}
+		r.Results = res
 	}
 
 	hpath := filepath.Join(abs, historyFile)

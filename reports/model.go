@@ -158,39 +158,33 @@ func faultLabel(op history.Op, node string) string {
 	if node != "" {
 		label += " " + node
 	}
-	if v := valueText(op.Value); v != "" && !isJustNodes(op.Value) {
+	if v := valueText(op.Value); v != "" {
 		label += " " + v
 	}
 	return label
 }
 
-// valueText is a nemesis value shortened for a label.
+// valueText is a nemesis value shortened for a label, without the target
+// nodes, which the label names already.
 func valueText(v history.Value) string {
 	if v.Kind == history.None {
 		return ""
 	}
 	s := v.String()
+	var m map[string]json.RawMessage
+	if v.Kind == history.Other && json.Unmarshal(v.Raw, &m) == nil {
+		delete(m, "node")
+		delete(m, "nodes")
+		if len(m) == 0 {
+			return ""
+		}
+		b, _ := json.Marshal(m)
+		s = string(b)
+	}
 	if len(s) > 60 {
 		s = s[:57] + "..."
 	}
 	return s
-}
-
-// isJustNodes reports a value that only names targets, already in the label.
-func isJustNodes(v history.Value) bool {
-	if v.Kind != history.Other {
-		return false
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(v.Raw, &m) != nil {
-		return false
-	}
-	for k := range m {
-		if k != "node" && k != "nodes" {
-			return false
-		}
-	}
-	return true
 }
 
 // segment is a span of time in which a node held one role.
@@ -389,6 +383,7 @@ func livenessWindows(c *checkerResult, end int64) ([]window, bool) {
 			From     int64 `json:"from"`
 			To       int64 `json:"to"`
 			Duration int64 `json:"duration_ns"`
+			Open     bool  `json:"open"`
 		} `json:"windows"`
 	}
 	if json.Unmarshal(c.Details, &d) != nil || d.Windows == nil {
@@ -400,7 +395,7 @@ func livenessWindows(c *checkerResult, end int64) ([]window, bool) {
 		if to <= 0 && w.Duration > 0 {
 			to = w.From + w.Duration
 		}
-		out = append(out, window{From: w.From, To: max(to, w.From), Open: to >= end && end > 0})
+		out = append(out, window{From: w.From, To: max(to, w.From), Open: w.Open})
 	}
 	return out, true
 }

@@ -438,6 +438,23 @@ func layoutTimeline(nodes []string, segs map[string][]segment, faults []fault, m
 			Title: fmt.Sprintf("%s: %s (terms %v), %s–%s", label, strings.Join(w.Nodes, ", "), w.Terms, fmtTime(w.From), fmtTime(w.To)),
 		})
 	}
+	// Window labels share one row: each gets the room up to the next, and
+	// is cut down to its length, or left to the tooltip, when that is short.
+	for i := range tl.Multi {
+		room := plotW - marginR - tl.Multi[i].X
+		if i+1 < len(tl.Multi) {
+			room = tl.Multi[i+1].X - tl.Multi[i].X - 4
+		}
+		l := tl.Multi[i].Label
+		switch w := multi[i]; {
+		case float64(len(l)+2)*6.3 <= room:
+		case float64(len(fmtDur(w.Duration()))+2)*6.3 <= room:
+			l = fmtDur(w.Duration())
+		default:
+			l = ""
+		}
+		tl.Multi[i].Label = l
+	}
 	for _, w := range none {
 		x0, x1 := s.x(w.From), s.x(w.To)
 		tl.None = append(tl.None, band{
