@@ -17,7 +17,10 @@ import (
 
 // equivN sets how many random histories TestEquivalentToPorcupine tries;
 // raise it for a longer hunt (go test -args -equiv.n=200000).
-var equivN = flag.Int("equiv.n", 6000, "random histories for TestEquivalentToPorcupine")
+var (
+	equivN    = flag.Int("equiv.n", 6000, "random histories for TestEquivalentToPorcupine (and a fifteenth as many for TestEquivalentLarger)")
+	equivSeed = flag.Uint64("equiv.seed", 42, "seed of the random histories")
+)
 
 type genParams struct {
 	n, keys, procs int
@@ -204,7 +207,7 @@ func TestEquivalentToPorcupine(t *testing.T) {
 	if testing.Short() {
 		n = 1000
 	}
-	rng := rand.New(rand.NewPCG(42, 43))
+	rng := rand.New(rand.NewPCG(*equivSeed, 43))
 	counts := map[string]int{}
 	for i := range n {
 		p := genParams{
@@ -246,11 +249,11 @@ func TestEquivalentToPorcupine(t *testing.T) {
 // TestEquivalentLarger runs fewer, longer histories with more concurrency,
 // where segments have several operations and several possible end states.
 func TestEquivalentLarger(t *testing.T) {
-	n := 400
+	n := *equivN / 15
 	if testing.Short() {
 		n = 60
 	}
-	rng := rand.New(rand.NewPCG(7, 8))
+	rng := rand.New(rand.NewPCG(*equivSeed, 8))
 	for i := range n {
 		p := genParams{n: 20 + rng.IntN(40), keys: 1 + rng.IntN(2), procs: 2 + rng.IntN(4),
 			info: []float64{0, 0.05, 0.15}[rng.IntN(3)], fail: 0.05, timeSpan: int64(40 + rng.IntN(200))}

@@ -234,8 +234,8 @@ func (k *keyHist) prepass() *refutation {
 		only    *rop
 	}
 	ws := map[int64]*winfo{}
-	// Definite writers sorted by call, with the suffix minimum of their
-	// returns: "is there an X with X.call > t and X.ret < u" is then a
+	// Definite writers sorted by call (k.ops is, since segment), with the
+	// suffix minimum of their returns: "is there an X with X.call > t and X.ret < u" is then a
 	// binary search.
 	var def []*rop
 	for _, op := range k.ops {

@@ -2,6 +2,7 @@ package linearizable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -23,8 +24,8 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 	k.sets = make([][]val, len(k.segs)+1)
 	k.sets[0] = []val{absent()}
 	for i, sg := range k.segs {
-		if err := ctx.Err(); err != nil {
-			return -1, fmt.Sprintf("out of time after %d of %d segments (%d of %d operations)", i, len(k.segs), sg.lo, len(k.ops))
+		if ctx.Err() != nil {
+			return -1, fmt.Sprintf("%s after %d of %d segments (%d of %d operations)", stopped(ctx), i, len(k.segs), sg.lo, len(k.ops))
 		}
 		cur := k.sets[i]
 		ops := k.ops[sg.lo:sg.hi]
@@ -45,7 +46,7 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 			case porcupine.Illegal:
 				return i, k.segReason(i)
 			default:
-				return -1, k.timeoutReason(i)
+				return -1, k.timeoutReason(ctx, i)
 			}
 		}
 		cands := k.candidates(ops, cur)
@@ -57,7 +58,7 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 			case porcupine.Illegal:
 				return i, k.segReason(i)
 			default:
-				return -1, k.timeoutReason(i)
+				return -1, k.timeoutReason(ctx, i)
 			}
 		}
 		var next []val
@@ -68,7 +69,7 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 				next = append(next, c)
 			case porcupine.Illegal:
 			default:
-				return -1, k.timeoutReason(i)
+				return -1, k.timeoutReason(ctx, i)
 			}
 		}
 		if len(next) == 0 {
@@ -85,9 +86,18 @@ func (k *keyHist) segReason(i int) string {
 		sg.hi-sg.lo, k.ops[sg.lo].call, k.ops[sg.lo].hidx, setString(k.sets[i]))
 }
 
-func (k *keyHist) timeoutReason(i int) string {
+func (k *keyHist) timeoutReason(ctx context.Context, i int) string {
 	sg := k.segs[i]
-	return fmt.Sprintf("out of time in a segment of %d concurrent operations (operations %d-%d of %d)", sg.hi-sg.lo, sg.lo, sg.hi, len(k.ops))
+	return fmt.Sprintf("%s in a segment of %d concurrent operations (operations %d-%d of %d)", stopped(ctx), sg.hi-sg.lo, sg.lo, sg.hi, len(k.ops))
+}
+
+// stopped says why the search stopped: Check's budget (also when
+// Porcupine hit it first) or the caller cancelling.
+func stopped(ctx context.Context) string {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return "cancelled"
+	}
+	return "out of time"
 }
 
 func setString(s []val) string {
