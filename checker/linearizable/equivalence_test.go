@@ -232,7 +232,8 @@ func TestEquivalentToPorcupine(t *testing.T) {
 		want := refVerdict(ops)
 		counts[kind+"/"+string(want)]++
 		for _, noPre := range []bool{false, true} {
-			got := Check(context.Background(), ops, Options{noPrepass: noPre})
+			got := Check(context.Background(), ops, Options{noPrepass: noPre, evidenceAlways: true})
+			requireEvidence(t, got)
 			if got.Verdict != want {
 				for _, o := range ops {
 					t.Logf("%+v", o)
@@ -266,8 +267,23 @@ func TestEquivalentLarger(t *testing.T) {
 		}
 		want := refVerdict(ops)
 		for _, noPre := range []bool{false, true} {
-			got := Check(context.Background(), ops, Options{noPrepass: noPre})
+			got := Check(context.Background(), ops, Options{noPrepass: noPre, evidenceAlways: true})
+			requireEvidence(t, got)
 			require.Equal(t, want, got.Verdict, "case %d (noPrepass=%v, %+v): %s", i, noPre, p, got.Summary)
 		}
+	}
+}
+
+// requireEvidence checks what an invalid verdict comes with: named
+// operations, and a window Porcupine refutes on its own (the evidence
+// window arguments in evidence.go depend on it).
+func requireEvidence(t *testing.T, res Result) {
+	t.Helper()
+	for _, k := range res.Keys {
+		if k.Verdict != Invalid {
+			continue
+		}
+		require.NotEmpty(t, k.Ops, "key %s: %s", k.Key, k.Reason)
+		require.Empty(t, k.VisualizationError, "key %s: %s", k.Key, k.Reason)
 	}
 }

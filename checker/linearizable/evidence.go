@@ -79,7 +79,7 @@ func (k *keyHist) supersetAt(s int) []val {
 func (k *keyHist) evidence(res *KeyResult, all []history.Operation, lo, hi int, init []val, opts Options, listOps bool) {
 	ops := k.ops[k.segs[lo].lo:k.segs[hi].hi]
 	res.Window = len(ops)
-	if !listOps && opts.VisualizeDir == "" {
+	if !listOps && opts.VisualizeDir == "" && !opts.evidenceAlways {
 		return
 	}
 	clients := map[history.Process]int{}

@@ -66,6 +66,10 @@ type Options struct {
 	// noPrepass turns the refutation pre-pass off, so that tests and
 	// benchmarks can exercise the segment search alone.
 	noPrepass bool
+	// evidenceAlways runs Porcupine on the evidence window of a pre-pass
+	// refutation even without VisualizeDir, so that tests can check the
+	// window is non-linearizable on its own.
+	evidenceAlways bool
 }
 
 // Result is the judgement of a whole history. It is JSON-serialisable.

@@ -113,14 +113,17 @@ func TestHandWritten(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Check(context.Background(), tt.h.ops, Options{})
+			dir := t.TempDir()
+			got := Check(context.Background(), tt.h.ops, Options{VisualizeDir: dir})
 			assert.Equal(t, tt.want, got.Verdict, "%s", got.Summary)
 			assert.Equal(t, tt.want, refVerdict(tt.h.ops), "the reference disagrees with the table")
-			noPre := Check(context.Background(), tt.h.ops, Options{noPrepass: true})
+			noPre := Check(context.Background(), tt.h.ops, Options{VisualizeDir: dir, noPrepass: true})
 			assert.Equal(t, tt.want, noPre.Verdict, "without pre-pass: %s", noPre.Summary)
 			if tt.want == Invalid {
 				require.Len(t, got.Keys, 1)
 				assert.NotEmpty(t, got.Keys[0].Ops, "an invalid key names operations")
+				assert.FileExists(t, filepath.Join(dir, got.Keys[0].Visualization), got.Keys[0].VisualizationError)
+				t.Logf("%s", got.Summary)
 				assert.NotEmpty(t, got.Keys[0].Reason)
 				require.Len(t, noPre.Keys, 1)
 				assert.NotEmpty(t, noPre.Keys[0].Ops, "an invalid key names operations (search)")

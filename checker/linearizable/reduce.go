@@ -316,8 +316,8 @@ func (k *keyHist) prepass() *refutation {
 		if suf[i] < o.call {
 			x := latestDef(def, W.ret, o.call)
 			found(o, &refutation{
-				reason: fmt.Sprintf("%s, but %s overwrote it: which was invoked after %s returned and returned before the observer was invoked",
-					o.name(), x.name(), W.name()),
+				reason: fmt.Sprintf("%s is stale: %s overwrote %d first (invoked after %s returned, returned before the %s was invoked)",
+					o.name(), x.name(), v, W.name(), kindWord(o)),
 				ops:      []roleOp{{o, "impossible result"}, {W, "write of the value"}, {x, "overwrote the value"}},
 				mustFrom: x,
 				wantFrom: W,
@@ -338,4 +338,14 @@ func latestDef(def []*rop, after, before int64) *rop {
 		}
 	}
 	return x
+}
+
+func kindWord(op *rop) string {
+	switch op.kind {
+	case kRead:
+		return "read"
+	case kWrite:
+		return "write"
+	}
+	return "cas"
 }
