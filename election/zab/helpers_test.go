@@ -139,3 +139,10 @@ func peek(payload []byte) *message {
 }
 
 type simnetMsg = simnet.Msg
+
+// waitRole runs until node id reports role.
+func waitRole(t testing.TB, net *simnet.Net, id string, role election.Role, d time.Duration) {
+	t.Helper()
+	ok := net.RunUntil(d, func() bool { p := net.Node(id); return p != nil && p.Status().Role == role })
+	require.True(t, ok, "%s not %s within %s", id, role, d)
+}
