@@ -530,8 +530,10 @@ func (e *Ensemble) setBlocked(ctx context.Context, blocked map[[2]string]bool) e
 	return nil
 }
 
-// Clock skews node id's clock: from now on it reads true time + offset and
-// advances rate times as fast (rate 0 means 1). The error matches
+// Clock skews node id's clock as the node contract defines it: from now
+// on it reads true time + offset and advances rate times as fast (1: true
+// rate, 0: frozen; offset is relative to true time, so Clock(ctx, id, 0, 1)
+// restores the true clock). The error matches
 // errors.ErrUnsupported when the system has no clock control. The agent
 // applies the skew again whenever the server restarts.
 func (e *Ensemble) Clock(ctx context.Context, id string, offset time.Duration, rate float64) error {

@@ -342,11 +342,8 @@ func (a *Agent) handleClock(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if k.Rate == 0 {
-		k.Rate = 1
-	}
-	if k.Rate < 0 {
-		writeErr(w, &apiError{http.StatusBadRequest, "rate must be > 0", false})
+	if !(k.Rate >= 0 && k.Rate <= 100) {
+		writeErr(w, &apiError{http.StatusBadRequest, "rate must be in [0, 100]", false})
 		return
 	}
 	k, err := a.applyClock(r.Context(), k)

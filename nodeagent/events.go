@@ -16,10 +16,10 @@ import (
 // ok is false for any other line (plain log output). Fields of the wrong
 // type are ignored rather than failing the line.
 //
-// A lease's "until_local_ms" (and "from_local_ms", when given) are read on
-// the node's clock and converted to true time with skew; without
-// "from_local_ms" the lease starts when the line was read. A lease never
-// ends before it starts: an end before the start is clamped to the start.
+// A lease (any event with "until_local_ms") is held, as the node contract
+// says, from the line's arrival (at) until "until_local_ms", read on the
+// node's skewed clock and converted to true time with skew. A lease never
+// ends before it starts: an earlier end is clamped to the start.
 func ParseLine(line []byte, at time.Time, skew Skew) (ev agentapi.Event, ok bool) {
 	line = bytes.TrimSpace(line)
 	if len(line) < 2 || line[0] != '{' || !json.Valid(line) {
@@ -29,7 +29,6 @@ func ParseLine(line []byte, at time.Time, skew Skew) (ev agentapi.Event, ok bool
 		Event      any `json:"event"`
 		Role       any `json:"role"`
 		Term       any `json:"term"`
-		FromLocal  any `json:"from_local_ms"`
 		UntilLocal any `json:"until_local_ms"`
 	}
 	d := json.NewDecoder(bytes.NewReader(line))
@@ -57,9 +56,6 @@ func ParseLine(line []byte, at time.Time, skew Skew) (ev agentapi.Event, ok bool
 	if until, ok := number(l.UntilLocal); ok {
 		ev.Until = skew.ToTrue(until)
 		ev.From = at
-		if from, ok := number(l.FromLocal); ok {
-			ev.From = skew.ToTrue(from)
-		}
 		if ev.Until.Before(ev.From) {
 			ev.Until = ev.From
 		}

@@ -7,8 +7,10 @@ import (
 	"github.com/splitbrain/splitbrain/nodeagent/agentapi"
 )
 
-// Skew is a clock skew applied to a node: from At (true time) on, the node's
-// clock reads At+Offset and advances Rate times as fast as the true clock:
+// Skew is a clock skew applied to a node, as the node contract defines it
+// (docs/node-contract.md, 3.4): from At (true time) on, the node's clock
+// reads At+Offset and advances Rate times as fast as the true clock (0
+// freezes it):
 //
 //	local(t) = At + Offset + Rate*(t-At)
 //
@@ -24,28 +26,33 @@ func SkewOf(c agentapi.Clock) Skew {
 	return Skew{At: c.At, Offset: time.Duration(c.OffsetMS) * time.Millisecond, Rate: c.Rate}
 }
 
-func (s Skew) rate() float64 {
-	if s.Rate <= 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) {
-		return 1
-	}
-	return s.Rate
-}
+// Never is what a reading of a frozen clock (rate 0) that it will never
+// reach converts to: far in the future.
+const Never = 100 * 365 * 24 * time.Hour
 
 // ToTrue converts a reading of the node's clock (Unix milliseconds) to true
-// time.
+// time, assuming the skew stays as it is. With rate 0 (a frozen clock) a
+// reading past the frozen value is never reached: At+Never.
 func (s Skew) ToTrue(localMS int64) time.Time {
 	local := time.UnixMilli(localMS)
 	if s.At.IsZero() {
 		return local
 	}
-	// t = At + (local - At - Offset) / Rate
-	d := float64(local.Sub(s.At)-s.Offset) / s.rate()
-	if d > math.MaxInt64/2 {
-		d = math.MaxInt64 / 2
-	} else if d < math.MinInt64/2 {
-		d = math.MinInt64 / 2
+	d := local.Sub(s.At) - s.Offset // = Rate*(t-At)
+	if s.Rate == 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) || s.Rate < 0 {
+		if d <= 0 {
+			return s.At
+		}
+		return s.At.Add(Never)
 	}
-	return s.At.Add(time.Duration(d))
+	// t = At + (local - At - Offset) / Rate
+	f := float64(d) / s.Rate
+	if f > float64(Never) {
+		f = float64(Never)
+	} else if f < -float64(Never) {
+		f = -float64(Never)
+	}
+	return s.At.Add(time.Duration(f))
 }
 
 // Local converts a true time to the node's clock.
@@ -53,5 +60,5 @@ func (s Skew) Local(t time.Time) time.Time {
 	if s.At.IsZero() {
 		return t
 	}
-	return s.At.Add(s.Offset + time.Duration(float64(t.Sub(s.At))*s.rate()))
+	return s.At.Add(s.Offset + time.Duration(float64(t.Sub(s.At))*s.Rate))
 }

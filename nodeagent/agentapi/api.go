@@ -65,9 +65,10 @@ type Netem struct {
 	Loss     float64 `json:"loss"` // 0..1
 }
 
-// Clock is a clock skew, in the node contract's terms: from the moment it is
-// applied (At, true time), the node's clock reads At+Offset and advances Rate
-// times as fast as the true clock.
+// Clock is a clock skew, in the node contract's terms (docs/node-contract.md
+// 3.4): from the moment it is applied (At, true time), the node's clock reads
+// At+Offset and advances Rate times as fast as the true clock. Rate is sent
+// as given: 1 is the true rate, 0 freezes the clock.
 type Clock struct {
 	OffsetMS int64     `json:"offset_ms"`
 	Rate     float64   `json:"rate"`

@@ -4,6 +4,7 @@
 package electd
 
 import (
+	"strings"
 	"time"
 
 	"github.com/splitbrain/splitbrain/systems"
@@ -33,8 +34,8 @@ func System(opts Options) systems.System {
 	}
 	args := []string{"/electd", "--id", "{id}", "--listen", "{listen}", "--peers", "{peers}",
 		"--data", "{data}", "--algo", algo}
-	for _, b := range opts.Bugs {
-		args = append(args, "--bug", b)
+	if len(opts.Bugs) > 0 {
+		args = append(args, "--bug", strings.Join(opts.Bugs, ","))
 	}
 	if opts.ElectionTimeout > 0 {
 		args = append(args, "--election-timeout", opts.ElectionTimeout.String())

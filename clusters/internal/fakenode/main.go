@@ -77,7 +77,7 @@ func main() {
 		mu.Unlock()
 		l := now()
 		// A lease of one true second from now, in local time.
-		emit(map[string]any{"event": "lease", "term": 1, "from_local_ms": l.UnixMilli(),
+		emit(map[string]any{"event": "lease", "term": 1,
 			"until_local_ms": l.Add(time.Duration(float64(time.Second) * req.Rate)).UnixMilli()})
 		w.Write([]byte("{}"))
 	})
