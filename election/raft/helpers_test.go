@@ -40,6 +40,8 @@ type clusterOpts struct {
 	lease bool
 	// fix pins nodes' election timeouts (see knob); unnamed nodes draw at random.
 	fix map[string]float64
+	// minDelay and maxDelay bound message delays (default 1 ms).
+	minDelay, maxDelay time.Duration
 }
 
 // cluster is a simnet.Net of raft nodes n1..nN.
@@ -69,8 +71,10 @@ func newCluster(t testing.TB, o clusterOpts) *cluster {
 		c.knobs[id] = k
 	}
 	c.Net = simnet.New(simnet.Options{
-		IDs:  ids,
-		Seed: o.seed,
+		IDs:      ids,
+		Seed:     o.seed,
+		MinDelay: o.minDelay,
+		MaxDelay: o.maxDelay,
 		New: func(id string, recs [][]byte, now time.Time) election.Protocol {
 			n, err := New(election.Config{
 				ID: id, Peers: ids, Records: recs,

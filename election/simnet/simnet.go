@@ -51,6 +51,7 @@ type Msg struct {
 	SentAt   time.Time     // true time of sending
 	Delay    time.Duration // delivered at SentAt+Delay (or later, if the receiver is paused)
 	seq      uint64
+	at       time.Time // delivery time
 }
 
 // Hook inspects a message as it is sent and returns how many copies to
@@ -80,6 +81,7 @@ type node struct {
 	p      election.Protocol // nil while dead
 	disk   [][]byte
 	paused bool
+	held   []*Msg // delivered while paused, in order
 	// local clock: local = base + (now - trueBase) * rate + offset
 	base     time.Time
 	trueBase time.Time
@@ -202,13 +204,16 @@ func (n *Net) SetRate(id string, rate float64) {
 
 // Kill drops id's in-memory state; its disk survives. Messages to it are
 // lost while it is dead.
-func (n *Net) Kill(id string) { n.must(id).p = nil }
+func (n *Net) Kill(id string) {
+	nd := n.must(id)
+	nd.p, nd.held = nil, nil
+}
 
 // Restart rebuilds a killed node from its disk. Restarting a live node kills
 // it first.
 func (n *Net) Restart(id string) {
 	nd := n.must(id)
-	nd.p = nil
+	nd.p, nd.held = nil, nil
 	n.start(nd)
 }
 
@@ -227,8 +232,16 @@ func (n *Net) start(nd *node) {
 // Pause stops ticking id and holds back messages to it until Resume.
 func (n *Net) Pause(id string) { n.must(id).paused = true }
 
-// Resume undoes Pause.
-func (n *Net) Resume(id string) { n.must(id).paused = false }
+// Resume undoes Pause; the messages held back arrive in the next step.
+func (n *Net) Resume(id string) {
+	nd := n.must(id)
+	nd.paused = false
+	for _, m := range nd.held {
+		m.at = n.now
+		heap.Push(&n.queue, m)
+	}
+	nd.held = nil
+}
 
 // Cut drops every message from a to b (one way) until healed.
 func (n *Net) Cut(a, b string) { n.cut[[2]string{a, b}] = true }
@@ -355,12 +368,11 @@ func (n *Net) RunUntil(d time.Duration, cond func() bool) bool {
 // every live, running node.
 func (n *Net) step() {
 	n.now = n.now.Add(n.opts.Step)
-	var held []*Msg
-	for n.queue.Len() > 0 && !n.queue[0].SentAt.Add(n.queue[0].Delay).After(n.now) {
+	for n.queue.Len() > 0 && !n.queue[0].at.After(n.now) {
 		m := heap.Pop(&n.queue).(*Msg)
 		nd := n.nodes[m.To]
 		if nd.paused && nd.p != nil {
-			held = append(held, m)
+			nd.held = append(nd.held, m)
 			continue
 		}
 		if nd.p == nil || n.cut[[2]string{m.From, m.To}] {
@@ -370,10 +382,6 @@ func (n *Net) step() {
 			n.errs = append(n.errs, fmt.Errorf("%s <- %s at %s: %w", m.To, m.From, n.now.Sub(n.opts.Start), err))
 		}
 		n.drain(nd)
-	}
-	for _, m := range held {
-		m.Delay = n.now.Add(n.opts.Step).Sub(m.SentAt)
-		heap.Push(&n.queue, m)
 	}
 	for _, id := range n.ids {
 		nd := n.nodes[id]
@@ -437,6 +445,7 @@ func (n *Net) send(from string, env election.Envelope) {
 		c := *m
 		n.seq++
 		c.seq = n.seq
+		c.at = c.SentAt.Add(c.Delay)
 		heap.Push(&n.queue, &c)
 	}
 }
@@ -494,9 +503,8 @@ type msgQueue []*Msg
 
 func (q msgQueue) Len() int { return len(q) }
 func (q msgQueue) Less(i, j int) bool {
-	ti, tj := q[i].SentAt.Add(q[i].Delay), q[j].SentAt.Add(q[j].Delay)
-	if !ti.Equal(tj) {
-		return ti.Before(tj)
+	if c := q[i].at.Compare(q[j].at); c != 0 {
+		return c < 0
 	}
 	return q[i].seq < q[j].seq
 }
