@@ -183,9 +183,6 @@ func TestReportInBrowser(t *testing.T) {
 
 	// A 100k-operation run: the page opens promptly, still self-contained.
 	big := bigRun(t)
-	if err := Write(big); err != nil {
-		t.Fatal(err)
-	}
 	bigReport := filepath.Join(big, reportFile)
 	start := time.Now()
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(fileURL(bigReport)), chromedp.WaitVisible(chromedp.ID("latency-svg"))); err != nil {
