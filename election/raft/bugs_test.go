@@ -156,7 +156,18 @@ func scenarioNoUpToDate(t *testing.T, bug string) string {
 // scenarioLocalRead: the leader is paused while the others elect a new
 // leader that overwrites x; on resume the old leader is asked to read x.
 func scenarioLocalRead(t *testing.T, bug string) string {
-	c := newCluster(t, clusterOpts{bugs: bugList(bug), fix: map[string]float64{"n1": 0, "n2": 0.5, "n3": 0.9}})
+	return pausedLeaderRead(t, bug, false)
+}
+
+// TestPausedLeaseLeaderServesNoStaleRead: with lease reads, a leader
+// resumed after a long pause must not trust its lease on the clock of its
+// last Tick.
+func TestPausedLeaseLeaderServesNoStaleRead(t *testing.T) {
+	assert.Empty(t, pausedLeaderRead(t, "", true))
+}
+
+func pausedLeaderRead(t *testing.T, bug string, lease bool) string {
+	c := newCluster(t, clusterOpts{lease: lease, bugs: bugList(bug), fix: map[string]float64{"n1": 0, "n2": 0.5, "n3": 0.9}})
 	require.Equal(t, "n1", c.waitLeader(t, time.Second))
 	res, ok := c.write("n1", "x", 1)
 	require.True(t, ok)

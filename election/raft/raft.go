@@ -141,6 +141,11 @@ type Node struct {
 	electionStart   time.Time
 	electionTimeout time.Duration // randomized, in [ET, 2ET)
 	lastHeard       time.Time     // last append from the current leader
+	// Step and Propose run on the clock of the last Tick, which may be stale
+	// (after a pause, say). Whatever must not be judged on a stale clock
+	// waits for the next Tick: timer resets, leader contact and lease reads.
+	restartTimer bool // restart the election timer at the next Tick
+	heard        bool // we heard from the leader since the last Tick
 	votes           map[string]bool
 
 	// leader state
@@ -154,6 +159,7 @@ type Node struct {
 	pending      map[uint64]pendingProp // by log index
 	reads        []pendingRead
 	waitingReads []election.Request // until an entry of this term commits
+	leaseReads   []election.Request // answered at the next Tick if the lease holds
 
 	rd           election.Ready
 	lastRole     election.Role
@@ -254,7 +260,14 @@ func (n *Node) Step(from string, payload []byte) error {
 // the CheckQuorum step-down.
 func (n *Node) Tick(now time.Time) {
 	n.now = now
+	if n.restartTimer {
+		n.electionStart, n.restartTimer = now, false
+	}
+	if n.heard {
+		n.lastHeard, n.heard = now, false
+	}
 	if n.state == stateLeader {
+		n.serveLeaseReads()
 		if now.Before(n.lastBcast) { // clock stepped back
 			n.lastBcast = now
 		}
@@ -398,7 +411,7 @@ func (n *Node) inLease() bool {
 	if n.cfg.LeaseReads && n.now.Sub(n.bootAt) < et {
 		return true
 	}
-	return n.lead != "" && n.now.Sub(n.lastHeard) < et
+	return n.lead != "" && (n.heard || n.now.Sub(n.lastHeard) < et)
 }
 
 func (n *Node) handleVote(from string, m message) {
@@ -508,7 +521,7 @@ func (n *Node) stepLeader(from string, m message) {
 
 func (n *Node) handleAppend(from string, m message) {
 	n.lead = from
-	n.lastHeard = n.now
+	n.heard = true
 	n.resetElectionTimer()
 	if m.Index > n.lastIndex() || n.entries[m.Index].Term != m.LogTerm {
 		n.send(from, message{Type: msgAppResp, Term: n.term, Reject: true, Index: m.Index, Hint: n.lastIndex(), Ctx: m.Ctx})
@@ -543,7 +556,7 @@ func (n *Node) becomeFollower(term uint64, lead string) {
 	n.state = stateFollower
 	n.lead = lead
 	if lead != "" {
-		n.lastHeard = n.now
+		n.heard = true
 	}
 	n.leaseUntil = time.Time{}
 	n.resetElectionTimer()
@@ -592,8 +605,7 @@ func (n *Node) becomeLeader() {
 	n.roundSent = map[uint64]time.Time{}
 	n.leaseUntil = time.Time{}
 	n.pending = map[uint64]pendingProp{}
-	n.reads = nil
-	n.waitingReads = nil
+	n.reads, n.waitingReads, n.leaseReads = nil, nil, nil
 	n.emitRole()
 	n.logger.Debug("became leader", "id", n.id, "term", n.term)
 	n.appendEntries(n.lastIndex()+1, []entry{{Term: n.term, Kind: kindNoop}})
@@ -632,6 +644,7 @@ func (n *Node) emitRole() {
 func (n *Node) resetElectionTimer() {
 	et := n.cfg.ElectionTimeout
 	n.electionStart = n.now
+	n.restartTimer = true
 	n.electionTimeout = et + time.Duration(n.rand.Int63n(int64(et)))
 }
 
@@ -652,7 +665,10 @@ func (n *Node) failPending() {
 	for _, r := range n.waitingReads {
 		n.result(election.Result{ID: r.ID, Err: election.ErrNotLeader})
 	}
-	n.reads, n.waitingReads = nil, nil
+	for _, r := range n.leaseReads {
+		n.result(election.Result{ID: r.ID, Err: election.ErrNotLeader})
+	}
+	n.reads, n.waitingReads, n.leaseReads = nil, nil, nil
 }
 
 // ---- log, commit, apply ----
@@ -751,12 +767,33 @@ func (n *Node) read(req election.Request) {
 		return
 	}
 	if n.cfg.LeaseReads && n.now.Before(n.leaseUntil) {
-		n.answerRead(req)
+		// Looks covered by the lease, but n.now may be stale: decide at
+		// the next Tick, which reads the clock after this request arrived.
+		n.leaseReads = append(n.leaseReads, req)
 		return
 	}
+	n.readIndex(req)
+}
+
+// readIndex starts a ReadIndex round for req.
+func (n *Node) readIndex(req election.Request) {
 	n.reads = append(n.reads, pendingRead{req: req, index: n.commit, round: n.round + 1})
 	n.bcastHeartbeat()
 	n.serveReads()
+}
+
+// serveLeaseReads answers the queued lease reads if the lease still holds
+// at the current Tick, and sends them through ReadIndex otherwise.
+func (n *Node) serveLeaseReads() {
+	rs := n.leaseReads
+	n.leaseReads = nil
+	for _, r := range rs {
+		if n.now.Before(n.leaseUntil) {
+			n.answerRead(r)
+		} else {
+			n.readIndex(r)
+		}
+	}
 }
 
 func (n *Node) answerRead(req election.Request) {
