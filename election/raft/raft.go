@@ -146,7 +146,7 @@ type Node struct {
 	// waits for the next Tick: timer resets, leader contact and lease reads.
 	restartTimer bool // restart the election timer at the next Tick
 	heard        bool // we heard from the leader since the last Tick
-	votes           map[string]bool
+	votes        map[string]bool
 
 	// leader state
 	next, match  map[string]uint64
