@@ -254,8 +254,8 @@ func decodeMessage(p []byte) (message, error) {
 	if len(m.Entries) > 0 && m.Type != msgApp {
 		return message{}, fmt.Errorf("%w: entries in %v", errMalformed, m.Type)
 	}
-	if m.Term == 0 {
-		return message{}, fmt.Errorf("%w: term 0", errMalformed)
+	if m.Term == 0 && (m.Type == msgApp || m.Type == msgVote || m.Type == msgPreVote) {
+		return message{}, fmt.Errorf("%w: %v in term 0", errMalformed, m.Type)
 	}
 	if m.Index > ^uint64(0)-maxEntriesPerMsg {
 		return message{}, fmt.Errorf("%w: index overflow", errMalformed)

@@ -35,7 +35,11 @@ func TestRandomFaultsKeepSafety(t *testing.T) {
 }
 
 func soak(t *testing.T, size int, lease bool, seed int64, dur time.Duration) {
-	c := newCluster(t, clusterOpts{size: size, seed: seed, lease: lease, minDelay: time.Millisecond, maxDelay: 8 * time.Millisecond})
+	soakBug(t, size, lease, seed, dur, "")
+}
+
+func soakBug(t *testing.T, size int, lease bool, seed int64, dur time.Duration, bug string) {
+	c := newCluster(t, clusterOpts{size: size, seed: seed, lease: lease, bugs: bugList(bug), minDelay: time.Millisecond, maxDelay: 8 * time.Millisecond})
 	rng := rand.New(rand.NewSource(seed))
 	ids := c.IDs()
 	dead := map[string]bool{}
