@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/splitbrain/splitbrain/checker/linearizable"
 	"github.com/splitbrain/splitbrain/history"
 )
 
@@ -138,9 +139,14 @@ func generate(dir string, cfg genConfig) error {
 			}
 		}
 	}
+	lease := func(t int64, node string, term int64) {
+		events = append(events, history.Event{Time: t, Node: node, Event: history.EventLease, Term: term, From: t, Until: t + 1500*ms, Source: "node"})
+	}
+	lease(200*ms, leader, 1)
 	elect := func(t int64, winner string, newTerm int64, except string) {
 		role(t, winner, "candidate", newTerm)
 		role(t+50*ms, winner, "leader", newTerm)
+		lease(t+50*ms, winner, newTerm)
 		for _, n := range nodes {
 			if n != winner && n != except {
 				role(t+55*ms, n, "follower", newTerm)
@@ -302,7 +308,9 @@ func generate(dir string, cfg genConfig) error {
 		b, _ := json.Marshal(ev)
 		eb.Write(b)
 		eb.WriteByte('\n')
-		fmt.Fprintf(logs[ev.Node], "%s INFO raft: became %s term=%d\n", start.Add(time.Duration(ev.Time)).Format(time.RFC3339Nano), ev.Role, ev.Term)
+		if ev.Event == history.EventRole {
+			fmt.Fprintf(logs[ev.Node], "%s INFO raft: became %s term=%d\n", start.Add(time.Duration(ev.Time)).Format(time.RFC3339Nano), ev.Role, ev.Term)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, eventsFile), []byte(eb.String()), 0o644); err != nil {
 		return err
@@ -338,12 +346,7 @@ func generate(dir string, cfg genConfig) error {
 	}
 
 	failKey := keys[len(keys)-1]
-	vis := "linearizable-" + strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '_'
-	}, failKey) + ".html"
+	vis := linearizable.VisualizationName(failKey)
 	if err := os.WriteFile(filepath.Join(dir, vis), []byte("<!DOCTYPE html><title>porcupine</title><p>visualization</p>"), 0o644); err != nil {
 		return err
 	}
@@ -360,7 +363,8 @@ func generate(dir string, cfg genConfig) error {
 		"verdict": "invalid", "ops": cfg.Ops, "warnings": []string{"lease-safety: nodes reported no leases"},
 		"checkers": []any{
 			map[string]any{"name": "linearizable", "verdict": "invalid", "summary": fmt.Sprintf("key %s is not linearizable (1 of %d keys)", failKey, len(keys)),
-				"details": map[string]any{"keys": []any{map[string]any{"key": failKey, "visualization": vis, "error": evilErrorIf(cfg.Evil)}}}},
+				"details": map[string]any{"keys": []any{map[string]any{"key": failKey, "verdict": "invalid", "reason": evilErrorIf(cfg.Evil), "visualization": vis,
+					"ops": []any{map[string]any{"index": 412, "process": 3, "type": "ok", "f": "read", "value": nil, "output": 7, "call": 1, "role": "impossible read"}}}}}},
 			safety,
 			map[string]any{"name": "lease-safety", "verdict": "unknown", "summary": "no lease events to judge"},
 			map[string]any{"name": "term-monotonic", "verdict": "valid", "summary": "terms never went backwards on any node"},

@@ -91,6 +91,9 @@ type linView struct {
 type linKey struct {
 	Key, Href, File string
 	Missing         bool
+	Verdict, Reason string
+	VisError        string // why the checker wrote no visualization
+	Ops             int    // operations it names as not linearizable
 }
 
 // timeline is the leadership timeline, laid out.
@@ -103,6 +106,7 @@ type timeline struct {
 	Points    []band // faults with no duration
 	Multi     []band // two or more leaders
 	None      []band // no leader
+	Leases    []segRect
 	SumY      float64
 	AxisY     float64
 	LanesTop  float64
@@ -112,6 +116,7 @@ type timeline struct {
 
 type laneView struct {
 	Name string
+	Href string // the node's log page, when there is a log
 	Y    float64
 	Mid  float64
 }
@@ -213,6 +218,14 @@ func buildView(r *run, now time.Time) *view {
 	nodes := laneNodes(r, faults, segs)
 	if len(nodes) > 0 && r.End > 0 {
 		v.Timeline = layoutTimeline(nodes, segs, faults, multi, none, s)
+		layoutLeases(v.Timeline, r.Events, s)
+		for i, l := range v.Timeline.Lanes {
+			for _, lf := range r.Logs {
+				if lf.Node == l.Name {
+					v.Timeline.Lanes[i].Href = "./logs/" + url.PathEscape(lf.Node) + ".html"
+				}
+			}
+		}
 	}
 	if len(r.Operations) > 0 {
 		v.Latency = layoutLatency(r.Operations, s)
@@ -501,9 +514,29 @@ func linearizability(r *run) *linView {
 	lv := &linView{}
 	if c != nil {
 		lv.Verdict, lv.Summary = orUnknown(c.Verdict), c.Summary
-		var d any
-		if json.Unmarshal(c.Details, &d) == nil {
-			collectVisualizations(d, lv)
+		// The checker's KeyResult shape first; failing that, any object
+		// naming a visualization, so the link survives a change of shape.
+		var d struct {
+			Keys []struct {
+				Key                string            `json:"key"`
+				Verdict            string            `json:"verdict"`
+				Reason             string            `json:"reason"`
+				Visualization      string            `json:"visualization"`
+				VisualizationError string            `json:"visualization_error"`
+				Ops                []json.RawMessage `json:"ops"`
+			} `json:"keys"`
+		}
+		if json.Unmarshal(c.Details, &d) == nil && len(d.Keys) > 0 {
+			for _, k := range d.Keys {
+				lk := visLink(k.Key, k.Visualization)
+				lk.Verdict, lk.Reason, lk.VisError, lk.Ops = k.Verdict, k.Reason, k.VisualizationError, len(k.Ops)
+				lv.Keys = append(lv.Keys, lk)
+			}
+		} else {
+			var raw any
+			if json.Unmarshal(c.Details, &raw) == nil {
+				collectVisualizations(raw, lv)
+			}
 		}
 	}
 	if len(lv.Keys) == 0 {
@@ -545,12 +578,7 @@ func collectVisualizations(d any, lv *linView) {
 			if x["key"] == nil {
 				key = "?"
 			}
-			base := filepath.Base(filepath.Clean("/" + vis))
-			k := linKey{Key: key, File: base, Href: "./" + url.PathEscape(base)}
-			if vis == "" || base == "/" || base == "." {
-				k = linKey{Key: key}
-			}
-			lv.Keys = append(lv.Keys, k)
+			lv.Keys = append(lv.Keys, visLink(key, vis))
 			return
 		}
 		keys := make([]string, 0, len(x))
@@ -604,4 +632,38 @@ func clientErrors(r *run) ([]errorRow, int) {
 		rows = rows[:maxErrorRows]
 	}
 	return rows, n
+}
+
+// visLink links a key to its visualization file, by base name only.
+func visLink(key, vis string) linKey {
+	base := filepath.Base(filepath.Clean("/" + vis))
+	if vis == "" || base == "/" || base == "." {
+		return linKey{Key: key}
+	}
+	return linKey{Key: key, File: base, Href: "./" + url.PathEscape(base)}
+}
+
+// layoutLeases draws each lease a node reported as a thin bar along the
+// top of its lane, in its term's colour: overlapping bars of two nodes are
+// what the lease-safety checker complains about.
+func layoutLeases(tl *timeline, events []history.Event, s scale) {
+	laneY := map[string]float64{}
+	for _, l := range tl.Lanes {
+		laneY[l.Name] = l.Y
+	}
+	for _, ev := range events {
+		y, ok := laneY[ev.Node]
+		if ev.Event != history.EventLease || !ok {
+			continue
+		}
+		from, until := max(ev.From, 0), min(ev.Until, s.end)
+		if until < from {
+			continue
+		}
+		x0, x1 := s.x(from), s.x(until)
+		tl.Leases = append(tl.Leases, segRect{
+			X: x0, Y: y - 3, W: math.Max(x1-x0, 0.5), H: 3, Fill: termColor(ev.Term, roleLeader),
+			Title: fmt.Sprintf("%s lease, term %d, %s–%s", ev.Node, ev.Term, fmtTime(ev.From), fmtTime(ev.Until)),
+		})
+	}
 }
