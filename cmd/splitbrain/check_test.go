@@ -61,3 +61,21 @@ func TestCheckCannotRun(t *testing.T) {
 	assert.Equal(t, exitCannotRun, run([]string{"check"}), "missing argument")
 	assert.Equal(t, exitCannotRun, run([]string{"check", "--timeout", "soon", t.TempDir()}), "bad flag")
 }
+
+func TestCheckValidAndStaleRead(t *testing.T) {
+	dir := writeRun(t, okHistory, oneLeader)
+	assert.Equal(t, exitValid, run([]string{"check", dir}))
+
+	stale := okHistory + `{"index":4,"time":50,"process":1,"type":"invoke","f":"write","key":"x","value":2}
+{"index":5,"time":60,"process":1,"type":"ok","f":"write","key":"x","value":2}
+{"index":6,"time":70,"process":2,"type":"invoke","f":"read","key":"x","value":null}
+{"index":7,"time":80,"process":2,"type":"ok","f":"read","key":"x","value":1}
+`
+	dir = writeRun(t, stale, oneLeader)
+	assert.Equal(t, exitInvalid, run([]string{"check", dir}))
+	rep, err := checker.ReadReport(dir)
+	require.NoError(t, err)
+	assert.Equal(t, checker.Invalid, rep.Checkers[0].Verdict)
+	assert.Contains(t, rep.Checkers[0].Summary, "x")
+	assert.FileExists(t, filepath.Join(dir, "linearizable-x.html"), "a visualization per failing key")
+}
