@@ -90,6 +90,7 @@ type message struct {
 const (
 	recHardState byte = 'H'
 	recEntries   byte = 'E'
+	recCommit    byte = 'C'
 )
 
 var errMalformed = errors.New("raft: malformed payload")
@@ -284,9 +285,28 @@ func entriesRecord(first uint64, es []entry) []byte {
 	return putEntries(b, es)
 }
 
-// replay rebuilds hard state and log from records, oldest first.
-func replay(recs [][]byte) (term uint64, vote string, log []entry, err error) {
-	log = []entry{{}} // index 0: sentinel
+// commitRecord encodes a commit index known to this node.
+func commitRecord(commit uint64) []byte {
+	return binary.AppendUvarint([]byte{recCommit}, commit)
+}
+
+// persisted is what replaying the records restores.
+type persisted struct {
+	term   uint64
+	vote   string
+	log    []entry // log[0] is the sentinel
+	commit uint64  // a commit index known before the crash (a lower bound)
+}
+
+// replay rebuilds hard state, log and known commit index from records,
+// oldest first.
+func replay(recs [][]byte) (persisted, error) {
+	var (
+		term   uint64
+		vote   string
+		commit uint64
+		log    = []entry{{}} // index 0: sentinel
+	)
 	for i, rec := range recs {
 		r := &reader{b: rec}
 		switch r.byte() {
@@ -294,27 +314,37 @@ func replay(recs [][]byte) (term uint64, vote string, log []entry, err error) {
 			t := r.uvarint()
 			v := r.str(maxIDLen)
 			if err := r.end(); err != nil {
-				return 0, "", nil, fmt.Errorf("record %d: %w", i, err)
+				return persisted{}, fmt.Errorf("record %d: %w", i, err)
 			}
 			if t < term {
-				return 0, "", nil, fmt.Errorf("record %d: term goes back from %d to %d", i, term, t)
+				return persisted{}, fmt.Errorf("record %d: term goes back from %d to %d", i, term, t)
 			}
 			term, vote = t, v
 		case recEntries:
 			first := r.uvarint()
 			es := r.entries(maxRecordEntries)
 			if err := r.end(); err != nil {
-				return 0, "", nil, fmt.Errorf("record %d: %w", i, err)
+				return persisted{}, fmt.Errorf("record %d: %w", i, err)
 			}
 			if first < 1 || first > uint64(len(log)) {
-				return 0, "", nil, fmt.Errorf("record %d: entries at %d leave a gap after %d", i, first, len(log)-1)
+				return persisted{}, fmt.Errorf("record %d: entries at %d leave a gap after %d", i, first, len(log)-1)
 			}
 			log = append(log[:first], es...)
+			commit = min(commit, first-1) // only with planted bugs
+		case recCommit:
+			c := r.uvarint()
+			if err := r.end(); err != nil {
+				return persisted{}, fmt.Errorf("record %d: %w", i, err)
+			}
+			if c >= uint64(len(log)) {
+				return persisted{}, fmt.Errorf("record %d: commit %d beyond the log (%d)", i, c, len(log)-1)
+			}
+			commit = max(commit, c)
 		default:
-			return 0, "", nil, fmt.Errorf("record %d: %w: unknown tag", i, errMalformed)
+			return persisted{}, fmt.Errorf("record %d: %w: unknown tag", i, errMalformed)
 		}
 	}
-	return term, vote, log, nil
+	return persisted{term: term, vote: vote, log: log, commit: commit}, nil
 }
 
 // entryFor turns a client request into a log entry.

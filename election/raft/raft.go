@@ -127,9 +127,10 @@ type Node struct {
 	vote    string
 	entries []entry // entries[0] is a sentinel; index i is entries[i]
 	// what the records emitted so far hold
-	savedTerm uint64
-	savedVote string
-	unstable  uint64 // lowest log index changed since the last Ready; 0 if none
+	savedTerm   uint64
+	savedVote   string
+	unstable    uint64 // lowest log index changed since the last Ready; 0 if none
+	savedCommit uint64
 
 	// volatile state
 	commit, applied uint64
@@ -202,25 +203,27 @@ func New(cfg election.Config, opts ...Option) (*Node, error) {
 			return nil, fmt.Errorf("raft: unknown bug %q", name)
 		}
 	}
-	term, vote, log, err := replay(cfg.Records)
+	st, err := replay(cfg.Records)
 	if err != nil {
 		return nil, err
 	}
 	n := &Node{
-		cfg:       cfg,
-		id:        cfg.ID,
-		peers:     peers,
-		bugs:      cfg.Bugs,
-		logger:    slog.New(slog.DiscardHandler),
-		rand:      cfg.Rand,
-		term:      term,
-		vote:      vote,
-		entries:   log,
-		savedTerm: term,
-		savedVote: vote,
-		kv:        map[string]int64{},
-		now:       cfg.Now,
-		bootAt:    cfg.Now,
+		cfg:         cfg,
+		id:          cfg.ID,
+		peers:       peers,
+		bugs:        cfg.Bugs,
+		logger:      slog.New(slog.DiscardHandler),
+		rand:        cfg.Rand,
+		term:        st.term,
+		vote:        st.vote,
+		entries:     st.log,
+		savedTerm:   st.term,
+		savedVote:   st.vote,
+		commit:      st.commit,
+		savedCommit: st.commit,
+		kv:          map[string]int64{},
+		now:         cfg.Now,
+		bootAt:      cfg.Now,
 	}
 	if n.bugs == nil {
 		n.bugs = map[string]bool{}
@@ -236,6 +239,7 @@ func New(cfg election.Config, opts ...Option) (*Node, error) {
 		n.rand = rand.New(rand.NewSource(seed))
 	}
 	n.state = stateFollower
+	n.apply() // rebuild the state machine from the known-committed prefix
 	n.resetElectionTimer()
 	n.emitRole()
 	return n, nil
@@ -338,6 +342,13 @@ func (n *Node) Ready() election.Ready {
 	if n.unstable > 0 {
 		n.rd.Records = append(n.rd.Records, entriesRecord(n.unstable, n.entries[n.unstable:]))
 		n.unstable = 0
+	}
+	if n.commit != n.savedCommit {
+		// Not needed for safety (a restarted node re-learns it from the
+		// leader) but lets a restart rebuild its state machine at once and
+		// keeps Status().Commit from going back.
+		n.rd.Records = append(n.rd.Records, commitRecord(n.commit))
+		n.savedCommit = n.commit
 	}
 	rd := n.rd
 	n.rd = election.Ready{}

@@ -56,6 +56,12 @@ func TestLeaderKillElectsNewLeaderWithin2s(t *testing.T) {
 func TestRestartKeepsTermAndVote(t *testing.T) {
 	c := newCluster(t, clusterOpts{seed: 3})
 	lead := c.waitLeader(t, 3*time.Second)
+	for i := range 5 {
+		res, ok := c.write(lead, "x", int64(i))
+		require.True(t, ok)
+		require.NoError(t, res.Err)
+	}
+	c.Run(100 * time.Millisecond)
 	f := c.others(lead)[0]
 	before := c.raft(f)
 	term, vote, last := before.term, before.vote, before.lastIndex()
@@ -67,6 +73,8 @@ func TestRestartKeepsTermAndVote(t *testing.T) {
 	assert.Equal(t, vote, after.vote)
 	assert.Equal(t, last, after.lastIndex())
 	assert.Equal(t, term, after.Status().Term)
+	assert.Equal(t, before.commit, after.commit, "known commit index survives")
+	assert.Equal(t, before.kv, after.kv, "state machine rebuilt from the committed prefix")
 }
 
 func TestAckedWritesSurviveLeaderKill(t *testing.T) {
@@ -199,12 +207,17 @@ func TestRecordsRoundTrip(t *testing.T) {
 		hardStateRecord(2, ""),
 		entriesRecord(2, es[2:]), // overwrites index 2
 		hardStateRecord(2, "b"),
+		commitRecord(2),
+		commitRecord(1), // a stale commit record never lowers it
 	}
-	term, vote, log, err := replay(recs)
+	st, err := replay(recs)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(2), term)
-	assert.Equal(t, "b", vote)
-	assert.Equal(t, []entry{{}, es[0], es[2]}, log)
+	assert.Equal(t, uint64(2), st.term)
+	assert.Equal(t, "b", st.vote)
+	assert.Equal(t, []entry{{}, es[0], es[2]}, st.log)
+	assert.Equal(t, uint64(2), st.commit)
+	_, err = replay(append(recs, commitRecord(3)))
+	assert.Error(t, err, "commit beyond the log")
 }
 
 func TestMessageRoundTrip(t *testing.T) {

@@ -10,11 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/election"
+	"github.com/splitbrain/splitbrain/election/simnet"
 )
 
 // TestRandomFaultsKeepSafety runs the faithful build under random kills,
 // restarts, partitions, one-way cuts, pauses, message delays and clock
-// rates within the lease's drift bound, with a client writing unique keys
+// rates within the lease's drift bound, duplicated and delayed messages, with a client writing unique keys
 // and reading them back. It checks election safety, that no read is stale,
 // that committed logs never diverge, and that every acknowledged write
 // survives to the end.
@@ -44,12 +45,13 @@ func soakBug(t *testing.T, size int, lease bool, seed int64, dur time.Duration, 
 	ids := c.IDs()
 	dead := map[string]bool{}
 	paused := map[string]bool{}
+	dup := false
 	acked := map[string]int64{}
 	var keys []string
 	end := c.Now().Add(dur)
 	for i := 0; c.Now().Before(end); i++ {
 		id := ids[rng.Intn(len(ids))]
-		switch rng.Intn(12) {
+		switch rng.Intn(14) {
 		case 0:
 			if !dead[id] && len(dead) < (size-1)/2 {
 				c.Kill(id)
@@ -87,6 +89,14 @@ func soakBug(t *testing.T, size int, lease bool, seed int64, dur time.Duration, 
 			}
 		case 9:
 			c.SetRate(id, 0.9+0.2*rng.Float64())
+		case 10:
+			if dup = !dup; dup {
+				c.SetHook(simnet.DuplicateHook)
+			} else {
+				c.SetHook(nil)
+			}
+		case 11:
+			c.SetLinkHook(id, ids[rng.Intn(len(ids))], simnet.DelayHook(time.Duration(rng.Intn(400))*time.Millisecond))
 		}
 		c.Run(time.Duration(20+rng.Intn(200)) * time.Millisecond)
 
@@ -111,6 +121,7 @@ func soakBug(t *testing.T, size int, lease bool, seed int64, dur time.Duration, 
 		checkLogs(t, c)
 	}
 	c.Heal()
+	c.SetHook(nil)
 	for _, id := range ids {
 		c.SetRate(id, 1)
 		if paused[id] {
@@ -150,4 +161,19 @@ func checkLogs(t *testing.T, c *cluster) {
 		upto := min(a.commit, b.commit)
 		require.Equal(t, a.entries[:upto+1], b.entries[:upto+1], "committed logs of %s and %s diverge", a.id, b.id)
 	}
+}
+
+// TestDeterministic: the same seed gives the same run, event for event.
+func TestDeterministic(t *testing.T) {
+	run := func() []simnet.Event {
+		c := newCluster(t, clusterOpts{size: 5, seed: 9, lease: true, minDelay: time.Millisecond, maxDelay: 20 * time.Millisecond})
+		lead := c.waitLeader(t, 3*time.Second)
+		c.write(lead, "x", 1)
+		c.Kill(lead)
+		c.Run(2 * time.Second)
+		return c.Events()
+	}
+	a, b := run(), run()
+	require.NotEmpty(t, a)
+	assert.Equal(t, a, b)
 }
