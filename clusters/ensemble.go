@@ -149,10 +149,12 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 	}()
 	labels := map[string]string{LabelRun: e.runID, LabelOwner: owner()}
 
+	t0 := time.Now()
 	subnet, err := e.createNetwork(ctx, cli, labels)
 	if err != nil {
 		return nil, err
 	}
+	tNet := time.Now()
 	base := subnet.Addr().As4()
 	peers := make([]systems.Peer, n)
 	for i := range n {
@@ -178,6 +180,7 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 	}); err != nil {
 		return nil, err
 	}
+	tCont := time.Now()
 	if err := e.parallel(ctx, func(ctx context.Context, i int) error {
 		if err := e.waitAgent(ctx, e.nodes[i].ID); err != nil {
 			return err
@@ -195,7 +198,9 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 		}
 	}
 	ok = true
-	e.logf("ensemble %s: %d nodes of %s up on %s", e.runID, n, sys.Name, subnet)
+	e.logf("ensemble %s: %d nodes of %s up on %s in %v (network %v, containers %v, servers %v)",
+		e.runID, n, sys.Name, subnet, time.Since(t0).Round(time.Millisecond), tNet.Sub(t0).Round(time.Millisecond),
+		tCont.Sub(tNet).Round(time.Millisecond), time.Since(tCont).Round(time.Millisecond))
 	return e, nil
 }
 

@@ -58,6 +58,8 @@ func ParseLine(line []byte, at time.Time, skew Skew) (ev agentapi.Event, ok bool
 		ev.From = at
 		if ev.Until.Before(ev.From) {
 			ev.Until = ev.From
+		} else if ev.Until.Sub(at) > Never {
+			ev.Until = at.Add(Never) // keeps it encodable (years < 10000)
 		}
 	}
 	return ev, true

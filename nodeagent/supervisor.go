@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -222,6 +224,14 @@ func (s *Supervisor) signalGroup(sig syscall.Signal, to, kind string) (agentapi.
 	if err := syscall.Kill(-s.pid, sig); err != nil {
 		return s.healthLocked(), fmt.Errorf("%s %d: %w", kind, s.pid, err)
 	}
+	if sig == syscall.SIGSTOP {
+		// The stop is asynchronous; return once the server is frozen.
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if st := procState(s.pid); st == "T" || st == "t" || st == "" {
+				break
+			}
+		}
+	}
 	s.state = to
 	h := s.healthLocked()
 	if s.OnState != nil {
@@ -235,4 +245,17 @@ func (s *Supervisor) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state == agentapi.StateRunning || s.state == agentapi.StatePaused
+}
+
+// procState is the state letter of pid in /proc ("" when unknown).
+func procState(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	st := string(b)
+	if i := strings.LastIndexByte(st, ')'); i >= 0 && i+2 < len(st) {
+		return st[i+2 : i+3]
+	}
+	return ""
 }
