@@ -48,4 +48,15 @@
 // first, each linked to its report. Handler serves a store over HTTP,
 // rendering the index on each request and (re)building a run's report when
 // it is missing or older than the run's results.
+//
+// # Tests
+//
+// TestReportInBrowser renders generated runs and opens them in headless
+// Chromium through chromedp (Debian's package "chromium"; CHROME_PATH
+// names another binary), checking the verdict and the timeline are on the
+// page, that it requests nothing but itself and that nothing from the run
+// executes. It skips, saying why, when no browser is found. It keeps
+// report.png, report-100k.png and the rendered run directory under
+// $ARTIFACTS_DIR/reports when ARTIFACTS_DIR is set, else under
+// reports/testdata/artifacts (ignored by git).
 package reports
