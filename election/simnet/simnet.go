@@ -229,7 +229,12 @@ func (n *Net) start(nd *node) {
 	n.drain(nd)
 }
 
-// Pause stops ticking id and holds back messages to it until Resume.
+// Flush drains id's Ready now (records, messages, results, events). Use it
+// after calling a node's methods directly; otherwise its output waits for
+// the next Tick.
+func (n *Net) Flush(id string) { n.drain(n.must(id)) }
+
+// Pause stops ticking id (the pause survives Kill and Restart) and holds back messages to it until Resume.
 func (n *Net) Pause(id string) { n.must(id).paused = true }
 
 // Resume undoes Pause; the messages held back arrive in the next step.

@@ -190,3 +190,11 @@ func TestStepErrorsCollected(t *testing.T) {
 	n.Run(2 * time.Millisecond)
 	assert.Len(t, n.Errors(), 1)
 }
+
+func TestFlush(t *testing.T) {
+	n, toys := newToyNet(t, Options{})
+	toys["a"].rd.Messages = append(toys["a"].rd.Messages, election.Envelope{To: "b", Payload: []byte("x")})
+	n.Flush("a")
+	n.Run(time.Millisecond)
+	assert.Equal(t, 1, toys["b"].got["a"])
+}
