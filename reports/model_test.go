@@ -120,7 +120,7 @@ func TestLayoutLatencyThinsButCountsExactly(t *testing.T) {
 		call := int64(i) * 1000
 		ops = append(ops, history.Operation{Type: typ, Call: call, Completed: call + int64(500_000+(i*7919)%5_000_000)})
 	}
-	lp := layoutLatency(ops, scale{end: 50_000*1000 + 6_000_000})
+	lp := layoutLatency(ops, scale{end: 50_000*1000 + 6_000_000}, nil)
 	if lp.OK != 48_000 || lp.Fail != 1000 || lp.Info != 1000 || lp.Total != 50_000 {
 		t.Errorf("counts ok %d fail %d info %d total %d", lp.OK, lp.Fail, lp.Info, lp.Total)
 	}
@@ -135,5 +135,28 @@ func TestLayoutLatencyThinsButCountsExactly(t *testing.T) {
 	}
 	if bad < 500 {
 		t.Errorf("only %d failure points kept of 2000", bad)
+	}
+}
+
+func TestPendingOpsDrawnOnTop(t *testing.T) {
+	ops := []history.Op{
+		{Index: 0, Time: 0, Process: 0, Type: history.Invoke, F: "write", Key: "x", Value: history.IntValue(1)},
+		{Index: 1, Time: 5_000_000, Process: 0, Type: history.OK, F: "write", Key: "x", Value: history.IntValue(1)},
+		{Index: 2, Time: 6_000_000, Process: 1, Type: history.Invoke, F: "read", Key: "x"},
+		{Index: 3, Time: 9_000_000, Process: history.Nemesis, Type: history.Info, F: "kill", Node: "n1"},
+	}
+	r := &run{Ops: ops, Operations: history.Operations(ops), End: 9_000_000}
+	pending := pendingOps(r)
+	if len(pending) != 1 || !pending[2] {
+		t.Fatalf("pending: %v, want the read at index 2", pending)
+	}
+	lp := layoutLatency(r.Operations, scale{end: r.End}, pending)
+	if lp.OK != 1 || lp.Info != 1 || lp.Pending != 1 {
+		t.Errorf("counts ok %d info %d pending %d", lp.OK, lp.Info, lp.Pending)
+	}
+	for _, p := range lp.Points {
+		if p.Type == history.Info && p.Y != latTop {
+			t.Errorf("the pending read is drawn at y %.1f, not on the top edge", p.Y)
+		}
 	}
 }

@@ -115,6 +115,7 @@ type latencyPlot struct {
 	Points            []point
 	OK, Fail, Info    int // exact counts, whatever was drawn
 	Drawn, Total      int
+	Pending           int // never completed, drawn at the top
 	YTicks            []tick
 	XTicks            []tick
 	Height            float64
@@ -135,13 +136,20 @@ type bar struct {
 // if still over maxPoints, by even striding, keeping failures and
 // indeterminate outcomes in preference to oks because they are the rare
 // points someone is looking for.
-func layoutLatency(ops []history.Operation, s scale) *latencyPlot {
-	lp := &latencyPlot{Height: latTop + latH + axisH + tputH + axisH}
+//
+// An operation never completed (pending, by its invocation's index) has no
+// latency: it is drawn at the top edge, as at least as slow as anything.
+func layoutLatency(ops []history.Operation, s scale, pending map[int64]bool) *latencyPlot {
+	lp := &latencyPlot{Height: latTop + latH + axisH + tputH + axisH, Pending: len(pending)}
 	if len(ops) == 0 {
 		return lp
 	}
 	lo, hi := int64(math.MaxInt64), int64(0)
 	for _, o := range ops {
+		if pending[o.Index] {
+			lp.Info++
+			continue
+		}
 		l := max(o.Completed-o.Call, minLatency)
 		lo, hi = min(lo, l), max(hi, l)
 		switch o.Type {
@@ -152,6 +160,9 @@ func layoutLatency(ops []history.Operation, s scale) *latencyPlot {
 		default:
 			lp.Info++
 		}
+	}
+	if lo > hi { // nothing completed
+		lo, hi = minLatency, minLatency
 	}
 	lmin := math.Floor(math.Log10(float64(lo)))
 	lmax := math.Ceil(math.Log10(float64(hi)))
@@ -173,6 +184,9 @@ func layoutLatency(ops []history.Operation, s scale) *latencyPlot {
 	var ok, bad []point
 	for _, o := range ops {
 		p := point{X: s.x(o.Call), Y: y(o.Completed - o.Call), Type: o.Type}
+		if pending[o.Index] {
+			p.Y = latTop
+		}
 		k := 0
 		switch o.Type {
 		case history.Fail:
@@ -204,7 +218,7 @@ func layoutLatency(ops []history.Operation, s scale) *latencyPlot {
 	lp.Points = append(ok, bad...)
 	lp.Drawn, lp.Total = len(lp.Points), len(ops)
 
-	layoutThroughput(lp, ops, s)
+	layoutThroughput(lp, ops, s, pending)
 	return lp
 }
 
@@ -221,7 +235,7 @@ func stride(ps []point, n int) []point {
 }
 
 // layoutThroughput counts completions per time bucket, stacked by outcome.
-func layoutThroughput(lp *latencyPlot, ops []history.Operation, s scale) {
+func layoutThroughput(lp *latencyPlot, ops []history.Operation, s scale, pending map[int64]bool) {
 	if s.end <= 0 {
 		return
 	}
@@ -231,6 +245,9 @@ func layoutThroughput(lp *latencyPlot, ops []history.Operation, s scale) {
 	n := int(float64(s.end)/width) + 1
 	counts := make([][3]int, n)
 	for _, o := range ops {
+		if pending[o.Index] {
+			continue
+		}
 		b := min(int(float64(o.Completed)/width), n-1)
 		k := 0
 		switch o.Type {

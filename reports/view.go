@@ -228,7 +228,7 @@ func buildView(r *run, now time.Time) *view {
 		}
 	}
 	if len(r.Operations) > 0 {
-		v.Latency = layoutLatency(r.Operations, s)
+		v.Latency = layoutLatency(r.Operations, s, pendingOps(r))
 		for _, f := range faults {
 			if f.Point {
 				continue
@@ -666,4 +666,24 @@ func layoutLeases(tl *timeline, events []history.Event, s scale) {
 			Title: fmt.Sprintf("%s lease, term %d, %s–%s", ev.Node, ev.Term, fmtTime(ev.From), fmtTime(ev.Until)),
 		})
 	}
+}
+
+// pendingOps returns the invocation indexes of client operations that never
+// completed: the harness stopped (or died) while they were open.
+func pendingOps(r *run) map[int64]bool {
+	open := map[history.Process]int64{}
+	for _, op := range r.Ops {
+		switch {
+		case op.Process == history.Nemesis:
+		case op.Type == history.Invoke:
+			open[op.Process] = op.Index
+		default:
+			delete(open, op.Process)
+		}
+	}
+	out := make(map[int64]bool, len(open))
+	for _, i := range open {
+		out[i] = true
+	}
+	return out
 }
