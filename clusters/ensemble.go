@@ -192,9 +192,11 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 	for _, nd := range e.nodes {
 		next := int64(1)
 		e.evNext[nd.ID] = &next
-		if opts.OnEvent != nil {
+	}
+	if opts.OnEvent != nil {
+		for _, nd := range e.nodes {
 			e.evWG.Add(1)
-			go e.follow(nd.ID)
+			go e.follow(nd.ID, e.evNext[nd.ID])
 		}
 	}
 	ok = true

@@ -41,9 +41,8 @@ func HistoryEvent(ev Event, start time.Time) history.Event {
 
 // follow delivers node id's events to OnEvent until Teardown, reconnecting
 // when the stream breaks.
-func (e *Ensemble) follow(id string) {
+func (e *Ensemble) follow(id string, next *int64) {
 	defer e.evWG.Done()
-	next := e.evNext[id]
 	a := e.agents[id]
 	for e.evCtx.Err() == nil {
 		err := a.Events(e.evCtx, *next, true, func(ev Event) error {
