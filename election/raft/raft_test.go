@@ -259,3 +259,19 @@ func FuzzStep(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReplay feeds garbage records to New: an error or a node, never a panic.
+func FuzzReplay(f *testing.F) {
+	f.Add(hardStateRecord(3, "b"), entriesRecord(1, []entry{{Term: 1}, {Term: 2, Kind: kindCAS, Key: "k", From: 1, To: 2}}), commitRecord(2))
+	f.Add([]byte{'E', 1, 0xff, 0xff, 0xff, 0x0f}, []byte{'C', 9}, []byte{})
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		n, err := New(election.Config{ID: "a", Peers: []string{"a", "b"}, Records: [][]byte{a, b, c}})
+		if err != nil {
+			return
+		}
+		n.Campaign()
+		n.Propose(election.Request{ID: 1, Op: election.OpRead, Key: "k"})
+		n.Ready()
+		_ = n.Status()
+	})
+}
