@@ -39,7 +39,7 @@ type genConfig struct {
 
 // evilKey and friends are what the escaping tests look for.
 const (
-	evilKey    = `k<img src=x onerror="window.__pwned=2">`
+	evilKey    = `k]]><img src=x onerror="window.__pwned=2">` // ]]> would end a CDATA section
 	evilError  = `<script>window.__pwned=3</script> connection reset`
 	evilLog    = `<script>window.__pwned=1</script> & <b>not bold</b>`
 	evilMarker = "__pwned"

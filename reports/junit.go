@@ -45,7 +45,7 @@ type junitCase struct {
 type junitFailure struct {
 	Type    string `xml:"type,attr"`
 	Message string `xml:"message,attr"`
-	Body    string `xml:",chardata"`
+	Body    string `xml:",cdata"` // CDATA keeps the text readable in the raw file
 }
 
 // maxFailureDetails bounds the details copied into a failure body: CI

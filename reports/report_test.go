@@ -67,7 +67,7 @@ func TestEscaping(t *testing.T) {
 	if !strings.Contains(logPage, "&lt;script&gt;window.__pwned=1&lt;/script&gt; &amp; &lt;b&gt;not bold&lt;/b&gt;") {
 		t.Error("log page does not show the log line, escaped")
 	}
-	if !strings.Contains(page, "k&lt;img src=x onerror=&#34;window.__pwned=2&#34;&gt;") {
+	if !strings.Contains(page, "k]]&gt;&lt;img src=x onerror=&#34;window.__pwned=2&#34;&gt;") {
 		t.Error("report does not show the evil key, escaped")
 	}
 	if !strings.Contains(page, "&lt;script&gt;window.__pwned=3&lt;/script&gt;") {
@@ -119,6 +119,9 @@ func TestJUnit(t *testing.T) {
 		got[c.Name] = "pass"
 		if c.Failure != nil {
 			got[c.Name] = c.Failure.Type
+			if c.Name == "linearizable" && !strings.Contains(c.Failure.Body, evilKey) {
+				t.Error("the failure body lost the key holding ]]> on its way through CDATA")
+			}
 			if !strings.Contains(c.Failure.Body, "replay:") {
 				t.Errorf("%s: failure body lacks the replay command", c.Name)
 			}
