@@ -568,6 +568,18 @@ func (e *Ensemble) Netem(ctx context.Context, id string, delay time.Duration, lo
 	return nil
 }
 
+// Capabilities says which faults the nodes can have (netem needs a kernel
+// with sch_netem, clock faults a system with clock control), with the
+// reason for each one missing. All nodes share the kernel and the image,
+// so n1 answers for all.
+func (e *Ensemble) Capabilities(ctx context.Context) (agentapi.Capabilities, error) {
+	k, err := e.agents[e.nodes[0].ID].Capabilities(ctx)
+	if err != nil {
+		return k, fmt.Errorf("capabilities: %w", err)
+	}
+	return k, nil
+}
+
 // Health is node id's agent's view (server state, rules, skew).
 func (e *Ensemble) Health(ctx context.Context, id string) (agentapi.Health, error) {
 	a, err := e.agent(id)

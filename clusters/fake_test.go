@@ -201,6 +201,11 @@ func TestFakeEnsemble(t *testing.T) {
 	}
 
 	// Netem: works or is unsupported with a reason.
+	caps, err := e.Capabilities(ctx)
+	if err != nil || !caps.Drops || !caps.Clock || caps.Netem == (caps.NetemReason != "") {
+		t.Errorf("capabilities: %+v %v", caps, err)
+	}
+	t.Logf("capabilities: %+v", caps)
 	if err := e.Netem(ctx, "n1", 10*time.Millisecond, 0); errors.Is(err, errors.ErrUnsupported) {
 		t.Logf("netem unsupported here: %v", err)
 	} else if err != nil {

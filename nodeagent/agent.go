@@ -33,6 +33,9 @@ type Config struct {
 	Net Netfilter
 	// Netem applies delay and loss; nil: refused as unsupported.
 	Netem func(agentapi.Netem) error
+	// ProbeNetem says whether Netem can work (nil error) or why not; nil
+	// means it can when Netem is set.
+	ProbeNetem func() error
 }
 
 // Agent supervises one server and serves the control API.
@@ -47,6 +50,30 @@ type Agent struct {
 	clock       *agentapi.Clock // last skew asked for
 	clockLive   bool            // the running server has it
 	clockCancel context.CancelFunc
+
+	capsOnce sync.Once
+	caps     agentapi.Capabilities
+}
+
+// Capabilities probes (once) which faults this node can have.
+func (a *Agent) Capabilities() agentapi.Capabilities {
+	a.capsOnce.Do(func() {
+		k := agentapi.Capabilities{Drops: a.cfg.Net != nil, Clock: a.cfg.ClockURL != ""}
+		switch {
+		case a.cfg.Netem == nil:
+			k.NetemReason = "no netem in this agent"
+		case a.cfg.ProbeNetem != nil:
+			if err := a.cfg.ProbeNetem(); err != nil {
+				k.NetemReason = err.Error()
+			} else {
+				k.Netem = true
+			}
+		default:
+			k.Netem = true
+		}
+		a.caps = k
+	})
+	return a.caps
 }
 
 // New returns an agent; its server is not started yet.
@@ -234,6 +261,9 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.Health())
+	})
+	mux.HandleFunc("GET /capabilities", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, a.Capabilities())
 	})
 	server := func(f func(ctx context.Context) (agentapi.Health, error)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,20 @@ const (
 // of the container's network interface, or removes it when n is zero. When
 // the kernel has no sch_netem the error matches errors.ErrUnsupported.
 func ApplyNetem(n agentapi.Netem) error {
+	return applyNetem(n, n == (agentapi.Netem{}))
+}
+
+// ProbeNetem checks whether the kernel has netem by putting a netem qdisc
+// without delay or loss on the interface and removing it again. The error
+// matches errors.ErrUnsupported, with the reason, when it hasn't.
+func ProbeNetem() error {
+	if err := applyNetem(agentapi.Netem{}, false); err != nil {
+		return err
+	}
+	return applyNetem(agentapi.Netem{}, true)
+}
+
+func applyNetem(n agentapi.Netem, remove bool) error {
 	ifi, err := mainInterface()
 	if err != nil {
 		return err
@@ -36,7 +50,7 @@ func ApplyNetem(n agentapi.Netem) error {
 	tcm := make([]byte, 20) // struct tcmsg
 	binary.NativeEndian.PutUint32(tcm[4:], uint32(ifi.Index))
 	binary.NativeEndian.PutUint32(tcm[12:], tcHRoot)
-	if n == (agentapi.Netem{}) {
+	if remove {
 		_, err := c.Execute(netlink.Message{
 			Header: netlink.Header{Type: unix.RTM_DELQDISC, Flags: netlink.Request | netlink.Acknowledge},
 			Data:   tcm,

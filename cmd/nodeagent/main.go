@@ -55,12 +55,13 @@ func run() error {
 		}
 	}
 	a := nodeagent.New(nodeagent.Config{
-		Node:     *id,
-		Argv:     argv,
-		ClockURL: *clockURL,
-		Stdout:   os.Stdout,
-		Net:      &nodeagent.NFTables{},
-		Netem:    nodeagent.ApplyNetem,
+		Node:       *id,
+		Argv:       argv,
+		ClockURL:   *clockURL,
+		Stdout:     os.Stdout,
+		Net:        &nodeagent.NFTables{},
+		Netem:      nodeagent.ApplyNetem,
+		ProbeNetem: nodeagent.ProbeNetem,
 	})
 	if os.Getpid() == 1 {
 		go nodeagent.ReapOrphans(context.Background(), time.Second)

@@ -6,6 +6,7 @@
 // Endpoints (all JSON):
 //
 //	GET    /health              -> Health
+//	GET    /capabilities        -> Capabilities (which faults this node can have)
 //	POST   /server/start        start the server (no-op when it runs) -> Health
 //	POST   /server/kill         SIGKILL the server and wait for its exit -> Health
 //	POST   /server/pause        SIGSTOP the server's process group -> Health
@@ -47,6 +48,15 @@ type Health struct {
 	Drops    Drops  `json:"drops"`
 	Clock    *Clock `json:"clock,omitempty"` // skew in effect, nil when none
 	Events   int64  `json:"events"`          // events kept so far
+}
+
+// Capabilities say which faults a node can have; a missing one comes with
+// the reason.
+type Capabilities struct {
+	Drops       bool   `json:"drops"`
+	Netem       bool   `json:"netem"`
+	NetemReason string `json:"netem_reason,omitempty"`
+	Clock       bool   `json:"clock"`
 }
 
 // Drops are the packet-drop rules of one node: packets from In are dropped

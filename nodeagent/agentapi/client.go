@@ -95,6 +95,13 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return h, err
 }
 
+// Capabilities asks which faults the node can have.
+func (c *Client) Capabilities(ctx context.Context) (Capabilities, error) {
+	var k Capabilities
+	err := c.do(ctx, http.MethodGet, "/capabilities", nil, &k)
+	return k, err
+}
+
 func (c *Client) server(ctx context.Context, verb string) (Health, error) {
 	var h Health
 	err := c.do(ctx, http.MethodPost, "/server/"+verb, nil, &h)
