@@ -67,12 +67,20 @@ type Result struct {
 }
 
 // Event is a protocol event stamped with the true time and the node's local
-// clock reading at which it was announced.
+// clock reading at which it was announced. A local time L after the event
+// maps to true time At + (L-Local)/Rate while the rate stays unchanged.
 type Event struct {
 	Node  string
 	At    time.Time // true time
 	Local time.Time // the node's clock
+	Rate  float64   // the node's clock rate at the time (see SetRate)
 	election.Event
+}
+
+// TrueTime maps a reading l of the node's clock, taken after the event, to
+// true time, assuming the clock kept its rate and was not stepped.
+func (e Event) TrueTime(l time.Time) time.Time {
+	return e.At.Add(time.Duration(float64(l.Sub(e.Local)) / e.Rate))
 }
 
 // node is one member of the network.
@@ -414,7 +422,7 @@ func (n *Net) drain(nd *node) {
 		n.results = append(n.results, Result{Node: nd.id, At: n.now, Result: r})
 	}
 	for _, e := range rd.Events {
-		n.events = append(n.events, Event{Node: nd.id, At: n.now, Local: nd.local(n.now), Event: e})
+		n.events = append(n.events, Event{Node: nd.id, At: n.now, Local: nd.local(n.now), Rate: nd.rate, Event: e})
 		if e.Kind == "role" && e.Role == election.Leader {
 			n.noteLeader(e.Term, nd.id)
 		}
