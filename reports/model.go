@@ -221,8 +221,17 @@ func roleSegments(events []history.Event, faults []fault, end int64) map[string]
 		ord++
 		changes[node] = append(changes[node], c)
 	}
+	// A node's own reports win over an observer's polls of it: the two
+	// interleave by a few milliseconds, and mixing them would draw a
+	// stale poll as a reign that ended, inventing two-leader windows.
+	own := map[string]bool{}
 	for _, ev := range events {
-		if ev.Event == history.EventRole {
+		if ev.Event == history.EventRole && ev.Source == "node" {
+			own[ev.Node] = true
+		}
+	}
+	for _, ev := range events {
+		if ev.Event == history.EventRole && !(own[ev.Node] && ev.Source == "observer") {
 			add(ev.Node, change{t: ev.Time, role: ev.Role, term: ev.Term})
 		}
 	}

@@ -160,3 +160,26 @@ func TestPendingOpsDrawnOnTop(t *testing.T) {
 		}
 	}
 }
+
+func TestObserverPollsDoNotInventLeaders(t *testing.T) {
+	ev := func(tm int64, node, r string, term int64, src string) history.Event {
+		e := role(tm, node, r, term)
+		e.Source = src
+		return e
+	}
+	events := []history.Event{
+		ev(0, "n1", "leader", 1, "node"),
+		ev(100, "n1", "follower", 2, "node"),
+		ev(100, "n2", "leader", 2, "node"),
+		ev(105, "n1", "leader", 1, "observer"), // a poll answered just before the step-down
+		ev(110, "n3", "follower", 2, "observer"), // n3 only polled: kept
+	}
+	segs := roleSegments(events, nil, 200)
+	multi, _ := leaderWindows(segs, 200)
+	if len(multi) != 0 {
+		t.Errorf("an observer's stale poll made a two-leader window: %+v", multi)
+	}
+	if len(segs["n3"]) != 1 {
+		t.Errorf("n3, seen only by the observer, has segments %+v", segs["n3"])
+	}
+}

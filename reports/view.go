@@ -198,6 +198,11 @@ func buildView(r *run, now time.Time) *view {
 	}
 	attachCauses(multi, faults)
 	attachCauses(none, faults)
+	for i := range none {
+		if none[i].From == 0 && none[i].Cause == "" {
+			none[i].Cause = "start of the run: the first election"
+		}
+	}
 	for _, w := range multi {
 		if w.SameTerm {
 			v.Violating++
