@@ -195,3 +195,25 @@ func TestCheckQuorumStepDown(t *testing.T) {
 	require.NotNil(t, got)
 	assert.ErrorIs(t, got.Err, election.ErrLostLeadership)
 }
+
+// Thesis §6.4.1 and §9.6 (leader stickiness): a follower that heard from a
+// leader within an election timeout ignores (pre)vote requests, so a lease
+// taken on its ack stays exclusive; after the timeout it votes again.
+func TestLeaderStickiness(t *testing.T) {
+	n := handNode(t)
+	require.NoError(t, n.Step("b", (&message{Type: msgApp, Term: 1}).encode()))
+	n.Tick(t0.Add(time.Millisecond))
+	n.Ready()
+	for _, typ := range []msgType{msgPreVote, msgVote} {
+		require.NoError(t, n.Step("c", (&message{Type: typ, Term: 2}).encode()))
+		assert.Empty(t, n.Ready().Messages, "%v ignored in lease", typ)
+		assert.Equal(t, uint64(1), n.Status().Term)
+	}
+	n.Tick(t0.Add(time.Millisecond + et))
+	n.Ready()
+	require.NoError(t, n.Step("c", (&message{Type: msgVote, Term: 2}).encode()))
+	ms := sent(n.Ready())
+	require.Len(t, ms, 1)
+	assert.False(t, ms[0].Reject)
+	assert.Equal(t, "c", n.vote)
+}
