@@ -171,7 +171,7 @@ func TestObserverPollsDoNotInventLeaders(t *testing.T) {
 		ev(0, "n1", "leader", 1, "node"),
 		ev(100, "n1", "follower", 2, "node"),
 		ev(100, "n2", "leader", 2, "node"),
-		ev(105, "n1", "leader", 1, "observer"), // a poll answered just before the step-down
+		ev(105, "n1", "leader", 1, "observer"),   // a poll answered just before the step-down
 		ev(110, "n3", "follower", 2, "observer"), // n3 only polled: kept
 	}
 	segs := roleSegments(events, nil, 200)
