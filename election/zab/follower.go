@@ -118,9 +118,14 @@ func (n *Node) stepPropose(m *message) {
 	f := n.f
 	if m.Trunc && !f.synced {
 		if !n.hasZxid(m.Prev) {
-			// The leader guessed a common point I don't have: ask for
-			// everything.
-			n.send(n.leader, &message{Type: mAck, Epoch: f.epoch, Nack: true, Trunc: true})
+			// The leader guessed a common point I don't have: offer my
+			// last zxid below it, so that the guess only moves down and
+			// truncation never drops more than the divergent suffix.
+			var hint uint64
+			if i := n.indexAfter(m.Prev - 1); i > 0 {
+				hint = n.log[i-1].Zxid
+			}
+			n.send(n.leader, &message{Type: mAck, Epoch: f.epoch, Nack: true, Trunc: true, Zxid: hint})
 			return
 		}
 		// Drop what the leader does not have after the common point

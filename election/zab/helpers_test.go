@@ -1,6 +1,7 @@
 package zab
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -146,3 +147,5 @@ func waitRole(t testing.TB, net *simnet.Net, id string, role election.Role, d ti
 	ok := net.RunUntil(d, func() bool { p := net.Node(id); return p != nil && p.Status().Role == role })
 	require.True(t, ok, "%s not %s within %s", id, role, d)
 }
+
+var jsonUnmarshal = json.Unmarshal

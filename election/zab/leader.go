@@ -329,9 +329,12 @@ func (n *Node) stepLeader(from uint64, m *message) {
 		}
 		if m.Nack {
 			if m.Trunc {
-				// It lacks the common point I guessed: send all.
-				p.truncPrev = 0
-				n.sendTrunc(from, p)
+				// It lacks the common point I guessed: guess again
+				// from its hint, which is strictly lower.
+				if !p.truncAcked && m.Zxid < p.truncPrev {
+					p.sumZxid = m.Zxid
+					n.startSync(from, p)
+				}
 				return
 			}
 			if p.truncAcked {
