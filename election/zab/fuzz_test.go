@@ -14,7 +14,7 @@ import (
 func TestDecodeRejects(t *testing.T) {
 	bad := []string{
 		``, `{`, `null`, `[]`, `{"y":0}`, `{"y":99}`, `{"y":1,"s":9}`,
-		`{"y":5,"p":5,"x":[{"z":3,"o":"write","k":"a"}]}`,             // not after Prev
+		`{"y":5,"p":5,"x":[{"z":3,"o":"write","k":"a"}]}`,               // not after Prev
 		`{"y":5,"x":[{"z":2,"o":"write","k":"a"},{"z":1,"o":"write"}]}`, // out of order
 		`{"y":5,"x":[{"z":1,"o":"read","k":"a"}]}`,                      // reads are never logged
 		`{"y":5,"x":[{"z":0,"o":"write","k":"a"}]}`,
