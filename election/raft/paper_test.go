@@ -217,3 +217,21 @@ func TestLeaderStickiness(t *testing.T) {
 	assert.False(t, ms[0].Reject)
 	assert.Equal(t, "c", n.vote)
 }
+
+// A leader whose clock steps back drops its lease rather than stretch it
+// (etcd #6005 and tikv #964 on leases and clocks).
+func TestLeaseDroppedWhenClockStepsBack(t *testing.T) {
+	c := newCluster(t, clusterOpts{seed: 5, lease: true})
+	lead := c.waitLeader(t, 3*time.Second)
+	c.Run(200 * time.Millisecond)
+	n := c.raft(lead)
+	require.True(t, n.leaseUntil.After(c.LocalNow(lead)))
+	c.Skew(lead, -time.Second)
+	c.Run(time.Millisecond)
+	assert.False(t, n.leaseUntil.After(c.LocalNow(lead)), "no lease right after the step")
+	res, ok := c.read(lead, "x")
+	require.True(t, ok, "reads still work, through ReadIndex")
+	assert.NoError(t, res.Err)
+	c.Run(200 * time.Millisecond)
+	assert.True(t, n.leaseUntil.After(c.LocalNow(lead)), "new rounds renew the lease")
+}

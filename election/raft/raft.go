@@ -263,6 +263,12 @@ func (n *Node) Step(from string, payload []byte) error {
 // Tick advances the node's clock to now, firing elections, heartbeats and
 // the CheckQuorum step-down.
 func (n *Node) Tick(now time.Time) {
+	if now.Before(n.now) && n.state == stateLeader {
+		// The clock stepped back: a lease measured on it would stretch in
+		// true time. Drop it, and never extend it from rounds sent before.
+		n.leaseUntil = time.Time{}
+		clear(n.roundSent)
+	}
 	n.now = now
 	if n.restartTimer {
 		n.electionStart, n.restartTimer = now, false
