@@ -25,8 +25,23 @@
 //     or, with Config.LeaseReads, served under a leader lease (see
 //     DriftBound).
 //
+// Records (see codec.go) are compact binary: 'H' hard state (term, vote),
+// 'E' a run of entries from an index (replaying it truncates the log there
+// first), 'C' a commit index known to be committed. New replays them, and
+// rebuilds the register from the known-committed prefix; the rest of the
+// commit index is re-learned from the leader.
+//
+// Clocks: every timeout and lease is measured on the clock passed to Tick.
+// Step and Propose see the clock of the last Tick, which can be stale after
+// a pause, so anything unsafe to judge on a stale clock waits for the next
+// Tick: restarting the election timer, stamping leader contact (the
+// stickiness window) and answering lease reads. A leader whose clock steps
+// back drops its lease. With lease reads a node also refuses votes for an
+// election timeout after it starts, since it may have forgotten a leader it
+// promised not to betray.
+//
 // Planted bugs (election/bugs) are single guards around the faithful path;
-// grep for "bug" to find them.
+// grep for "BUG" to find them.
 package raft
 
 import (
