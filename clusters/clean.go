@@ -113,3 +113,46 @@ func copyFiles(ctx context.Context, cli *client.Client, id string, sys systems.S
 	}
 	return nil
 }
+
+// CleanImages removes splitbrain's node images (LabelImage) except the
+// newest one of each system and those a container still uses. It returns
+// how many it removed. Runs rebuild what they miss.
+func CleanImages(ctx context.Context) (removed int, err error) {
+	cli, err := Docker()
+	if err != nil {
+		return 0, err
+	}
+	res, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", LabelImage)})
+	if err != nil {
+		return 0, fmt.Errorf("clean images: %w", err)
+	}
+	used := map[string]bool{}
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return 0, fmt.Errorf("clean images: %w", err)
+	}
+	for _, c := range cs.Items {
+		used[c.ImageID] = true
+	}
+	newest := map[string]int64{}
+	for _, im := range res.Items {
+		if sys := im.Labels[LabelImage]; im.Created > newest[sys] {
+			newest[sys] = im.Created
+		}
+	}
+	var errs []error
+	for _, im := range res.Items {
+		if used[im.ID] || im.Created == newest[im.Labels[LabelImage]] {
+			continue
+		}
+		if _, err := cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove image %.19s: %w", im.ID, err))
+			continue
+		}
+		removed++
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("clean images: %w", err)
+	}
+	return removed, nil
+}

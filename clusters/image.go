@@ -241,7 +241,123 @@ func readBuildStream(r io.Reader) error {
 }
 
 // goBuild builds pkgs as static linux binaries and returns their contents.
+// Binaries are cached in the user's cache directory under a hash of their
+// sources (see sourceKey), so a run whose sources didn't change skips the
+// link step too.
 func goBuild(ctx context.Context, arch string, pkgs []string) ([][]byte, error) {
+	key, kerr := sourceKey(ctx, arch, pkgs)
+	var cacheDir string
+	if base, err := os.UserCacheDir(); err == nil && kerr == nil {
+		cacheDir = filepath.Join(base, "splitbrain", "bin", key)
+		if out, ok := readCached(cacheDir, len(pkgs)); ok {
+			now := time.Now()
+			os.Chtimes(cacheDir, now, now) // in use: keep it from pruning
+			return out, nil
+		}
+	}
+	out, err := goBuildNow(ctx, arch, pkgs)
+	if err != nil || cacheDir == "" {
+		return out, err
+	}
+	// Best effort: a failure to cache costs the next run a build.
+	tmp, terr := os.MkdirTemp(filepath.Dir(cacheDir), "tmp-")
+	if terr != nil {
+		if os.MkdirAll(filepath.Dir(cacheDir), 0o755) == nil {
+			tmp, terr = os.MkdirTemp(filepath.Dir(cacheDir), "tmp-")
+		}
+	}
+	if terr == nil {
+		for i, b := range out {
+			os.WriteFile(filepath.Join(tmp, fmt.Sprintf("b%d", i)), b, 0o755)
+		}
+		if os.Rename(tmp, cacheDir) != nil {
+			os.RemoveAll(tmp)
+		}
+		pruneBinCache(filepath.Dir(cacheDir), 14*24*time.Hour)
+	}
+	return out, nil
+}
+
+// pruneBinCache removes cached binaries not built for maxAge.
+func pruneBinCache(dir string, maxAge time.Duration) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > maxAge {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func readCached(dir string, n int) ([][]byte, bool) {
+	out := make([][]byte, n)
+	for i := range n {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("b%d", i)))
+		if err != nil || len(b) == 0 {
+			return nil, false
+		}
+		out[i] = b
+	}
+	return out, true
+}
+
+// sourceKey hashes what the binaries of pkgs are built from: the Go
+// version and build settings, and every non-standard package they depend
+// on (files in the module cache by path, which names their version; all
+// others by content).
+func sourceKey(ctx context.Context, arch string, pkgs []string) (string, error) {
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	run := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return nil, fmt.Errorf("go %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+		}
+		return out, nil
+	}
+	envOut, err := run("env", "GOVERSION", "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOARM64", "GOMODCACHE", "GOMOD")
+	if err != nil {
+		return "", err
+	}
+	modcache := strings.Split(string(envOut), "\n")[5]
+	h := sha256.New()
+	fmt.Fprintf(h, "splitbrain goBuild v1 %s -trimpath\n%s\n%s\n", arch, envOut, strings.Join(pkgs, " "))
+	list, err := run(append([]string{"list", "-deps", "-f",
+		`{{if not .Standard}}{{.Dir}}|{{join .GoFiles "|"}}|{{join .EmbedFiles "|"}}|{{join .SFiles "|"}}{{end}}`}, pkgs...)...)
+	if err != nil {
+		return "", err
+	}
+	h.Write(list)
+	for _, line := range strings.Split(string(list), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) < 2 || f[0] == "" || (modcache != "" && strings.HasPrefix(f[0], modcache+string(filepath.Separator))) {
+			continue
+		}
+		for _, name := range f[1:] {
+			if name == "" {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(f[0], name))
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(h, "%s/%s %d\n", f[0], name, len(b))
+			h.Write(b)
+		}
+	}
+	// go.mod and go.sum of the main module (replace directives, versions).
+	if gomod := strings.TrimSpace(strings.Split(string(envOut), "\n")[6]); gomod != "" && gomod != os.DevNull {
+		for _, p := range []string{gomod, strings.TrimSuffix(gomod, ".mod") + ".sum"} {
+			b, _ := os.ReadFile(p)
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+func goBuildNow(ctx context.Context, arch string, pkgs []string) ([][]byte, error) {
 	dir, err := os.MkdirTemp("", "splitbrain-build-")
 	if err != nil {
 		return nil, err

@@ -25,7 +25,16 @@ func TestMain(m *testing.M) {
 		}
 		cancel()
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if engineErr == nil {
+		// Node images stay as the cache, but only the newest of each system.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := CleanImages(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "clean images:", err)
+		}
+		cancel()
+	}
+	os.Exit(code)
 }
 
 // needEngine skips t when no Docker engine answers.

@@ -118,6 +118,11 @@ func (s System) Validate() error {
 			errs = append(errs, fmt.Errorf("binary %s: give exactly one of Package and File", b.Dest))
 		}
 	}
+	for _, f := range s.Files {
+		if !strings.HasPrefix(f.Path, "/") || strings.HasSuffix(f.Path, "/") {
+			errs = append(errs, fmt.Errorf("file %q: Path must be an absolute file path", f.Path))
+		}
+	}
 	switch s.Clock {
 	case ClockNone, ClockContract:
 	default:
