@@ -40,6 +40,9 @@ func TestMain(m *testing.M) {
 // needEngine skips t when no Docker engine answers.
 func needEngine(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: a Docker integration test (-short)")
+	}
 	if engineErr != nil {
 		t.Skipf("skipping: needs a Docker engine: %v", engineErr)
 	}
