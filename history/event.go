@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,24 +45,19 @@ func ReadEventsFile(path string) (events []Event, warnings []string, err error) 
 // ReadEvents parses events; like Read, a truncated last line is dropped with
 // a warning and any other bad line is a *ParseError.
 func ReadEvents(r io.Reader, name string) (events []Event, warnings []string, err error) {
-	lines, warnings, err := readLines(r, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	for i, ln := range lines {
+	warnings, err = eachLine(r, name, func(text []byte) error {
 		var ev Event
-		perr := json.NewDecoder(bytes.NewReader(ln.text)).Decode(&ev)
-		if perr == nil {
-			perr = checkEvent(&ev)
+		if err := json.Unmarshal(text, &ev); err != nil {
+			return fmt.Errorf("not an event: %v", err)
 		}
-		if perr != nil {
-			if i == len(lines)-1 && !ln.terminated {
-				warnings = append(warnings, fmt.Sprintf("%s:%d: dropped the truncated last line (%v)", name, ln.no, perr))
-				break
-			}
-			return nil, nil, &ParseError{File: name, Line: ln.no, Err: perr}
+		if err := checkEvent(&ev); err != nil {
+			return err
 		}
 		events = append(events, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return events, warnings, nil
 }

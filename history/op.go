@@ -129,20 +129,29 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 		*v = Value{Kind: Int, Int: n}
 		return nil
 	}
-	var pair []json.Number
-	if b[0] == '[' && json.Unmarshal(b, &pair) == nil && len(pair) == 2 {
-		from, err1 := strconv.ParseInt(pair[0].String(), 10, 64)
-		to, err2 := strconv.ParseInt(pair[1].String(), 10, 64)
-		if err1 == nil && err2 == nil {
-			*v = Value{Kind: Pair, From: from, To: to}
-			return nil
-		}
+	if from, to, ok := parsePair(b); ok {
+		*v = Value{Kind: Pair, From: from, To: to}
+		return nil
 	}
 	if !json.Valid(b) {
 		return fmt.Errorf("value is not JSON: %.40s", b)
 	}
 	*v = Value{Kind: Other, Raw: append(json.RawMessage(nil), b...)}
 	return nil
+}
+
+// parsePair reads "[a, b]" with two integers; anything else is not a pair.
+func parsePair(b []byte) (from, to int64, ok bool) {
+	if len(b) < 5 || b[0] != '[' || b[len(b)-1] != ']' {
+		return 0, 0, false
+	}
+	a, c, found := bytes.Cut(b[1:len(b)-1], []byte{','})
+	if !found {
+		return 0, 0, false
+	}
+	from, err1 := strconv.ParseInt(string(bytes.TrimSpace(a)), 10, 64)
+	to, err2 := strconv.ParseInt(string(bytes.TrimSpace(c)), 10, 64)
+	return from, to, err1 == nil && err2 == nil
 }
 
 func (v Value) String() string {

@@ -38,89 +38,65 @@ func ReadFile(path string) (ops []Op, warnings []string, err error) {
 // harness died while writing it) is dropped with a warning; any other bad
 // line is a *ParseError naming name and the line.
 func Read(r io.Reader, name string) (ops []Op, warnings []string, err error) {
-	lines, warnings, err := readLines(r, name)
-	if err != nil {
-		return nil, nil, err
-	}
 	v := newValidator()
-	for i, ln := range lines {
+	warnings, err = eachLine(r, name, func(text []byte) error {
 		var op Op
-		perr := decodeOp(ln.text, &op)
-		if perr == nil {
-			perr = v.check(&op, int64(len(ops)))
+		if err := json.Unmarshal(text, &op); err != nil {
+			return fmt.Errorf("not a history entry: %v", err)
 		}
-		if perr != nil {
-			if i == len(lines)-1 && !ln.terminated {
-				warnings = append(warnings, fmt.Sprintf("%s:%d: dropped the truncated last line (%v)", name, ln.no, perr))
-				break
-			}
-			return nil, nil, &ParseError{File: name, Line: ln.no, Err: perr}
+		if err := v.check(&op, int64(len(ops))); err != nil {
+			return err
 		}
 		ops = append(ops, op)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return ops, warnings, nil
 }
 
-type line struct {
-	no         int
-	text       []byte
-	terminated bool // ended with a newline
-}
-
-// readLines splits r into non-blank lines. A final line longer than maxLine
-// is treated like any truncated last line.
-func readLines(r io.Reader, name string) ([]line, []string, error) {
+// eachLine hands every non-blank line of r to parse, which must not keep
+// the slice. A parse error on the last line, when that line has no newline
+// (the writer died in the middle of it), becomes a warning; any other error
+// stops the reading as a *ParseError.
+func eachLine(r io.Reader, name string, parse func(text []byte) error) (warnings []string, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var out []line
-	var warnings []string
+	var long []byte // a line longer than the reader's buffer, gathered
 	for no := 1; ; no++ {
-		text, err := readLine(br)
-		if err != nil && !errors.Is(err, io.EOF) {
-			if errors.Is(err, errLineTooLong) {
-				return nil, nil, &ParseError{File: name, Line: no, Err: err}
+		text, rerr := br.ReadSlice('\n')
+		for errors.Is(rerr, bufio.ErrBufferFull) {
+			long = append(long, text...)
+			if len(long) > maxLine {
+				return nil, &ParseError{File: name, Line: no, Err: errLineTooLong}
 			}
-			return nil, nil, fmt.Errorf("read %s: %w", name, err)
+			text, rerr = br.ReadSlice('\n')
 		}
-		terminated := err == nil
-		if len(bytes.TrimSpace(text)) > 0 {
-			out = append(out, line{no: no, text: text, terminated: terminated})
+		if long != nil {
+			text, long = append(long, text...), nil
+		}
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			return nil, fmt.Errorf("read %s: %w", name, rerr)
+		}
+		terminated := rerr == nil
+		if len(text) > maxLine {
+			return nil, &ParseError{File: name, Line: no, Err: errLineTooLong}
+		}
+		if line := bytes.TrimSpace(text); len(line) > 0 {
+			if perr := parse(line); perr != nil {
+				if !terminated {
+					return append(warnings, fmt.Sprintf("%s:%d: dropped the truncated last line (%v)", name, no, perr)), nil
+				}
+				return nil, &ParseError{File: name, Line: no, Err: perr}
+			}
 		}
 		if !terminated {
-			return out, warnings, nil
+			return warnings, nil
 		}
 	}
 }
 
 var errLineTooLong = fmt.Errorf("line longer than %d bytes", maxLine)
-
-func readLine(br *bufio.Reader) ([]byte, error) {
-	var buf []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		buf = append(buf, chunk...)
-		if len(buf) > maxLine {
-			return nil, errLineTooLong
-		}
-		if err == nil {
-			return bytes.TrimRight(buf, "\r\n"), nil
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return buf, err
-		}
-	}
-}
-
-func decodeOp(text []byte, op *Op) error {
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(op); err != nil {
-		return fmt.Errorf("not a history entry: %v", err)
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
-}
 
 // validator enforces what docs/run-format.md promises about an entry and
 // its place in the history.
