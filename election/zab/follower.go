@@ -70,6 +70,11 @@ func (n *Node) stepFollower(from uint64, m *message) {
 	case mPing:
 		if f.phase == phaseBroadcast && f.synced {
 			n.commitTo(min(m.Commit, n.lastZxid()))
+			if m.Ok {
+				// UPTODATE: the leader is established; report
+				// its epoch in my vote from now on.
+				n.decided.Epoch = f.epoch
+			}
 		}
 		n.send(n.leader, &message{Type: mPingAck, Epoch: f.epoch, Seq: m.Seq, Zxid: n.lastZxid()})
 	}
@@ -167,7 +172,6 @@ func (n *Node) stepNewLeader(m *message) {
 		n.currentEpoch = f.epoch
 		n.persistEpochs()
 	}
-	n.decided.Epoch = f.epoch
 	if f.phase != phaseBroadcast {
 		f.phase = phaseBroadcast
 		n.emitRole()

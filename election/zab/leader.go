@@ -118,7 +118,6 @@ func (n *Node) checkEpochAcks() {
 	l.phaseStart = n.now
 	n.currentEpoch = l.epoch
 	n.persistEpochs()
-	n.decided.Epoch = l.epoch
 	l.newLeaderZxid = n.lastZxid()
 	l.nlAcks[n.sid] = true
 	n.emitRole()
@@ -139,6 +138,10 @@ func (n *Node) checkNewLeaderAcks() {
 	}
 	l.phase = phaseBroadcast
 	n.commitTo(n.lastZxid())
+	// From now on tell LOOKING servers the new epoch, as established
+	// followers will once they hear so (ZOOKEEPER-1732: all members must
+	// report the same vote to servers that join late).
+	n.decided.Epoch = l.epoch
 	n.emitRole()
 	n.ping()
 }
@@ -210,7 +213,8 @@ func (n *Node) ping() {
 	l.lastPing = n.now
 	for _, sid := range n.peers {
 		if p := l.peers[sid]; p != nil && p.phase != phaseDiscovery {
-			n.send(sid, &message{Type: mPing, Epoch: l.epoch, Commit: n.commit, Seq: l.readSeq})
+			// Ok marks an established leader: ZooKeeper's UPTODATE.
+			n.send(sid, &message{Type: mPing, Epoch: l.epoch, Commit: n.commit, Seq: l.readSeq, Ok: l.phase == phaseBroadcast})
 		}
 	}
 }
