@@ -284,7 +284,7 @@ func (n *Node) forwardTo(w http.ResponseWriter, r *http.Request, leader, addr st
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set(forwardedHeader+"-To", leader)
+	w.Header().Set("X-Electd-Served-By", leader)
 	w.WriteHeader(resp.StatusCode)
 	w.Write(out)
 }

@@ -359,43 +359,44 @@ func (n *Node) propose(p *proposal) {
 }
 
 // handleReady does what the protocol asks, in the order the contract
-// requires: persist, then send, answer and announce.
+// requires: persist first, then announce, send and answer.
 func (n *Node) handleReady() error {
 	rd := n.proto.Ready()
-	if !rd.IsEmpty() {
-		if err := n.wal.Append(rd.Records); err != nil {
-			// Nothing may be sent that depends on state we failed to keep;
-			// stopping is the only safe answer.
-			n.log.Error("write-ahead file failed, stopping", "err", err)
-			return err
-		}
-		for _, m := range rd.Messages {
-			n.send(m)
-		}
-		for _, r := range rd.Results {
-			if p, ok := n.pending[r.ID]; ok {
-				delete(n.pending, r.ID)
-				p.reply <- r // buffered 1, and each ID is answered once
+	if err := n.wal.Append(rd.Records); err != nil {
+		// Nothing may be sent that depends on state we failed to keep;
+		// stopping is the only safe answer.
+		n.log.Error("write-ahead file failed, stopping", "err", err)
+		return err
+	}
+	// Events go out before messages and answers: the harness stamps an
+	// event when the line arrives, and a lease or a leadership must be on
+	// record no later than the first answer that relies on it.
+	for _, e := range rd.Events {
+		switch e.Kind {
+		case "role":
+			if !n.announced || e.Role != n.lastRole || e.Term != n.lastTerm {
+				n.events.role(e.Role, e.Term, n.clock.Now())
+				n.lastRole, n.lastTerm, n.announced = e.Role, e.Term, true
 			}
-		}
-		for _, e := range rd.Events {
-			switch e.Kind {
-			case "role":
-				if !n.announced || e.Role != n.lastRole || e.Term != n.lastTerm {
-					n.events.role(e.Role, e.Term, n.clock.Now())
-					n.lastRole, n.lastTerm, n.announced = e.Role, e.Term, true
-				}
-			case "lease":
-				n.events.lease(e.Term, e.LeaseUntil, n.clock.Now())
-			default:
-				n.events.other(e, n.clock.Now())
-			}
+		case "lease":
+			n.events.lease(e.Term, e.LeaseUntil, n.clock.Now())
+		default:
+			n.events.other(e, n.clock.Now())
 		}
 	}
 	st := n.proto.Status()
 	// The contract promises an event for every change of role or term; a
 	// protocol that forgot to announce one still gets it printed here.
 	n.announce(st)
+	for _, m := range rd.Messages {
+		n.send(m)
+	}
+	for _, r := range rd.Results {
+		if p, ok := n.pending[r.ID]; ok {
+			delete(n.pending, r.ID)
+			p.reply <- r // buffered 1, and each ID is answered once
+		}
+	}
 	n.status.Store(&st)
 	return nil
 }
