@@ -138,6 +138,13 @@ func TestHandWritten(t *testing.T) {
 // without a timeout: fail operations dropped, info operations open to the
 // end (info reads kept: they accept any state).
 func refVerdict(ops []history.Operation) Verdict {
+	return refVerdictTimeout(ops, 0)
+}
+
+// refVerdictTimeout is refVerdict with a time limit per key (0: none), for
+// histories on which plain Porcupine may take forever; out of time is
+// Unknown.
+func refVerdictTimeout(ops []history.Operation, timeout time.Duration) Verdict {
 	byKey := map[string][]porcupine.Operation{}
 	for i, o := range ops {
 		if o.Type == history.Fail {
@@ -162,12 +169,16 @@ func refVerdict(ops []history.Operation) Verdict {
 		}
 		byKey[o.Key] = append(byKey[o.Key], porcupine.Operation{ClientId: int(o.Process), Input: op, Call: op.call, Return: op.ret})
 	}
+	v := Valid
 	for _, h := range byKey {
-		if !porcupine.CheckOperations(refModel(), h) {
+		switch porcupine.CheckOperationsTimeout(refModel(), h, timeout) {
+		case porcupine.Illegal:
 			return Invalid
+		case porcupine.Unknown:
+			v = Unknown
 		}
 	}
-	return Valid
+	return v
 }
 
 func TestInvalidReportAndVisualization(t *testing.T) {
