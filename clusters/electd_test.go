@@ -239,8 +239,27 @@ func TestElectdEnsemble(t *testing.T) {
 		if err != nil || s.ClockOffsetMS < 2950 || s.ClockOffsetMS > 3050 {
 			t.Errorf("status after +3s: %+v %v", s, err)
 		}
+		// The skew belongs to the machine: a restarted server gets it again.
+		if err := e.Kill(ctx, victim.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx, victim.ID); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(25 * time.Millisecond) {
+			s, err = statusOf(ctx, victim, 300*time.Millisecond)
+			if err == nil && s.ClockOffsetMS >= 2950 && s.ClockOffsetMS <= 3050 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("restarted %s's clock: %+v %v, want +3s again", victim.ID, s, err)
+			}
+		}
 		if err := e.Clock(ctx, victim.ID, 0, 1); err != nil {
 			t.Fatal(err)
+		}
+		if s, err := statusOf(ctx, victim, time.Second); err != nil || s.ClockOffsetMS < -50 || s.ClockOffsetMS > 50 {
+			t.Errorf("status after the reset: %+v %v", s, err)
 		}
 	})
 

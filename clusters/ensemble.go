@@ -97,8 +97,12 @@ type Ensemble struct {
 	tearErr  error
 }
 
-// agentHTTP talks to agents; calls carry contexts, the timeout is a backstop.
-var agentHTTP = &http.Client{Timeout: 30 * time.Second}
+// agentHTTP talks to agents; calls carry contexts, the timeout is a
+// backstop. Event streams, which stay open, use eventHTTP (no timeout).
+var (
+	agentHTTP = &http.Client{Timeout: 30 * time.Second}
+	eventHTTP = &http.Client{}
+)
 
 // Start builds (or reuses) sys's image and starts an ensemble of n nodes,
 // n1..nN, each in its own container on a fresh network, and returns once
@@ -554,9 +558,11 @@ func (e *Ensemble) Clock(ctx context.Context, id string, offset time.Duration, r
 	return nil
 }
 
-// Netem delays (and drops a fraction loss of) every packet node id sends;
-// zero values remove it. The error matches errors.ErrUnsupported, with the
-// reason, when the kernel has no netem.
+// Netem delays (and drops a fraction loss of) every packet node id sends
+// (to peers and to the host alike); zero values remove it. Without netem in
+// the kernel, loss alone is done with netfilter (random drops) and a delay
+// fails with an error that matches errors.ErrUnsupported and gives the
+// reason; Capabilities tells in advance.
 func (e *Ensemble) Netem(ctx context.Context, id string, delay time.Duration, loss float64) error {
 	a, err := e.agent(id)
 	if err != nil {

@@ -43,7 +43,7 @@ func HistoryEvent(ev Event, start time.Time) history.Event {
 // when the stream breaks.
 func (e *Ensemble) follow(id string, next *int64) {
 	defer e.evWG.Done()
-	a := e.agents[id]
+	a := &agentapi.Client{Base: e.agents[id].Base, HTTP: eventHTTP}
 	for e.evCtx.Err() == nil {
 		err := a.Events(e.evCtx, *next, true, func(ev Event) error {
 			*next = ev.Seq + 1

@@ -108,6 +108,8 @@ func TestFakeEnsemble(t *testing.T) {
 	}
 	if err := peer(0, "n2"); err == nil {
 		t.Error("n1 reached n2 through the partition")
+	} else if !strings.Contains(err.Error(), "reused=true") {
+		t.Errorf("n1 -> n2 in the partition: %v; want a failure on the connection established before", err)
 	}
 	if err := peer(2, "n1"); err == nil {
 		t.Error("n3 reached n1 through the partition")
@@ -200,9 +202,25 @@ func TestFakeEnsemble(t *testing.T) {
 		t.Errorf("lease starts at %v, read at %v: want the same (the contract: held from the line's arrival)", lease.From, lease.Time)
 	}
 
+	// Loss alone works everywhere: all of n1's packets lost, then none.
+	if err := e.Netem(ctx, "n1", 0, 1); err != nil {
+		t.Fatalf("loss: %v", err)
+	}
+	if _, err := status(0); err == nil {
+		t.Error("n1 answers with all its packets lost")
+	}
+	if err := peer(1, "n1"); err == nil {
+		t.Error("n2 -> n1 with all of n1's packets lost")
+	}
+	if err := e.Netem(ctx, "n1", 0, 0); err != nil {
+		t.Fatalf("loss off: %v", err)
+	}
+	if _, err := status(0); err != nil {
+		t.Errorf("n1 after loss off: %v", err)
+	}
 	// Netem: works or is unsupported with a reason.
 	caps, err := e.Capabilities(ctx)
-	if err != nil || !caps.Drops || !caps.Clock || caps.Netem == (caps.NetemReason != "") {
+	if err != nil || !caps.Drops || !caps.Loss || !caps.Clock || caps.Netem == (caps.NetemReason != "") {
 		t.Errorf("capabilities: %+v %v", caps, err)
 	}
 	t.Logf("capabilities: %+v", caps)

@@ -58,7 +58,7 @@ type Agent struct {
 // Capabilities probes (once) which faults this node can have.
 func (a *Agent) Capabilities() agentapi.Capabilities {
 	a.capsOnce.Do(func() {
-		k := agentapi.Capabilities{Drops: a.cfg.Net != nil, Clock: a.cfg.ClockURL != ""}
+		k := agentapi.Capabilities{Drops: a.cfg.Net != nil, Loss: a.cfg.Net != nil, Clock: a.cfg.ClockURL != ""}
 		switch {
 		case a.cfg.Netem == nil:
 			k.NetemReason = "no netem in this agent"
@@ -242,6 +242,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+func isUnsupported(err error) bool {
+	var ae *apiError
+	return errors.Is(err, errors.ErrUnsupported) || (errors.As(err, &ae) && ae.unsupported)
+}
+
 func writeErr(w http.ResponseWriter, err error) {
 	code, unsupported := http.StatusInternalServerError, false
 	var ae *apiError
@@ -354,11 +359,18 @@ func (a *Agent) handleNetem(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, &apiError{http.StatusBadRequest, "delay and jitter must be >= 0, loss in [0,1]", false})
 		return
 	}
-	if a.cfg.Netem == nil {
-		writeErr(w, &apiError{http.StatusNotImplemented, "no netem in this agent", true})
-		return
+	var err error = &apiError{http.StatusNotImplemented, "no netem in this agent", true}
+	if a.cfg.Netem != nil {
+		err = a.cfg.Netem(n)
 	}
-	if err := a.cfg.Netem(n); err != nil {
+	lossOnly := n.DelayMS == 0 && n.JitterMS == 0
+	if lossOnly && a.cfg.Net != nil && isUnsupported(err) {
+		// No netem: loss alone can be had from netfilter.
+		err = a.cfg.Net.SetLoss(n.Loss)
+	} else if err == nil && a.cfg.Net != nil {
+		err = a.cfg.Net.SetLoss(0) // netem took over; drop any fallback loss
+	}
+	if err != nil {
 		writeErr(w, err)
 		return
 	}

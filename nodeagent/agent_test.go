@@ -57,7 +57,15 @@ func fakeServer() {
 type fakeNet struct {
 	mu      sync.Mutex
 	in, out []netip.Addr
+	loss    float64
 	fail    error
+}
+
+func (f *fakeNet) SetLoss(p float64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.loss = p
+	return nil
 }
 
 func (f *fakeNet) SetDrops(in, out []netip.Addr) error {
@@ -240,9 +248,15 @@ func TestAgentDropsAndNetem(t *testing.T) {
 	if err := c.SetDrops(ctx, agentapi.Drops{}); err != nil || len(fn.in)+len(fn.out) != 0 {
 		t.Errorf("heal: %v %v %v", err, fn.in, fn.out)
 	}
-	// No netem configured: unsupported.
+	// No netem configured: delay is unsupported, loss alone falls back to netfilter.
 	if err := c.Netem(ctx, agentapi.Netem{DelayMS: 5}); !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("netem without netem: %v", err)
+	}
+	if err := c.Netem(ctx, agentapi.Netem{Loss: 0.25}); err != nil || fn.loss != 0.25 {
+		t.Errorf("loss without netem: %v, netfilter loss %v", err, fn.loss)
+	}
+	if err := c.Netem(ctx, agentapi.Netem{}); err != nil || fn.loss != 0 {
+		t.Errorf("netem off: %v, netfilter loss %v", err, fn.loss)
 	}
 	if err := c.Netem(ctx, agentapi.Netem{Loss: 2}); err == nil {
 		t.Error("loss 2 accepted")

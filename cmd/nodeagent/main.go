@@ -12,9 +12,11 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,12 +56,20 @@ func run() error {
 			}
 		}
 	}
+	_, portStr, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return fmt.Errorf("--listen: port: %w", err)
+	}
 	a := nodeagent.New(nodeagent.Config{
 		Node:       *id,
 		Argv:       argv,
 		ClockURL:   *clockURL,
 		Stdout:     os.Stdout,
-		Net:        &nodeagent.NFTables{},
+		Net:        &nodeagent.NFTables{ExemptPort: uint16(port)},
 		Netem:      nodeagent.ApplyNetem,
 		ProbeNetem: nodeagent.ProbeNetem,
 	})

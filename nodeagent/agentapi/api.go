@@ -13,7 +13,8 @@
 //	POST   /server/resume       SIGCONT the server's process group -> Health
 //	PUT    /net/drops  Drops    replace the packet-drop rules -> Drops
 //	POST   /net/netem  Netem    delay/loss on the container's interface;
-//	                            501 with an Error when the kernel can't
+//	                            without sch_netem loss alone is done by
+//	                            netfilter, delay is 501 with the reason
 //	POST   /clock      Clock    skew the server's clock (501 when it can't)
 //	GET    /events?from=N       the stamped events with Seq >= N as JSON
 //	                            lines; follow=1 keeps the stream open
@@ -54,9 +55,11 @@ type Health struct {
 // the reason.
 type Capabilities struct {
 	Drops       bool   `json:"drops"`
-	Netem       bool   `json:"netem"`
+	Netem       bool   `json:"netem"` // delay and loss
 	NetemReason string `json:"netem_reason,omitempty"`
-	Clock       bool   `json:"clock"`
+	// Loss alone works even without netem (netfilter drops at random).
+	Loss  bool `json:"loss"`
+	Clock bool `json:"clock"`
 }
 
 // Drops are the packet-drop rules of one node: packets from In are dropped

@@ -6,11 +6,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,12 +90,21 @@ func main() {
 			http.Error(w, "no such peer", 404)
 			return
 		}
-		c := http.Client{Timeout: 500 * time.Millisecond}
-		resp, err := c.Get("http://" + addr + "/status")
+		// One shared transport: connections are kept and reused, so a
+		// partition must cut established ones.
+		ctx, cancel := context.WithTimeout(r.Context(), 500*time.Millisecond)
+		defer cancel()
+		reused := false
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
+		})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusGatewayTimeout)
+			http.Error(w, fmt.Sprintf("reused=%v: %v", reused, err), http.StatusGatewayTimeout)
 			return
 		}
+		io.Copy(io.Discard, resp.Body) // so the connection is kept for reuse
 		resp.Body.Close()
 		w.Write([]byte("{}"))
 	})
