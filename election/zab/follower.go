@@ -6,7 +6,7 @@ import "time"
 // (ZooKeeper's Learner).
 type follower struct {
 	phase     phase
-	session   uint64    // incarnation + election round at the decision: names this session
+	session   uint64    // names this session to the leader (see nextSession)
 	lastHeard time.Time // last message from the leader in this session
 	lastInfo  time.Time // last FOLLOWERINFO sent
 	epoch     uint64    // the epoch the leader proposed (LEADERINFO), 0 before
@@ -19,7 +19,7 @@ type follower struct {
 func (n *Node) becomeFollower(leader uint64) {
 	n.state = stateFollowing
 	n.leader = leader
-	n.f = &follower{phase: phaseDiscovery, session: n.incarnation + n.round, lastHeard: n.now}
+	n.f = &follower{phase: phaseDiscovery, session: n.nextSession(), lastHeard: n.now}
 	n.emitRole()
 	n.sendFollowerInfo()
 }
@@ -178,4 +178,12 @@ func (n *Node) stepNewLeader(m *message) {
 	}
 	n.commitTo(min(m.Commit, n.lastZxid()))
 	n.send(n.leader, &message{Type: mAckNewLeader, Epoch: f.epoch})
+}
+
+// nextSession names a new following session: unique within this run (FLE
+// rounds are not, since a server may adopt the round of those it joins) and,
+// through the incarnation, across restarts.
+func (n *Node) nextSession() uint64 {
+	n.sessions++
+	return n.incarnation + n.sessions
 }

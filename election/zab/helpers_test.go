@@ -97,6 +97,13 @@ func waitSettled(t testing.TB, net *simnet.Net, d time.Duration) string {
 		leader, ok = settled(net)
 		return ok
 	})
+	if !ok {
+		for _, id := range net.IDs() {
+			if nd := zabNode(net, id); nd != nil {
+				t.Logf("%s", nd.debugString())
+			}
+		}
+	}
 	require.True(t, ok, "no settled leader within %s; leaders %v", d, net.Leaders())
 	return leader
 }
@@ -149,3 +156,17 @@ func waitRole(t testing.TB, net *simnet.Net, id string, role election.Role, d ti
 }
 
 var jsonUnmarshal = json.Unmarshal
+
+func (n *Node) debugString() string {
+	s := fmt.Sprintf("%s %s round=%d acc=%d cur=%d last=%#x commit=%#x leader=%d decided=%+v", n.id, n.state, n.round, n.acceptedEpoch, n.currentEpoch, n.lastZxid(), n.commit, n.leader, n.decided)
+	if n.f != nil {
+		s += fmt.Sprintf(" f=%+v", *n.f)
+	}
+	if n.l != nil {
+		s += fmt.Sprintf(" l.phase=%d epoch=%d", n.l.phase, n.l.epoch)
+		for sid, p := range n.l.peers {
+			s += fmt.Sprintf(" [%d %+v]", sid, *p)
+		}
+	}
+	return s
+}

@@ -89,6 +89,7 @@ type Node struct {
 	// a leader can tell a restarted follower's new session from a
 	// duplicate of the old one (FLE rounds restart at 1).
 	incarnation uint64
+	sessions    uint64
 
 	// FLE.
 	round         uint64 // logicalclock
