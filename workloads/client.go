@@ -176,6 +176,9 @@ func (c *Client) do(ctx context.Context, method, path string, in any) (int, []by
 // 200 whose body the caller still has to interpret.
 func classify(code int, body []byte, err error) (Outcome, bool) {
 	if err != nil {
+		if neverSent(err) {
+			return Outcome{Type: history.Fail, Error: describe(err)}, true
+		}
 		return Outcome{Type: history.Info, Error: describe(err)}, true
 	}
 	switch code {
@@ -197,6 +200,14 @@ func classify(code int, body []byte, err error) (Outcome, bool) {
 	default:
 		return Outcome{Type: history.Info, Error: fmt.Sprintf("unexpected HTTP %d: %.80s", code, bytes.TrimSpace(body))}, true
 	}
+}
+
+// neverSent reports whether err happened while connecting, so that the
+// request never left: a refused or unreachable connection is a definite
+// failure, not an indeterminate outcome.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // describe names a transport failure briefly.

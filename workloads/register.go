@@ -56,6 +56,10 @@ type RegisterConfig struct {
 	NewClient func(node, base string, timeout time.Duration) *Client
 }
 
+// failBackoff is the pause of a client after an operation that did not
+// succeed.
+const failBackoff = 20 * time.Millisecond
+
 // Register is the register workload: Concurrency client processes, bound
 // round robin to the nodes so that a node cut off in a minority has clients
 // too, each issuing reads, writes of values unique in the run, and
@@ -192,6 +196,13 @@ func (r *Register) worker(ctx context.Context, proc history.Process, ep Endpoint
 			proc = r.NewProcess()
 			c.Close()
 			c = r.cfg.NewClient(ep.Node, ep.Base, r.cfg.Timeout)
+		}
+		if out.Type != history.OK {
+			// A node that is down or cut off answers at once; don't spin.
+			select {
+			case <-ctx.Done():
+			case <-time.After(failBackoff):
+			}
 		}
 	}
 }

@@ -121,7 +121,8 @@ func TestClientOutcomes(t *testing.T) {
 		addr := l.Addr().String()
 		l.Close()
 		o := NewClient("n9", "http://"+addr, 200*time.Millisecond).Write(ctx, "k", 1)
-		assert.Equal(t, history.Info, o.Type)
+		assert.Equal(t, history.Fail, o.Type, "the request never left: definitely not applied")
+		assert.Contains(t, o.Error, "refused")
 	})
 }
 

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/splitbrain/splitbrain/runner"
+)
+
+func init() { subcommands = append(subcommands, newRunCmd) }
+
+// fieldValue is a runner setting as a flag: it checks the value when the
+// flag is parsed, and keeps the text for when the settings are assembled.
+type fieldValue struct {
+	f    runner.Field
+	text string
+}
+
+func (v *fieldValue) String() string { return v.text }
+func (v *fieldValue) Type() string   { return "" }
+func (v *fieldValue) Set(s string) error {
+	scratch := runner.Defaults()
+	if err := v.f.Set(&scratch, s); err != nil {
+		return err
+	}
+	v.text = s
+	return nil
+}
+
+func newRunCmd() *cobra.Command {
+	var (
+		file       string
+		replay     string
+		verbose    bool
+		linTimeout time.Duration
+	)
+	values := map[string]*fieldValue{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a test: an ensemble, clients, faults; judge it and store it",
+		Long: `run starts an ensemble of the system in Docker, runs the register workload's
+clients and the nemesis for --time-limit, heals every fault and reads every key,
+then judges the history and stores the run under --store.
+
+Settings come from the flags, from a YAML file (-f, the same names as keys;
+flags override it) and, with --replay DIR, from a stored run whose fault
+schedule is re-run at the same offsets against the same roles.
+
+Your own implementation of the node contract (docs/node-contract.md):
+  splitbrain run --system contract --binary ./mynode \
+      --args '--id {id} --listen {listen} --peers {peers} --data {data}'
+
+Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := assemble(cmd.Flags(), values, file, replay)
+			if err != nil {
+				return &exitError{code: exitCannotRun, err: err}
+			}
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			live := false
+			if f, ok := cmd.ErrOrStderr().(*os.File); ok {
+				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+					live = true
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			program := "splitbrain"
+			if len(os.Args) > 0 && strings.Contains(os.Args[0], "/") {
+				program = os.Args[0]
+			}
+			res, err := runner.Run(ctx, cfg, runner.Options{Log: log, Progress: cmd.ErrOrStderr(), Live: live,
+				Program: program, LinearizableTimeout: linTimeout})
+			if err != nil {
+				if res.Dir != "" {
+					err = fmt.Errorf("%w (run directory %s)", err, res.Dir)
+				}
+				return &exitError{code: exitCannotRun, err: fmt.Errorf("run: %w", err)}
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out)
+			printReport(out, res.Report)
+			if res.Interrupted {
+				fmt.Fprintln(out, "interrupted: judged what was recorded until then")
+			}
+			fmt.Fprintf(out, "seed:     %d (%d client operations, %d faults, %s)\n", res.Seed, res.Ops, res.Faults, res.Duration.Round(time.Second))
+			fmt.Fprintf(out, "run:      %s\n", res.Dir)
+			if res.ReportFile != "" {
+				fmt.Fprintf(out, "report:   %s\n", res.ReportFile)
+			}
+			fmt.Fprintf(out, "replay:   %s\n", res.Replay)
+			if code := res.Report.Verdict.ExitCode(); code != exitValid {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.SortFlags = false
+	fl.StringVarP(&file, "file", "f", "", "read the settings from a YAML file (keys: the flag names); flags override it (default: none)")
+	fl.StringVar(&replay, "replay", "", "re-run the fault schedule of a stored run directory, with its settings (flags override them) (default: none)")
+	for _, f := range runner.Fields {
+		v := &fieldValue{f: f, text: f.Default}
+		values[f.Name] = v
+		usage := f.Usage
+		if f.Default == "" {
+			usage += " (default: none)"
+		}
+		fl.Var(v, f.Name, usage)
+	}
+	fl.DurationVar(&linTimeout, "check-timeout", 60*time.Second, "time budget of the linearizability search at the end; out of time is unknown")
+	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+// assemble builds the settings: defaults, then the replayed run's, then
+// the -f file's, then the flags given.
+func assemble(fl *pflag.FlagSet, values map[string]*fieldValue, file, replay string) (runner.Config, error) {
+	cfg := runner.Defaults()
+	if replay != "" {
+		st, err := os.Stat(replay)
+		if err != nil || !st.IsDir() {
+			return cfg, fmt.Errorf("--replay %s: not a run directory", replay)
+		}
+		if cfg, err = runner.ReadSettings(replay); err != nil {
+			return cfg, err
+		}
+		cfg.Replay = filepath.Clean(replay)
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return cfg, fmt.Errorf("-f: %w", err)
+		}
+		if err := runner.LoadYAML(file, data, &cfg, func(name string) bool { return !fl.Changed(name) }); err != nil {
+			return cfg, err
+		}
+	}
+	for _, f := range runner.Fields {
+		if fl.Changed(f.Name) {
+			if err := f.Set(&cfg, values[f.Name].text); err != nil {
+				return cfg, fmt.Errorf("--%s: %w", f.Name, err)
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+

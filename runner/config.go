@@ -1,0 +1,357 @@
+// Package runner runs one test end to end: from the settings it starts an
+// ensemble, runs the workload's clients and the nemesis for the time limit,
+// heals everything and reads every key in a final phase, then judges what
+// was recorded and stores the run directory (docs/run-format.md).
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/splitbrain/splitbrain/election/bugs"
+	"github.com/splitbrain/splitbrain/nemesis"
+)
+
+// Config is the settings of a run: the flags of splitbrain run, or the
+// keys of a -f file (the same names).
+type Config struct {
+	System          string        // "electd" or "contract"
+	Algo            string        // electd: "raft" or "zab"
+	Bug             string        // electd: planted bugs, comma-separated
+	ReadMode        string        // electd: "" (its default), "quorum" or "lease"
+	Binary          string        // contract: the node binary
+	Args            string        // contract: its arguments, with {id} {listen} {peers} {data}
+	Nodes           int           // ensemble size
+	Workload        string        // "register"
+	Nemesis         []string      // fault kinds
+	NemesisInterval time.Duration // about how long each fault lasts, and each calm between
+	TimeLimit       time.Duration // how long clients run
+	Concurrency     int           // client processes at a time
+	Rate            float64       // operations per second, 0 for as fast as the clients go
+	Keys            int           // register keys
+	OpTimeout       time.Duration // client operation timeout
+	Seed            int64         // draws the schedule and the clients' choices
+	SeedSet         bool          // Seed was given (else drawn at random)
+	Store           string        // where run directories go
+	Name            string        // the run directory's name; drawn when empty
+	Replay          string        // a stored run whose fault schedule to re-run
+}
+
+// Defaults returns the settings a run has when nothing is said.
+func Defaults() Config {
+	c := Config{}
+	for _, f := range Fields {
+		if err := f.set(&c, f.Default); err != nil {
+			panic(fmt.Sprintf("runner: default of %s: %v", f.Name, err))
+		}
+	}
+	return c
+}
+
+// Field is one setting: a flag of splitbrain run and a key of its -f file.
+type Field struct {
+	Name    string
+	Default string
+	Usage   string
+	set     func(c *Config, v string) error
+	get     func(c *Config) string
+}
+
+// Set parses v into c's setting.
+func (f Field) Set(c *Config, v string) error { return f.set(c, v) }
+
+// Get returns c's setting as text.
+func (f Field) Get(c *Config) string { return f.get(c) }
+
+func intField(name, def, usage string, lo, hi int, p func(*Config) *int) Field {
+	return Field{Name: name, Default: def, Usage: usage,
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want an integer, got %q", v)
+			}
+			if n < lo || n > hi {
+				return fmt.Errorf("want %d to %d, got %d", lo, hi, n)
+			}
+			*p(c) = n
+			return nil
+		},
+		get: func(c *Config) string { return strconv.Itoa(*p(c)) }}
+}
+
+func durField(name, def, usage string, lo time.Duration, p func(*Config) *time.Duration) Field {
+	return Field{Name: name, Default: def, Usage: usage,
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("want a duration like 5s or 1m30s, got %q", v)
+			}
+			if d < lo {
+				return fmt.Errorf("want at least %v, got %v", lo, d)
+			}
+			*p(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return p(c).String() }}
+}
+
+func oneOf(name, def, usage string, allowed []string, p func(*Config) *string) Field {
+	return Field{Name: name, Default: def, Usage: usage,
+		set: func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if !slices.Contains(allowed, v) {
+				return fmt.Errorf("want one of %s, got %q", strings.Join(allowed, ", "), v)
+			}
+			*p(c) = v
+			return nil
+		},
+		get: func(c *Config) string { return *p(c) }}
+}
+
+func strField(name, def, usage string, p func(*Config) *string) Field {
+	return Field{Name: name, Default: def, Usage: usage,
+		set: func(c *Config, v string) error { *p(c) = v; return nil },
+		get: func(c *Config) string { return *p(c) }}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// Fields are every setting, in the order --help shows them.
+var Fields = []Field{
+	oneOf("system", "electd", "the system under test: electd, or contract for your own binary (--binary)",
+		[]string{"electd", "contract"}, func(c *Config) *string { return &c.System }),
+	oneOf("algo", "raft", "electd's protocol: raft or zab", []string{"raft", "zab"}, func(c *Config) *string { return &c.Algo }),
+	{Name: "bug", Default: "", Usage: "electd's planted bugs, comma-separated (electd --list-bugs)",
+		set: func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if _, err := bugs.Parse(v, ""); err != nil {
+				return err
+			}
+			c.Bug = v
+			return nil
+		},
+		get: func(c *Config) string { return c.Bug }},
+	oneOf("read-mode", "", "electd's read path: quorum or lease (empty: electd's default)",
+		[]string{"", "quorum", "lease"}, func(c *Config) *string { return &c.ReadMode }),
+	strField("binary", "", "with --system contract: your node's static linux binary", func(c *Config) *string { return &c.Binary }),
+	strField("args", "", "with --system contract: its arguments; {id} {listen} {peers} {data} are filled in per node",
+		func(c *Config) *string { return &c.Args }),
+	intField("nodes", "5", "nodes in the ensemble", 3, 9, func(c *Config) *int { return &c.Nodes }),
+	oneOf("workload", "register", "the workload: register", []string{"register"}, func(c *Config) *string { return &c.Workload }),
+	{Name: "nemesis", Default: "all", Usage: "fault kinds, comma-separated: partition,kill,pause,clock,netem; or all, or none",
+		set: func(c *Config, v string) error {
+			k, err := nemesis.ParseKinds(v)
+			if err != nil {
+				return err
+			}
+			c.Nemesis = k
+			return nil
+		},
+		get: func(c *Config) string {
+			if len(c.Nemesis) == 0 {
+				return "none"
+			}
+			return strings.Join(c.Nemesis, ",")
+		}},
+	durField("nemesis-interval", "5s", "about how long each fault lasts, and the calm after it", 100*time.Millisecond,
+		func(c *Config) *time.Duration { return &c.NemesisInterval }),
+	durField("time-limit", "60s", "how long the clients run (the final phase comes after)", time.Second,
+		func(c *Config) *time.Duration { return &c.TimeLimit }),
+	intField("concurrency", "10", "client processes at a time, bound to the nodes round robin", 1, 1000,
+		func(c *Config) *int { return &c.Concurrency }),
+	{Name: "rate", Default: "0", Usage: "operations per second over all clients; 0 for as fast as they go",
+		set: func(c *Config, v string) error {
+			r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || r < 0 || r != r {
+				return fmt.Errorf("want a number of operations per second, 0 or more, got %q", v)
+			}
+			c.Rate = r
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatFloat(c.Rate, 'g', -1, 64) }},
+	intField("keys", "5", "register keys", 1, 1000, func(c *Config) *int { return &c.Keys }),
+	durField("op-timeout", "1s", "client operation timeout; a timeout is an indeterminate (info) outcome", 10*time.Millisecond,
+		func(c *Config) *time.Duration { return &c.OpTimeout }),
+	{Name: "seed", Default: "", Usage: "seed of the fault schedule and the clients' choices (random and printed when absent)",
+		set: func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				c.Seed, c.SeedSet = 0, false
+				return nil
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("want an integer, got %q", v)
+			}
+			c.Seed, c.SeedSet = n, true
+			return nil
+		},
+		get: func(c *Config) string {
+			if !c.SeedSet {
+				return ""
+			}
+			return strconv.FormatInt(c.Seed, 10)
+		}},
+	strField("store", "./store", "where run directories go", func(c *Config) *string { return &c.Store }),
+	{Name: "name", Default: "", Usage: "the run directory's name under the store (default: system, algo, bug, time)",
+		set: func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if v != "" && !nameRE.MatchString(v) {
+				return fmt.Errorf("want letters, digits, '.', '_' and '-' only, got %q", v)
+			}
+			c.Name = v
+			return nil
+		},
+		get: func(c *Config) string { return c.Name }},
+}
+
+// FieldByName returns the setting name (a -f key may use _ for -).
+func FieldByName(name string) (Field, bool) {
+	name = strings.ReplaceAll(strings.TrimSpace(name), "_", "-")
+	for _, f := range Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// Validate checks what single settings can't: combinations.
+func (c Config) Validate() error {
+	var errs []error
+	switch c.System {
+	case "contract":
+		if c.Binary == "" {
+			errs = append(errs, errors.New("--system contract needs --binary, your node's static linux binary"))
+		}
+		if c.Args == "" {
+			errs = append(errs, errors.New("--system contract needs --args, e.g. '--id {id} --listen {listen} --peers {peers} --data {data}'"))
+		}
+		if c.Bug != "" {
+			errs = append(errs, errors.New("--bug applies to --system electd only"))
+		}
+	case "electd":
+		if _, err := bugs.Parse(c.Bug, c.Algo); err != nil {
+			errs = append(errs, fmt.Errorf("--bug: %w", err))
+		}
+		if c.Binary != "" || c.Args != "" {
+			errs = append(errs, errors.New("--binary and --args apply to --system contract only"))
+		}
+	}
+	if c.NemesisInterval > c.TimeLimit && len(c.Nemesis) > 0 {
+		errs = append(errs, fmt.Errorf("--nemesis-interval %v is longer than --time-limit %v: no fault would fit", c.NemesisInterval, c.TimeLimit))
+	}
+	return errors.Join(errs...)
+}
+
+// yamlLine finds "line N" in a yaml error.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// LoadYAML applies the settings of a -f file to c. Keys are the flag names
+// (nemesis may be a list); keep(name) false skips a key (a flag given on
+// the command line overrides the file). Errors name the file and line.
+func LoadYAML(file string, data []byte, c *Config, keep func(name string) bool) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			return fmt.Errorf("%s:%s: %s", file, m[1], m[2])
+		}
+		return fmt.Errorf("%s: %s", file, msg)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil // empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s:%d: want a mapping of settings (nodes: 5, time-limit: 60s, ...)", file, root.Line)
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		f, ok := FieldByName(k.Value)
+		if !ok || k.Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s:%d: unknown setting %q; want one of %s", file, k.Line, k.Value, fieldNames())
+		}
+		if prev, dup := seen[f.Name]; dup {
+			return fmt.Errorf("%s:%d: %s is set twice (first on line %d)", file, k.Line, f.Name, prev)
+		}
+		seen[f.Name] = k.Line
+		var val string
+		switch {
+		case v.Kind == yaml.ScalarNode:
+			val = v.Value
+		case v.Kind == yaml.SequenceNode && f.Name == "nemesis":
+			var items []string
+			for _, it := range v.Content {
+				if it.Kind != yaml.ScalarNode {
+					return fmt.Errorf("%s:%d: nemesis: want a list of fault kinds", file, it.Line)
+				}
+				items = append(items, it.Value)
+			}
+			val = strings.Join(items, ",")
+			if len(items) == 0 {
+				val = "none"
+			}
+		default:
+			return fmt.Errorf("%s:%d: %s: want a single value", file, v.Line, f.Name)
+		}
+		if keep != nil && !keep(f.Name) {
+			continue
+		}
+		if err := f.set(c, val); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", file, v.Line, f.Name, err)
+		}
+	}
+	return nil
+}
+
+func fieldNames() string {
+	var names []string
+	for _, f := range Fields {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Flags returns the command-line flags that give c, in Fields order, leaving
+// out the ones at their default: the replay command and run.json's
+// "command" are made of them.
+func (c Config) Flags() []string {
+	d := Defaults()
+	var out []string
+	for _, f := range Fields {
+		v := f.get(&c)
+		if f.Name == "store" || f.Name == "name" || f.Name == "seed" {
+			continue
+		}
+		if v == f.get(&d) {
+			continue
+		}
+		out = append(out, "--"+f.Name, v)
+	}
+	if c.SeedSet {
+		out = append(out, "--seed", strconv.FormatInt(c.Seed, 10))
+	}
+	return out
+}
+
+// ShellQuote quotes args for a POSIX shell where needed.
+func ShellQuote(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,/:=+@%") == "" {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}
