@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/splitbrain/splitbrain/history"
 )
@@ -59,5 +60,26 @@ func BenchmarkCheck(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkPorcupineAlone is the baseline: plain Porcupine on the whole
+// history, per key, as refVerdict runs it (with a 120 s limit).
+func BenchmarkPorcupineAlone(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		bad  bool
+		want Verdict
+	}{{"valid", false, Valid}, {"impossible-read", true, Invalid}} {
+		b.Run(fmt.Sprintf("%s/%d", c.name, 10_000), func(b *testing.B) {
+			ops := benchOps(b, 10_000, c.bad)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if v := refVerdictTimeout(ops, 120*time.Second); v != c.want {
+					b.Fatalf("verdict %s, want %s", v, c.want)
+				}
+			}
+		})
 	}
 }
