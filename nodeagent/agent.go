@@ -58,7 +58,14 @@ type Agent struct {
 // Capabilities probes (once) which faults this node can have.
 func (a *Agent) Capabilities() agentapi.Capabilities {
 	a.capsOnce.Do(func() {
-		k := agentapi.Capabilities{Drops: a.cfg.Net != nil, Loss: a.cfg.Net != nil, Clock: a.cfg.ClockURL != ""}
+		k := agentapi.Capabilities{Clock: a.cfg.ClockURL != ""}
+		if a.cfg.Net == nil {
+			k.DropsReason = "no netfilter in this agent"
+		} else if err := a.cfg.Net.Probe(); err != nil {
+			k.DropsReason = err.Error()
+		} else {
+			k.Drops, k.Loss = true, true
+		}
 		switch {
 		case a.cfg.Netem == nil:
 			k.NetemReason = "no netem in this agent"

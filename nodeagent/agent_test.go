@@ -61,6 +61,8 @@ type fakeNet struct {
 	fail    error
 }
 
+func (f *fakeNet) Probe() error { return nil }
+
 func (f *fakeNet) SetLoss(p float64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -21,6 +21,9 @@ type Netfilter interface {
 	// any interface but loopback, at random; 0 stops it. It is the
 	// fallback for netem's loss on kernels without sch_netem.
 	SetLoss(p float64) error
+	// Probe applies the rules in place again: an error says why rules
+	// can't be had (no CAP_NET_ADMIN, no nf_tables).
+	Probe() error
 }
 
 // TableName is the nftables table (family ip) the agent owns. Nothing else
@@ -63,6 +66,13 @@ func (n *NFTables) SetLoss(p float64) error {
 	}
 	n.loss = p
 	return nil
+}
+
+// Probe implements Netfilter.
+func (n *NFTables) Probe() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.apply(n.in, n.out, n.loss)
 }
 
 // apply replaces the table's rules in one netlink batch, so the change is

@@ -29,57 +29,78 @@ func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds | log.LUTC)
 	log.SetPrefix("nodeagent: ")
 	log.SetOutput(os.Stderr)
-	if err := run(); err != nil {
+	cfg, err := parseArgs(os.Args[1:])
+	if err != nil {
+		log.Print(err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
 		log.Print(err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	id := flag.String("id", "", "node id (required)")
-	listen := flag.String("listen", fmt.Sprintf(":%d", agentapi.Port), "control API address")
-	clockURL := flag.String("clock-url", "", "the server's node-contract POST /clock URL; empty: no clock faults")
-	mkdir := flag.String("mkdir", "", "comma-separated directories to create before the server starts")
-	noStart := flag.Bool("no-start", false, "don't start the server until asked")
-	flag.Parse()
-	if *id == "" {
-		return errors.New("--id is required")
+type config struct {
+	id, listen, clockURL, mkdir string
+	noStart                     bool
+	port                        uint16
+	argv                        []string
+}
+
+func parseArgs(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("nodeagent", flag.ContinueOnError)
+	fs.StringVar(&c.id, "id", "", "node id (required)")
+	fs.StringVar(&c.listen, "listen", fmt.Sprintf(":%d", agentapi.Port), "control API address")
+	fs.StringVar(&c.clockURL, "clock-url", "", "the server's node-contract POST /clock URL; empty: no clock faults")
+	fs.StringVar(&c.mkdir, "mkdir", "", "comma-separated directories to create before the server starts")
+	fs.BoolVar(&c.noStart, "no-start", false, "don't start the server until asked")
+	if err := fs.Parse(args); err != nil {
+		return c, err
 	}
-	argv := flag.Args()
-	if len(argv) == 0 {
-		return errors.New("no server command after --")
+	if c.id == "" {
+		return c, errors.New("--id is required")
 	}
-	for _, d := range strings.Split(*mkdir, ",") {
+	c.argv = fs.Args()
+	if len(c.argv) == 0 {
+		return c, errors.New("no server command after --")
+	}
+	_, portStr, err := net.SplitHostPort(c.listen)
+	if err != nil {
+		return c, fmt.Errorf("--listen: %w", err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return c, fmt.Errorf("--listen: port: %w", err)
+	}
+	c.port = uint16(port)
+	return c, nil
+}
+
+func run(c config) error {
+	for _, d := range strings.Split(c.mkdir, ",") {
 		if d = strings.TrimSpace(d); d != "" {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return fmt.Errorf("mkdir: %w", err)
 			}
 		}
 	}
-	_, portStr, err := net.SplitHostPort(*listen)
-	if err != nil {
-		return fmt.Errorf("--listen: %w", err)
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return fmt.Errorf("--listen: port: %w", err)
-	}
 	a := nodeagent.New(nodeagent.Config{
-		Node:       *id,
-		Argv:       argv,
-		ClockURL:   *clockURL,
+		Node:       c.id,
+		Argv:       c.argv,
+		ClockURL:   c.clockURL,
 		Stdout:     os.Stdout,
-		Net:        &nodeagent.NFTables{ExemptPort: uint16(port)},
+		Net:        &nodeagent.NFTables{ExemptPort: c.port},
 		Netem:      nodeagent.ApplyNetem,
 		ProbeNetem: nodeagent.ProbeNetem,
 	})
 	if os.Getpid() == 1 {
 		go nodeagent.ReapOrphans(context.Background(), time.Second)
 	}
-	srv := &http.Server{Addr: *listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: c.listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	if !*noStart {
+	if !c.noStart {
 		if _, err := a.Start(); err != nil {
 			log.Printf("start: %v", err)
 		}

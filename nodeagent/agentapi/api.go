@@ -55,6 +55,7 @@ type Health struct {
 // the reason.
 type Capabilities struct {
 	Drops       bool   `json:"drops"`
+	DropsReason string `json:"drops_reason,omitempty"`
 	Netem       bool   `json:"netem"` // delay and loss
 	NetemReason string `json:"netem_reason,omitempty"`
 	// Loss alone works even without netem (netfilter drops at random).
