@@ -24,6 +24,7 @@ package linearizable
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"runtime"
 	"sort"
@@ -146,19 +147,25 @@ type OpRef struct {
 	Role string `json:"role"`
 }
 
-// VisualizationName is the file name of the visualization of key.
+// VisualizationName is the file name of the visualization of key:
+// linearizable-<key>.html, with characters unsafe in a file name replaced
+// and then, so that two keys cannot share a file, a hash of the key added.
 func VisualizationName(key string) string {
 	var b strings.Builder
+	replaced := key == ""
 	for _, r := range key {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
 			b.WriteRune(r)
 		default:
 			b.WriteByte('_')
+			replaced = true
 		}
 	}
-	if b.Len() == 0 {
-		b.WriteString("_")
+	if replaced {
+		h := fnv.New32a()
+		h.Write([]byte(key))
+		fmt.Fprintf(&b, "-%08x", h.Sum32())
 	}
 	return "linearizable-" + b.String() + ".html"
 }

@@ -260,3 +260,11 @@ func TestGenerateIsAValidHistory(t *testing.T) {
 	assert.Equal(t, Invalid, Check(context.Background(), history.Operations(bad), Options{}).Verdict)
 	assert.Equal(t, Generate(100, 2, 3, 0.1, 9), Generate(100, 2, 3, 0.1, 9), "deterministic")
 }
+
+func TestVisualizationName(t *testing.T) {
+	assert.Equal(t, "linearizable-k1.html", VisualizationName("k1"))
+	assert.NotEqual(t, VisualizationName("a/b"), VisualizationName("a_b"))
+	assert.NotEqual(t, VisualizationName("a/b"), VisualizationName("a:b"))
+	assert.NotContains(t, VisualizationName("../x"), "/")
+	assert.Regexp(t, `^linearizable-[A-Za-z0-9._-]+\.html$`, VisualizationName(""))
+}
