@@ -60,6 +60,7 @@ type Field struct {
 	Name    string
 	Default string
 	Usage   string
+	Type    string // what the value is, for --help: int, duration, ...
 	set     func(c *Config, v string) error
 	get     func(c *Config) string
 }
@@ -71,7 +72,7 @@ func (f Field) Set(c *Config, v string) error { return f.set(c, v) }
 func (f Field) Get(c *Config) string { return f.get(c) }
 
 func intField(name, def, usage string, lo, hi int, p func(*Config) *int) Field {
-	return Field{Name: name, Default: def, Usage: usage,
+	return Field{Name: name, Default: def, Usage: usage, Type: "int",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
@@ -87,7 +88,7 @@ func intField(name, def, usage string, lo, hi int, p func(*Config) *int) Field {
 }
 
 func durField(name, def, usage string, lo time.Duration, p func(*Config) *time.Duration) Field {
-	return Field{Name: name, Default: def, Usage: usage,
+	return Field{Name: name, Default: def, Usage: usage, Type: "duration",
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil {
@@ -103,7 +104,7 @@ func durField(name, def, usage string, lo time.Duration, p func(*Config) *time.D
 }
 
 func oneOf(name, def, usage string, allowed []string, p func(*Config) *string) Field {
-	return Field{Name: name, Default: def, Usage: usage,
+	return Field{Name: name, Default: def, Usage: usage, Type: "string",
 		set: func(c *Config, v string) error {
 			v = strings.TrimSpace(v)
 			if !slices.Contains(allowed, v) {
@@ -116,7 +117,7 @@ func oneOf(name, def, usage string, allowed []string, p func(*Config) *string) F
 }
 
 func strField(name, def, usage string, p func(*Config) *string) Field {
-	return Field{Name: name, Default: def, Usage: usage,
+	return Field{Name: name, Default: def, Usage: usage, Type: "string",
 		set: func(c *Config, v string) error { *p(c) = v; return nil },
 		get: func(c *Config) string { return *p(c) }}
 }
@@ -128,7 +129,7 @@ var Fields = []Field{
 	oneOf("system", "electd", "the system under test: electd, or contract for your own binary (--binary)",
 		[]string{"electd", "contract"}, func(c *Config) *string { return &c.System }),
 	oneOf("algo", "raft", "electd's protocol: raft or zab", []string{"raft", "zab"}, func(c *Config) *string { return &c.Algo }),
-	{Name: "bug", Default: "", Usage: "electd's planted bugs, comma-separated (electd --list-bugs)",
+	{Name: "bug", Default: "", Type: "names", Usage: "electd's planted bugs, comma-separated (electd --list-bugs)",
 		set: func(c *Config, v string) error {
 			v = strings.TrimSpace(v)
 			if _, err := bugs.Parse(v, ""); err != nil {
@@ -145,7 +146,7 @@ var Fields = []Field{
 		func(c *Config) *string { return &c.Args }),
 	intField("nodes", "5", "nodes in the ensemble", 3, 9, func(c *Config) *int { return &c.Nodes }),
 	oneOf("workload", "register", "the workload: register", []string{"register"}, func(c *Config) *string { return &c.Workload }),
-	{Name: "nemesis", Default: "all", Usage: "fault kinds, comma-separated: partition,kill,pause,clock,netem; or all, or none",
+	{Name: "nemesis", Default: "all", Type: "kinds", Usage: "fault kinds, comma-separated: partition,kill,pause,clock,netem; or all, or none",
 		set: func(c *Config, v string) error {
 			k, err := nemesis.ParseKinds(v)
 			if err != nil {
@@ -166,7 +167,7 @@ var Fields = []Field{
 		func(c *Config) *time.Duration { return &c.TimeLimit }),
 	intField("concurrency", "10", "client processes at a time, bound to the nodes round robin", 1, 1000,
 		func(c *Config) *int { return &c.Concurrency }),
-	{Name: "rate", Default: "0", Usage: "operations per second over all clients; 0 for as fast as they go",
+	{Name: "rate", Default: "0", Type: "float", Usage: "operations per second over all clients; 0 for as fast as they go",
 		set: func(c *Config, v string) error {
 			r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil || r < 0 || r != r {
@@ -179,7 +180,7 @@ var Fields = []Field{
 	intField("keys", "5", "register keys", 1, 1000, func(c *Config) *int { return &c.Keys }),
 	durField("op-timeout", "1s", "client operation timeout; a timeout is an indeterminate (info) outcome", 10*time.Millisecond,
 		func(c *Config) *time.Duration { return &c.OpTimeout }),
-	{Name: "seed", Default: "", Usage: "seed of the fault schedule and the clients' choices (random and printed when absent)",
+	{Name: "seed", Default: "", Type: "int", Usage: "seed of the fault schedule and the clients' choices (default: random, and printed)",
 		set: func(c *Config, v string) error {
 			v = strings.TrimSpace(v)
 			if v == "" {
@@ -200,7 +201,7 @@ var Fields = []Field{
 			return strconv.FormatInt(c.Seed, 10)
 		}},
 	strField("store", "./store", "where run directories go", func(c *Config) *string { return &c.Store }),
-	{Name: "name", Default: "", Usage: "the run directory's name under the store (default: system, algo, bug, time)",
+	{Name: "name", Default: "", Type: "string", Usage: "the run directory's name under the store (default: system-algo-bug-time)",
 		set: func(c *Config, v string) error {
 			v = strings.TrimSpace(v)
 			if v != "" && !nameRE.MatchString(v) {

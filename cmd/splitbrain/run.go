@@ -26,7 +26,7 @@ type fieldValue struct {
 }
 
 func (v *fieldValue) String() string { return v.text }
-func (v *fieldValue) Type() string   { return "" }
+func (v *fieldValue) Type() string   { return v.f.Type }
 func (v *fieldValue) Set(s string) error {
 	scratch := runner.Defaults()
 	if err := v.f.Set(&scratch, s); err != nil {
@@ -117,8 +117,12 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 		v := &fieldValue{f: f, text: f.Default}
 		values[f.Name] = v
 		usage := f.Usage
-		if f.Default == "" {
+		switch {
+		case strings.Contains(usage, "(default"):
+		case f.Default == "":
 			usage += " (default: none)"
+		case f.Default == "0":
+			usage += " (default 0)"
 		}
 		fl.Var(v, f.Name, usage)
 	}
@@ -162,4 +166,3 @@ func assemble(fl *pflag.FlagSet, values map[string]*fieldValue, file, replay str
 	}
 	return cfg, nil
 }
-

@@ -1,0 +1,159 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaults(t *testing.T) {
+	c := Defaults()
+	assert.Equal(t, "electd", c.System)
+	assert.Equal(t, "raft", c.Algo)
+	assert.Equal(t, 5, c.Nodes)
+	assert.Equal(t, []string{"partition", "kill", "pause", "clock", "netem"}, c.Nemesis)
+	assert.Equal(t, 5*time.Second, c.NemesisInterval)
+	assert.Equal(t, 60*time.Second, c.TimeLimit)
+	assert.Equal(t, 10, c.Concurrency)
+	assert.Equal(t, 5, c.Keys)
+	assert.Equal(t, time.Second, c.OpTimeout)
+	assert.False(t, c.SeedSet)
+	assert.Equal(t, "./store", c.Store)
+	assert.NoError(t, c.Validate())
+	assert.Empty(t, c.Flags(), "defaults need no flags")
+}
+
+func TestLoadYAML(t *testing.T) {
+	src := `# a test
+system: electd
+algo: zab
+bug: zab.no-stepdown
+nodes: 3
+nemesis: [partition, kill]
+nemesis_interval: 2s
+time-limit: 30s
+seed: 42
+rate: 100
+`
+	c := Defaults()
+	require.NoError(t, LoadYAML("test.yaml", []byte(src), &c, nil))
+	assert.Equal(t, "zab", c.Algo)
+	assert.Equal(t, "zab.no-stepdown", c.Bug)
+	assert.Equal(t, 3, c.Nodes)
+	assert.Equal(t, []string{"partition", "kill"}, c.Nemesis)
+	assert.Equal(t, 2*time.Second, c.NemesisInterval)
+	assert.Equal(t, 30*time.Second, c.TimeLimit)
+	assert.Equal(t, int64(42), c.Seed)
+	assert.True(t, c.SeedSet)
+	assert.Equal(t, 100.0, c.Rate)
+	require.NoError(t, c.Validate())
+	assert.Equal(t, []string{"--algo", "zab", "--bug", "zab.no-stepdown", "--nodes", "3", "--nemesis", "partition,kill",
+		"--nemesis-interval", "2s", "--time-limit", "30s", "--rate", "100", "--seed", "42"}, c.Flags())
+
+	// Flags given on the command line win: keep skips their keys.
+	c = Defaults()
+	require.NoError(t, LoadYAML("test.yaml", []byte(src), &c, func(name string) bool { return name != "nodes" }))
+	assert.Equal(t, 5, c.Nodes)
+	assert.Equal(t, "zab", c.Algo)
+
+	c = Defaults()
+	require.NoError(t, LoadYAML("empty.yaml", nil, &c, nil))
+	assert.Equal(t, Defaults(), c)
+}
+
+func TestLoadYAMLErrors(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"bad int", "algo: raft\nnodes: five\n", `test.yaml:2: nodes: want an integer, got "five"`},
+		{"out of range", "nodes: 12\n", "test.yaml:1: nodes: want 3 to 9, got 12"},
+		{"bad duration", "\n\ntime-limit: soon\n", `test.yaml:3: time-limit: want a duration like 5s or 1m30s, got "soon"`},
+		{"unknown key", "nodes: 3\nnodez: 3\n", `test.yaml:2: unknown setting "nodez"`},
+		{"unknown fault", "nemesis: [partition, meteor]\n", `test.yaml:1: nemesis: unknown fault kind "meteor"`},
+		{"unknown algo", "algo: paxos\n", `test.yaml:1: algo: want one of raft, zab, got "paxos"`},
+		{"unknown bug", "bug: raft.nope\n", `test.yaml:1: bug: unknown bug "raft.nope"`},
+		{"twice", "nodes: 3\nnodes: 5\n", "test.yaml:2: nodes is set twice (first on line 1)"},
+		{"not a mapping", "- nodes\n", "test.yaml:1: want a mapping"},
+		{"nested", "nodes:\n  a: 1\n", "test.yaml:2: nodes: want a single value"},
+		{"syntax", "nodes: 3\nalgo: [raft\n", "test.yaml:"},
+		{"tab", "nodes: 3\n\tkeys: 4\n", "test.yaml:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Defaults()
+			err := LoadYAML("test.yaml", []byte(tt.src), &c, nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c := Defaults()
+	c.System = "contract"
+	assert.ErrorContains(t, c.Validate(), "--binary")
+	c.Binary, c.Args = "./mynode", "--id {id}"
+	assert.NoError(t, c.Validate())
+
+	c = Defaults()
+	c.Algo, c.Bug = "zab", "raft.vote-twice"
+	assert.ErrorContains(t, c.Validate(), "belongs to --algo raft")
+
+	c = Defaults()
+	c.NemesisInterval, c.TimeLimit = time.Minute, 10*time.Second
+	assert.ErrorContains(t, c.Validate(), "no fault would fit")
+}
+
+func TestReadSettings(t *testing.T) {
+	dir := t.TempDir()
+	st := Settings{Name: "x", System: "electd", Algo: "zab", Bug: "zab.no-stepdown", Nodes: 3,
+		Nemesis: []string{"kill"}, Seed: 9, TimeLimit: "20s", Concurrency: 4, Keys: 2,
+		NemesisInterval: "2s", OpTimeout: "500ms", Workload: "register"}
+	require.NoError(t, writeJSON(filepath.Join(dir, SettingsFile), st))
+	c, err := ReadSettings(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "zab", c.Algo)
+	assert.Equal(t, 3, c.Nodes)
+	assert.Equal(t, []string{"kill"}, c.Nemesis)
+	assert.Equal(t, int64(9), c.Seed)
+	assert.True(t, c.SeedSet)
+	assert.Equal(t, 20*time.Second, c.TimeLimit)
+	assert.Equal(t, 500*time.Millisecond, c.OpTimeout)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsFile), []byte(`{"nodes": 42}`), 0o644))
+	_, err = ReadSettings(dir)
+	assert.ErrorContains(t, err, "nodes: want 3 to 9")
+}
+
+func TestShellQuote(t *testing.T) {
+	assert.Equal(t, `run --args '--id {id} --peers {peers}' --name 'it'\''s'`, ShellQuote([]string{"run", "--args", "--id {id} --peers {peers}", "--name", "it's"}))
+}
+
+// FuzzLoadYAML: no input makes the parser panic, and every error names the
+// file.
+func FuzzLoadYAML(f *testing.F) {
+	f.Add("nodes: 3\nalgo: zab\n")
+	f.Add("nemesis: [partition, kill]\ntime-limit: 30s\n")
+	f.Add("nemesis:\n  - clock\nseed: -5\nrate: 1e3\n")
+	f.Add("- a\n- b\n")
+	f.Add("nodes: &a 3\nkeys: *a\n")
+	f.Add("{nodes: 3, keys: [1]}")
+	f.Fuzz(func(t *testing.T, src string) {
+		c := Defaults()
+		err := LoadYAML("f.yaml", []byte(src), &c, nil)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if c.Nodes < 3 || c.Nodes > 9 || c.Concurrency < 1 || c.Keys < 1 || c.Rate < 0 {
+			t.Fatalf("accepted an out-of-range setting: %+v", c)
+		}
+	})
+}
