@@ -258,6 +258,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 
 	// The image first, so that the run's clock starts with the ensemble.
 	img, err := clusters.BuildImage(ctx, sys)
+	if err != nil && ctx.Err() == nil {
+		// A concurrent image clean-up can remove a layer mid-build; once more.
+		log.Warn("building the node image failed; trying once more", "err", err)
+		img, err = clusters.BuildImage(ctx, sys)
+	}
 	if err != nil {
 		return Result{}, cannot(fmt.Errorf("building the node image: %w", err))
 	}
