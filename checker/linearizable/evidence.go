@@ -94,7 +94,7 @@ func (k *keyHist) evidence(res *KeyResult, all []history.Operation, lo, hi int, 
 		h[i] = porcupine.Operation{ClientId: c, Input: op, Call: op.call, Return: op.ret,
 			Metadata: fmt.Sprintf("index %d, process %s, %s", o.Index, o.Process, o.Type)}
 	}
-	model := setModel(init)
+	model := setModel(init, nil)
 	r, info := porcupine.CheckOperationsVerbose(model, h, VisualizeTimeout)
 	if r != porcupine.Illegal {
 		what := "Porcupine ran out of time on it"

@@ -31,7 +31,9 @@
 package linearizable
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -59,6 +61,12 @@ const (
 // DefaultTimeout is the time budget when Options.Timeout is zero.
 const DefaultTimeout = 60 * time.Second
 
+// InvalidGrace is how long the other keys may still run once one key is
+// invalid; those not done by then are reported unknown.
+const InvalidGrace = 5 * time.Second
+
+var errOtherKeyInvalid = errors.New("stopped: another key was already found invalid")
+
 // VisualizeTimeout bounds the Porcupine run that produces the evidence
 // (unlinearizable operations, visualization) for a key already judged
 // invalid. It is spent after the verdict and does not change it.
@@ -80,6 +88,8 @@ type Options struct {
 	// refutation even without VisualizeDir, so that tests can check the
 	// window is non-linearizable on its own.
 	evidenceAlways bool
+	// grace replaces InvalidGrace when not zero, for tests.
+	grace time.Duration
 }
 
 // Result is the judgement of a whole history. It is JSON-serialisable.
@@ -213,14 +223,30 @@ func Check(ctx context.Context, ops []history.Operation, opts Options) Result {
 	st.Keys = len(keys)
 
 	// Keys are independent (Porcupine's P-compositionality), so they are
-	// judged in parallel, one worker per CPU.
+	// judged in parallel, one worker per CPU. Once a key is invalid the
+	// verdict is settled: the other keys get InvalidGrace to finish (so
+	// that the report names every invalid key it can) and are then cut.
+	kctx, stopKeys := context.WithCancelCause(ctx)
+	defer stopKeys(nil)
+	var (
+		graceMu sync.Mutex
+		grace   *time.Timer
+	)
 	outs := make([]keyOutcome, len(keys))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(runtime.GOMAXPROCS(0), max(len(keys), 1)) {
 		wg.Go(func() {
 			for i := range next {
-				outs[i] = checkKey(ctx, keys[i], ops, byKey[keys[i]], opts)
+				outs[i] = checkKey(kctx, keys[i], ops, byKey[keys[i]], opts)
+				if outs[i].res.Verdict == Invalid {
+					graceMu.Lock()
+					if grace == nil {
+						d := cmp.Or(opts.grace, InvalidGrace)
+						grace = time.AfterFunc(d, func() { stopKeys(errOtherKeyInvalid) })
+					}
+					graceMu.Unlock()
+				}
 			}
 		})
 	}
@@ -229,6 +255,11 @@ func Check(ctx context.Context, ops []history.Operation, opts Options) Result {
 	}
 	close(next)
 	wg.Wait()
+	graceMu.Lock()
+	if grace != nil {
+		grace.Stop()
+	}
+	graceMu.Unlock()
 
 	res := Result{Verdict: Valid}
 	for _, o := range outs {

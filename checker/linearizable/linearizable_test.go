@@ -208,14 +208,53 @@ func TestTimeoutGivesUnknown(t *testing.T) {
 	// A hard case for any search: one key, values from a tiny domain so
 	// that no reduction applies, many concurrent info writes that keep the
 	// whole history one segment.
-	rng := rand.New(rand.NewPCG(1, 2))
-	ops := smallHistory(rng, genParams{n: 3000, keys: 1, procs: 30, domain: 3, info: 0.3, timeSpan: 400})
+	ops := hardKey("x")
 	start := time.Now()
 	res := Check(context.Background(), ops, Options{Timeout: 50 * time.Millisecond})
 	assert.Equal(t, Unknown, res.Verdict, res.Summary)
 	assert.Less(t, time.Since(start), 5*time.Second)
 	require.Len(t, res.Keys, 1)
 	assert.Contains(t, res.Keys[0].Reason, "out of time")
+}
+
+// hardKey is a history Porcupine takes far too long on: see
+// TestTimeoutGivesUnknown.
+func hardKey(key string) []history.Operation {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ops := smallHistory(rng, genParams{n: 3000, keys: 1, procs: 30, domain: 3, info: 0.3, timeSpan: 400})
+	for i := range ops {
+		ops[i].Key = key
+	}
+	return ops
+}
+
+func TestCancelStopsPorcupine(t *testing.T) {
+	// The budget is long; the caller cancels. Porcupine's own timeout would
+	// not fire for a minute, the model's stop flag must end it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	res := Check(ctx, hardKey("x"), Options{Timeout: time.Minute})
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Equal(t, Unknown, res.Verdict, res.Summary)
+	require.Len(t, res.Keys, 1)
+	assert.Contains(t, res.Keys[0].Reason, "cancelled in a segment of")
+}
+
+func TestInvalidKeyCutsTheOthersShort(t *testing.T) {
+	ops := hardKey("hard")
+	ops = append(ops, (&hb{}).w(0, ok, 1, 0, 1).w(1, ok, 2, 2, 3).r(2, ok, iv(1), 4, 5).ops...)
+	start := time.Now()
+	res := Check(context.Background(), ops, Options{Timeout: time.Minute, grace: 100 * time.Millisecond})
+	assert.Less(t, time.Since(start), 10*time.Second)
+	require.Equal(t, Invalid, res.Verdict, res.Summary)
+	require.Len(t, res.Keys, 2)
+	assert.Equal(t, "hard", res.Keys[0].Key)
+	assert.Equal(t, Unknown, res.Keys[0].Verdict)
+	assert.Contains(t, res.Keys[0].Reason, "another key was already found invalid")
+	assert.Equal(t, Invalid, res.Keys[1].Verdict)
+	assert.Contains(t, res.Summary, `key "x"`)
 }
 
 func TestCancelledContextGivesUnknown(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -143,11 +144,20 @@ type multi []val
 // history passes iff it is linearizable from at least one of them. Segments
 // after the first start from the set of states the previous segments can
 // end in.
-func setModel(init []val) porcupine.Model {
+//
+// If stop is not nil and becomes true, every step fails, so that Porcupine
+// (which has no way to be cancelled but its own timeout) unwinds quickly;
+// the caller must then discard its answer (see porc).
+func setModel(init []val, stop *atomic.Bool) porcupine.Model {
 	init = normSet(init)
 	return porcupine.Model{
-		Init:  func() any { return fromSet(init) },
-		Step:  func(state, input, _ any) (bool, any) { return setStep(state, input.(*rop)) },
+		Init: func() any { return fromSet(init) },
+		Step: func(state, input, _ any) (bool, any) {
+			if stop != nil && stop.Load() {
+				return false, state
+			}
+			return setStep(state, input.(*rop))
+		},
 		Equal: setEqual,
 		Hash: func(state any) uint64 {
 			if s, ok := state.(val); ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -21,6 +22,9 @@ import (
 // It returns fail = -1 and reason "" for valid; fail = -1 and a reason for
 // unknown; otherwise the failing segment and a reason.
 func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
+	// Porcupine cannot be cancelled; the models watch this flag instead.
+	stop := new(atomic.Bool)
+	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
 	k.sets = make([][]val, len(k.segs)+1)
 	k.sets[0] = []val{absent()}
 	for i, sg := range k.segs {
@@ -40,7 +44,7 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 			continue
 		}
 		if last {
-			switch porc(ctx, setModel(cur), ops, nil) {
+			switch porc(ctx, stop, cur, ops, nil) {
 			case porcupine.Ok:
 				return -1, ""
 			case porcupine.Illegal:
@@ -51,7 +55,7 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 		}
 		cands := k.candidates(ops, cur)
 		if len(cands) == 1 {
-			switch porc(ctx, setModel(cur), ops, nil) {
+			switch porc(ctx, stop, cur, ops, nil) {
 			case porcupine.Ok:
 				k.sets[i+1] = cands
 				continue
@@ -64,7 +68,7 @@ func (k *keyHist) search(ctx context.Context) (fail int, reason string) {
 		var next []val
 		for _, c := range cands {
 			fin := &rop{src: -1, kind: kRead, ok: true, out: c}
-			switch porc(ctx, setModel(cur), ops, fin) {
+			switch porc(ctx, stop, cur, ops, fin) {
 			case porcupine.Ok:
 				next = append(next, c)
 			case porcupine.Illegal:
@@ -92,9 +96,12 @@ func (k *keyHist) timeoutReason(ctx context.Context, i int) string {
 }
 
 // stopped says why the search stopped: Check's budget (also when
-// Porcupine hit it first) or the caller cancelling.
+// Porcupine hit it first), another key's invalidity, or the caller.
 func stopped(ctx context.Context) string {
-	if errors.Is(ctx.Err(), context.Canceled) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errOtherKeyInvalid):
+		return cause.Error()
+	case errors.Is(cause, context.Canceled):
 		return "cancelled"
 	}
 	return "out of time"
@@ -104,7 +111,7 @@ func setString(s []val) string {
 	if len(s) == 1 {
 		return "state " + s[0].String()
 	}
-	return "state " + setModel(s).DescribeState(fromSet(s))
+	return "state " + setModel(s, nil).DescribeState(fromSet(s))
 }
 
 // candidates returns the states a non-final segment can possibly end in
@@ -136,9 +143,12 @@ func (k *keyHist) candidates(ops []*rop, cur []val) []val {
 }
 
 // porc runs Porcupine on ops (plus fin, a final read invoked after all of
-// them, if not nil) with what is left of ctx's budget. It is the only
-// judge of segments of more than one operation.
-func porc(ctx context.Context, m porcupine.Model, ops []*rop, fin *rop) porcupine.CheckResult {
+// them, if not nil) from the states init, with what is left of ctx's
+// budget. It is the only judge of segments of more than one operation.
+// stop is set when ctx ends; an answer given after that may come from
+// steps the model failed on purpose, so it counts as Unknown. (stop never
+// goes back to false, so if it is false afterwards it was all along.)
+func porc(ctx context.Context, stop *atomic.Bool, init []val, ops []*rop, fin *rop) porcupine.CheckResult {
 	if ctx.Err() != nil {
 		return porcupine.Unknown
 	}
@@ -157,5 +167,9 @@ func porc(ctx context.Context, m porcupine.Model, ops []*rop, fin *rop) porcupin
 	if fin != nil {
 		h = append(h, porcupine.Operation{Input: fin, Call: end + 1, Return: end + 2})
 	}
-	return porcupine.CheckOperationsTimeout(m, h, left)
+	r := porcupine.CheckOperationsTimeout(setModel(init, stop), h, left)
+	if stop.Load() {
+		return porcupine.Unknown
+	}
+	return r
 }
