@@ -165,12 +165,31 @@ func Generate(seed int64, nodes []string, kinds []string, interval, limit time.D
 		if at+d > limit-margin {
 			break
 		}
-		ep := draw(rng, nodes, kinds[rng.IntN(len(kinds))])
+		ep := draw(rng, nodes, pickKind(rng, kinds))
 		ep.At, ep.Duration = Duration(at), Duration(d)
 		s.Episodes = append(s.Episodes, ep)
 		at += d + jitter()
 	}
 	return s
+}
+
+// kindWeight favours the faults that find the most: partitions first
+// (stale reads, split votes), then crashes and pauses.
+var kindWeight = map[string]int{KindPartition: 4, KindKill: 2, KindPause: 2, KindClock: 1, KindNetem: 1}
+
+func pickKind(rng *rand.Rand, kinds []string) string {
+	total := 0
+	for _, k := range kinds {
+		total += kindWeight[k]
+	}
+	x := rng.IntN(total)
+	for _, k := range kinds {
+		if x < kindWeight[k] {
+			return k
+		}
+		x -= kindWeight[k]
+	}
+	return kinds[len(kinds)-1]
 }
 
 func draw(rng *rand.Rand, nodes []string, kind string) Episode {
@@ -181,7 +200,9 @@ func draw(rng *rand.Rand, nodes []string, kind string) Episode {
 	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
 	switch kind {
 	case KindPartition:
-		variants := []string{IsolateNode, IsolateLeader, Halves, Bridge}
+		// The leader cut off in a minority finds the most; it gets the
+		// larger share.
+		variants := []string{IsolateNode, IsolateLeader, IsolateLeader, Halves, Halves, Bridge}
 		if n >= 5 {
 			variants = append(variants, MajoritiesRing)
 		}
@@ -189,7 +210,9 @@ func draw(rng *rand.Rand, nodes []string, kind string) Episode {
 		switch ep.Variant {
 		case IsolateLeader:
 			ep.Leader = true
-		case Halves, Bridge:
+		case Halves:
+			ep.Leader = rng.IntN(3) > 0
+		case Bridge:
 			ep.Leader = rng.IntN(2) == 0
 		}
 		if ep.Variant == IsolateNode || ep.Variant == IsolateLeader || ep.Variant == Halves {
