@@ -12,28 +12,53 @@ import (
 )
 
 func TestDecodeRejects(t *testing.T) {
-	bad := []string{
-		``, `{`, `null`, `[]`, `{"y":0}`, `{"y":99}`, `{"y":1,"s":9}`,
-		`{"y":5,"p":5,"x":[{"z":3,"o":"write","k":"a"}]}`,               // not after Prev
-		`{"y":5,"x":[{"z":2,"o":"write","k":"a"},{"z":1,"o":"write"}]}`, // out of order
-		`{"y":5,"x":[{"z":1,"o":"read","k":"a"}]}`,                      // reads are never logged
-		`{"y":5,"x":[{"z":0,"o":"write","k":"a"}]}`,
-		`{"y":1,"r":-1}`,
+	good := encode(&message{Type: mPropose, Epoch: 1, Txns: txnsAt(1, 2)})
+	_, err := decode(good)
+	require.NoError(t, err)
+	bad := map[string][]byte{
+		"empty":         nil,
+		"version":       append([]byte{9}, good[1:]...),
+		"type 0":        encode(&message{}),
+		"type too big":  encode(&message{Type: mTypeEnd}),
+		"state":         encode(&message{Type: mNotification, State: 0}),
+		"truncated":     good[:len(good)-1],
+		"trailing":      append(append([]byte(nil), good...), 0),
+		"not after p":   encode(&message{Type: mPropose, Prev: 5, Txns: txnsAt(3)}),
+		"out of order":  encode(&message{Type: mPropose, Txns: txnsAt(2, 1)}),
+		"zero zxid":     encode(&message{Type: mPropose, Txns: txnsAt(0)}),
+		"too many":      encode(&message{Type: mPropose, Txns: txnsAt(seq(MaxBatch+1)...)}),
+		"huge":          make([]byte, MaxMessageBytes+1),
+		"oversized key": encode(&message{Type: mPropose, Txns: []txn{{Zxid: 1, Op: election.OpWrite, Key: strings.Repeat("k", MaxKeyLen+1)}}}),
 	}
-	for _, b := range bad {
-		_, err := decode([]byte(b))
-		assert.Error(t, err, b)
+	readOp := encode(&message{Type: mPropose, Txns: []txn{{Zxid: 1, Op: election.OpWrite}}})
+	readOp[len(readOp)-5] = 3 // op byte: then key length 0 and three one-byte varints
+	bad["op"] = readOp
+	flags := append([]byte(nil), good...)
+	flags[2+12] = 0x80
+	bad["flags"] = flags
+	for name, b := range bad {
+		_, err := decode(b)
+		assert.Error(t, err, name)
 	}
-	_, err := decode([]byte(`{"y":5,"x":[{"z":1,"o":"write","k":"` + strings.Repeat("k", MaxKeyLen+1) + `"}]}`))
-	assert.Error(t, err, "oversized key")
-	_, err = decode(make([]byte, MaxMessageBytes+1))
-	assert.Error(t, err, "oversized message")
 
 	n, err := New(election.Config{ID: "n1", Peers: []string{"n1", "n2", "n3"}, Now: time.Unix(0, 0)})
 	require.NoError(t, err)
 	assert.Error(t, n.Step("n9", encode(&message{Type: mPing})), "unknown peer")
 	assert.Error(t, n.Step("n1", encode(&message{Type: mPing})), "myself")
 	assert.Error(t, n.Step("n2", []byte("garbage")))
+
+	_, err = New(election.Config{ID: "n1", Peers: []string{"n1"}, Records: [][]byte{{1, 'q'}}})
+	assert.Error(t, err, "unknown record kind")
+	_, err = New(election.Config{ID: "n1", Peers: []string{"n1"}, Records: [][]byte{encodeRecord(&record{Kind: 'x', Txns: txnsAt(2, 1)})}})
+	assert.Error(t, err, "out-of-order log")
+}
+
+func seq(n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(i + 1)
+	}
+	return out
 }
 
 func TestBatchesStayBounded(t *testing.T) {
@@ -69,7 +94,7 @@ func FuzzStep(f *testing.F) {
 			f.Add(st, encode(m))
 		}
 	}
-	f.Add(uint8(1), []byte(`{"y":5,"e":1,"x":[{"z":1,"o":"cas","k":"a","f":1,"t":2}]}`))
+	f.Add(uint8(1), encode(&message{Type: mPropose, Epoch: 1, Trunc: true, Txns: []txn{{Zxid: 1, Op: election.OpCAS, Key: "a", From: 1, To: 2}}}))
 	f.Fuzz(func(t *testing.T, st uint8, payload []byte) {
 		now := time.Unix(1000, 0)
 		n, err := New(election.Config{ID: "n1", Peers: []string{"n1", "n2", "n3"}, Now: now})

@@ -1,7 +1,6 @@
 package zab
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -154,8 +153,6 @@ func waitRole(t testing.TB, net *simnet.Net, id string, role election.Role, d ti
 	ok := net.RunUntil(d, func() bool { p := net.Node(id); return p != nil && p.Status().Role == role })
 	require.True(t, ok, "%s not %s within %s", id, role, d)
 }
-
-var jsonUnmarshal = json.Unmarshal
 
 func (n *Node) debugString() string {
 	s := fmt.Sprintf("%s %s round=%d acc=%d cur=%d last=%#x commit=%#x leader=%d decided=%+v", n.id, n.state, n.round, n.acceptedEpoch, n.currentEpoch, n.lastZxid(), n.commit, n.leader, n.decided)

@@ -1,7 +1,6 @@
 package zab
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -215,24 +214,22 @@ func serverIDs(peers []string) ([]uint64, error) {
 
 // replay applies one persisted record.
 func (n *Node) replay(raw []byte) error {
-	var r record
-	if err := json.Unmarshal(raw, &r); err != nil {
+	r, err := decodeRecord(raw)
+	if err != nil {
 		return err
 	}
 	switch r.Kind {
-	case "e":
+	case 'e':
 		n.acceptedEpoch, n.currentEpoch = r.AcceptedEpoch, r.CurrentEpoch
-	case "x":
+	case 'x':
 		for _, t := range r.Txns {
 			if !t.valid() || t.Zxid <= n.lastZxid() {
 				return fmt.Errorf("bad transaction %#x after %#x", t.Zxid, n.lastZxid())
 			}
 			n.log = append(n.log, t)
 		}
-	case "t":
+	case 't':
 		n.log = n.log[:n.indexAfter(r.Zxid)]
-	default:
-		return fmt.Errorf("unknown record kind %q", r.Kind)
 	}
 	return nil
 }
@@ -261,7 +258,7 @@ func (n *Node) hasZxid(z uint64) bool {
 }
 
 func (n *Node) persistEpochs() {
-	n.rd.Records = append(n.rd.Records, encodeRecord(&record{Kind: "e", AcceptedEpoch: n.acceptedEpoch, CurrentEpoch: n.currentEpoch}))
+	n.rd.Records = append(n.rd.Records, encodeRecord(&record{Kind: 'e', AcceptedEpoch: n.acceptedEpoch, CurrentEpoch: n.currentEpoch}))
 }
 
 func (n *Node) appendTxns(ts []txn) {
@@ -269,7 +266,7 @@ func (n *Node) appendTxns(ts []txn) {
 		return
 	}
 	n.log = append(n.log, ts...)
-	n.rd.Records = append(n.rd.Records, encodeRecord(&record{Kind: "x", Txns: ts}))
+	n.rd.Records = append(n.rd.Records, encodeRecord(&record{Kind: 'x', Txns: ts}))
 }
 
 // truncateAfter drops every entry after z. Committed entries are never
@@ -281,7 +278,7 @@ func (n *Node) truncateAfter(z uint64) {
 		return
 	}
 	n.log = n.log[:i]
-	n.rd.Records = append(n.rd.Records, encodeRecord(&record{Kind: "t", Zxid: z}))
+	n.rd.Records = append(n.rd.Records, encodeRecord(&record{Kind: 't', Zxid: z}))
 	if n.applied > i {
 		n.kv = map[string]int64{}
 		n.applied = 0
