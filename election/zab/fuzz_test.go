@@ -26,7 +26,7 @@ func TestDecodeRejects(t *testing.T) {
 		"not after p":   encode(&message{Type: mPropose, Prev: 5, Txns: txnsAt(3)}),
 		"out of order":  encode(&message{Type: mPropose, Txns: txnsAt(2, 1)}),
 		"zero zxid":     encode(&message{Type: mPropose, Txns: txnsAt(0)}),
-		"too many":      encode(&message{Type: mPropose, Txns: txnsAt(seq(MaxBatch+1)...)}),
+		"too many":      encode(&message{Type: mPropose, Txns: txnsAt(seq(MaxBatch + 1)...)}),
 		"huge":          make([]byte, MaxMessageBytes+1),
 		"oversized key": encode(&message{Type: mPropose, Txns: []txn{{Zxid: 1, Op: election.OpWrite, Key: strings.Repeat("k", MaxKeyLen+1)}}}),
 	}
