@@ -91,8 +91,13 @@ func (k *keyHist) evidence(res *KeyResult, all []history.Operation, lo, hi int, 
 			c = len(clients)
 			clients[o.Process] = c
 		}
-		h[i] = porcupine.Operation{ClientId: c, Input: op, Call: op.call, Return: op.ret,
-			Metadata: fmt.Sprintf("index %d, process %s, %s", o.Index, o.Process, o.Type)}
+		meta := fmt.Sprintf("index %d, process %s, %s", o.Index, o.Process, o.Type)
+		if op.call != o.Call || op.ret != o.Return {
+			// The window shows the intervals the checker judged; say
+			// when that is not what the history recorded.
+			meta += fmt.Sprintf("; recorded [%d, %s], narrowed by the checker (exactly)", o.Call, retString(o.Return))
+		}
+		h[i] = porcupine.Operation{ClientId: c, Input: op, Call: op.call, Return: op.ret, Metadata: meta}
 	}
 	model := setModel(init, nil)
 	r, info := porcupine.CheckOperationsVerbose(model, h, VisualizeTimeout)
@@ -196,4 +201,11 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+func retString(t int64) string {
+	if t == math.MaxInt64 {
+		return "never"
+	}
+	return fmt.Sprint(t)
 }

@@ -118,6 +118,9 @@ type Stats struct {
 	// InfoOpen counts info writes and cas left open to the end of the
 	// history; each one prevents cutting its key's history after it.
 	InfoOpen int `json:"info_open"`
+	// Narrowed counts interval ends moved by the checker (exactly: see
+	// the narrow step) so that long operations do not prevent cuts.
+	Narrowed int `json:"narrowed"`
 	// Ignored counts operations whose f is not read, write or cas.
 	Ignored  int   `json:"ignored"`
 	Segments int   `json:"segments"`   // pieces the keys' histories were cut into
@@ -268,6 +271,7 @@ func Check(ctx context.Context, ops []history.Operation, opts Options) Result {
 		st.InfoDropped += o.stats.InfoDropped
 		st.InfoClosed += o.stats.InfoClosed
 		st.InfoOpen += o.stats.InfoOpen
+		st.Narrowed += o.stats.Narrowed
 		st.Segments += o.stats.Segments
 		st.Largest = max(st.Largest, o.stats.Largest)
 		if o.res.Verdict == Valid {

@@ -315,24 +315,31 @@ func TestReductions(t *testing.T) {
 		name                  string
 		h                     *hb
 		dropped, closed, open int
+		narrowed, segments    int
 	}{
-		{"unobserved info write is dropped", (&hb{}).w(0, info, 1, 0, 0).r(1, ok, null, 5, 6), 1, 0, 0},
-		{"observed unique info write is closed", (&hb{}).w(0, info, 1, 0, 0).r(1, ok, iv(1), 5, 6), 0, 1, 0},
-		{"observed repeated value stays open", (&hb{}).w(0, info, 1, 0, 0).w(2, ok, 1, 1, 2).r(1, ok, iv(1), 5, 6), 0, 0, 1},
+		{"a long write observed early no longer spans the rest", (&hb{}).
+			w(0, ok, 1, 0, 100).r(1, ok, iv(1), 1, 2).w(2, ok, 2, 3, 4).r(3, ok, iv(2), 5, 6), 0, 0, 0, 1, 3},
+		{"a long read starts where the write it saw starts", (&hb{}).
+			w(0, ok, 1, 0, 1).r(1, ok, iv(2), 0, 10).w(2, ok, 2, 3, 4), 0, 0, 0, 1, 2},
+		{"unobserved info write is dropped", (&hb{}).w(0, info, 1, 0, 0).r(1, ok, null, 5, 6), 1, 0, 0, 0, 1},
+		{"observed unique info write is closed", (&hb{}).w(0, info, 1, 0, 0).r(1, ok, iv(1), 5, 6), 0, 1, 0, 0, 1},
+		{"observed repeated value stays open", (&hb{}).w(0, info, 1, 0, 0).w(2, ok, 1, 1, 2).r(1, ok, iv(1), 5, 6), 0, 0, 1, 0, 1},
 		{"value only an unresolvable info cas expects stays open", (&hb{}).
-			w(0, info, 1, 0, 0).cas(1, info, 1, 2, 1, 0).w(3, ok, 2, 2, 3).r(2, ok, iv(2), 5, 6), 0, 0, 2},
+			w(0, info, 1, 0, 0).cas(1, info, 1, 2, 1, 0).w(3, ok, 2, 2, 3).r(2, ok, iv(2), 5, 6), 0, 0, 2, 0, 1},
 		{"chain: cas closed by its observer, then the write it observed", (&hb{}).
-			w(0, info, 1, 0, 0).cas(1, info, 1, 2, 1, 0).r(2, ok, iv(2), 5, 6), 0, 2, 0},
+			w(0, info, 1, 0, 0).cas(1, info, 1, 2, 1, 0).r(2, ok, iv(2), 5, 6), 0, 2, 0, 0, 1},
 		{"chain: unobserved cas dropped, then the write only it expected", (&hb{}).
-			w(0, info, 1, 0, 0).cas(1, info, 1, 2, 1, 0).r(2, ok, null, 5, 6), 2, 0, 0},
+			w(0, info, 1, 0, 0).cas(1, info, 1, 2, 1, 0).r(2, ok, null, 5, 6), 2, 0, 0, 0, 1},
 		{"observer that returned before the write was invoked: left to the pre-pass", (&hb{}).
-			r(1, ok, iv(1), 0, 1).w(0, info, 1, 2, 0), 0, 0, 1},
+			r(1, ok, iv(1), 0, 1).w(0, info, 1, 2, 0), 0, 0, 1, 0, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := Check(context.Background(), tt.h.ops, Options{})
 			assert.Equal(t, refVerdict(tt.h.ops), res.Verdict, res.Summary)
 			assert.Equal(t, tt.dropped, res.Stats.InfoDropped, "dropped")
+			assert.Equal(t, tt.narrowed, res.Stats.Narrowed, "narrowed")
+			assert.Equal(t, tt.segments, res.Stats.Segments, "segments")
 			assert.Equal(t, tt.closed, res.Stats.InfoClosed, "closed")
 			assert.Equal(t, tt.open, res.Stats.InfoOpen, "open")
 		})
