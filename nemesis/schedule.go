@@ -173,9 +173,10 @@ func Generate(seed int64, nodes []string, kinds []string, interval, limit time.D
 	return s
 }
 
-// kindWeight favours the faults that find the most: partitions first
-// (stale reads, split votes), then crashes and pauses.
-var kindWeight = map[string]int{KindPartition: 4, KindKill: 2, KindPause: 2, KindClock: 1, KindNetem: 1}
+// kindWeight favours the faults that find the most: partitions (split
+// votes, lost writes) and pauses (a deposed leader waking up and answering
+// before it notices), then crashes.
+var kindWeight = map[string]int{KindPartition: 3, KindKill: 2, KindPause: 3, KindClock: 1, KindNetem: 1}
 
 func pickKind(rng *rand.Rand, kinds []string) string {
 	total := 0
@@ -231,7 +232,7 @@ func draw(rng *rand.Rand, nodes []string, kind string) Episode {
 			ep.Leader = rng.IntN(2) == 0
 		}
 	case KindPause:
-		ep.Variant = pick(One, Leader)
+		ep.Variant = pick(One, Leader, Leader)
 		ep.Leader = ep.Variant == Leader
 		ep.Count = 1
 	case KindClock:

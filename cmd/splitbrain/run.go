@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -70,15 +71,24 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 			if verbose {
 				level = slog.LevelDebug
 			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			live := false
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok {
 				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 					live = true
 				}
 			}
+			logTo := cmd.ErrOrStderr()
+			if live {
+				logTo = clearLine{logTo}
+			}
+			log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				// The first Ctrl-C winds the run down; a second one kills.
+				<-ctx.Done()
+				stop()
+			}()
 			program := "splitbrain"
 			if len(os.Args) > 0 && strings.Contains(os.Args[0], "/") {
 				program = os.Args[0]
@@ -129,6 +139,16 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 	fl.DurationVar(&linTimeout, "check-timeout", 60*time.Second, "time budget of the linearizability search at the end; out of time is unknown")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
+}
+
+// clearLine clears the live progress line before each log line.
+type clearLine struct{ w io.Writer }
+
+func (c clearLine) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(c.w, "\r\033[K"); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // assemble builds the settings: defaults, then the replayed run's, then
