@@ -141,7 +141,7 @@ func soak(t *testing.T, seed int64, bugs map[string]bool) (violations []uint64, 
 
 func TestSoakFaithful(t *testing.T) {
 	seeds := int64(12)
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		seeds = 3
 	}
 	if v, err := strconv.ParseInt(os.Getenv("ZAB_SOAK_SEEDS"), 10, 64); err == nil {

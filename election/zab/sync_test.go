@@ -66,9 +66,12 @@ func TestSyncLongHistory(t *testing.T) {
 	leader := waitSettled(t, net, 2*time.Second)
 	lagger := "n1"
 	net.Kill(lagger)
-	const writes = 3000
-	for i := 1; i <= writes; i++ {
-		net.Propose(leader, election.Request{ID: uint64(i), Op: election.OpWrite, Key: fmt.Sprint("k", i%50), Value: int64(i)})
+	writes := uint64(3000) // more than a window (1024) and many batches
+	if raceEnabled {
+		writes = 1500
+	}
+	for i := uint64(1); i <= writes; i++ {
+		net.Propose(leader, election.Request{ID: i, Op: election.OpWrite, Key: fmt.Sprint("k", i%50), Value: int64(i)})
 	}
 	l := zabNode(net, leader)
 	require.True(t, net.RunUntil(5*time.Second, func() bool { return zxidCounter(l.commit) == writes }))
