@@ -56,11 +56,26 @@
 // answered with the same ACKEPOCH: a session is one FLE decision to follow a
 // given leader, so this never turns one acceptance into two.
 //
+// # Wire and record format
+//
+// Messages and records are a compact binary encoding (a version byte, the
+// message type, uvarint fields, transactions with length-prefixed keys);
+// see wire.go. Decoding checks every length against MaxMessageBytes,
+// MaxBatch and MaxKeyLen and rejects trailing bytes, so a malformed payload
+// is an error from Step and changes nothing.
+//
 // # Reads
 //
 // Reads go through the established leader, which answers once a quorum has
 // answered a ping sent after the read arrived and everything it had
 // proposed by then is committed (ZooKeeper's post-ZOOKEEPER-1675 sync).
+//
+// # Limitations
+//
+// There are no snapshots: the whole transaction log is kept in memory,
+// replayed on restart, and sent (in bounded batches) to a follower that
+// lacks it. Membership is fixed (no reconfiguration) and there are no
+// observers.
 //
 // # Planted bugs
 //

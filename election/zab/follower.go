@@ -84,6 +84,9 @@ func (n *Node) stepFollower(from uint64, m *message) {
 func (n *Node) stepLeaderInfo(m *message) {
 	f := n.f
 	e := m.Epoch
+	if e == 0 {
+		return // epochs proposed by a leader start at 1
+	}
 	if f.epoch != 0 {
 		if e == f.epoch {
 			// A duplicate within this session: repeat the same answer.

@@ -86,7 +86,8 @@ type Node struct {
 
 	// incarnation tells this run of the server from earlier ones, so that
 	// a leader can tell a restarted follower's new session from a
-	// duplicate of the old one (FLE rounds restart at 1).
+	// duplicate of an old one; sessions counts following sessions within
+	// this run (see nextSession).
 	incarnation uint64
 	sessions    uint64
 
@@ -159,7 +160,9 @@ func New(cfg election.Config) (*Node, error) {
 	}
 	n.initLimit = 2 * n.syncLimit
 
-	n.incarnation = uint64(cfg.Now.UnixNano()) << 8
+	// The start time, the amount of history and (when given) randomness:
+	// two runs of one server never share all three.
+	n.incarnation = uint64(cfg.Now.UnixNano())<<16 ^ uint64(len(cfg.Records))<<40
 	if cfg.Rand != nil {
 		n.incarnation ^= uint64(cfg.Rand.Int63n(1 << 62))
 	}
