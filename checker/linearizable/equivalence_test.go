@@ -235,6 +235,15 @@ func TestEquivalentToPorcupine(t *testing.T) {
 		for _, noPre := range []bool{false, true} {
 			got := Check(context.Background(), ops, Options{noPrepass: noPre, evidenceAlways: true})
 			requireEvidence(t, got)
+			if !noPre {
+				counts["narrowed"] += got.Stats.Narrowed
+				counts["info-closed"] += got.Stats.InfoClosed
+				counts["info-dropped"] += got.Stats.InfoDropped
+				counts["info-open"] += got.Stats.InfoOpen
+				if got.Stats.Segments > 1 {
+					counts["cut"]++
+				}
+			}
 			if got.Verdict != want {
 				for _, o := range ops {
 					t.Logf("%+v", o)
@@ -246,6 +255,9 @@ func TestEquivalentToPorcupine(t *testing.T) {
 	t.Logf("cases: %v", counts)
 	require.Zero(t, counts["simulated/invalid"], "simulated histories are linearizable by construction")
 	require.Greater(t, counts["mutated/invalid"], n/10, "the mutations must produce enough invalid cases")
+	for _, c := range []string{"narrowed", "info-closed", "info-dropped", "info-open", "cut"} {
+		require.Greater(t, counts[c], n/20, "every reduction must be exercised: %s", c)
+	}
 }
 
 // TestEquivalentLarger runs fewer, longer histories with more concurrency,

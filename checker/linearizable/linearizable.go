@@ -6,8 +6,9 @@
 // for the ones that are not linearizable: its search has to exhaust a
 // whole key before it can say "illegal". So the checker first transforms
 // each key's history with exact reductions (each one keeps the history
-// linearizable if and only if it was), refutes what a cheap pass can
-// refute outright, and then cuts the key's history at quiescent points,
+// linearizable if and only if it was: dropping or closing info operations,
+// narrowing intervals; see reduce and narrow), refutes what a cheap pass
+// can refute outright (prepass), and then cuts the key's history at quiescent points,
 // checking one short segment at a time from the set of states the previous
 // segments can end in. Porcupine judges every segment with more than one
 // operation and produces the visualizations. The tests check the whole
@@ -28,6 +29,8 @@
 // (possible with repeated values) stays open to the end and no cut is
 // possible after its invocation; the rest of that key is then one
 // Porcupine search, which may run out of time (Unknown, never Valid).
+// Likewise a long operation that narrowing cannot shorten (an ok read, an
+// unobserved write) makes one long segment of everything it overlaps.
 package linearizable
 
 import (
