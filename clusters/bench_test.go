@@ -2,6 +2,7 @@ package clusters
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -47,21 +48,30 @@ func BenchmarkStart5ToLeader(b *testing.B) {
 }
 
 // BenchmarkColdImage measures building electd's node image when the engine
-// doesn't have it: go build of the agent and electd (Go's build cache as
-// it is) plus the image build. The image is removed first, so this also
-// leaves it rebuilt.
+// doesn't have it (the image is removed first, and rebuilt, so it stays):
+// "binaries-cached" with the agent and electd binaries in splitbrain's
+// binary cache, "go-build" without them (go build of both, with Go's own
+// build cache as it is, plus the image build).
 func BenchmarkColdImage(b *testing.B) {
 	needEngine(b)
+	b.Run("binaries-cached", func(b *testing.B) { benchColdImage(b, false) })
+	b.Run("go-build", func(b *testing.B) { benchColdImage(b, true) })
+}
+
+func benchColdImage(b *testing.B, noBinCache bool) {
 	ctx := context.Background()
 	cli, err := Docker()
 	if err != nil {
 		b.Fatal(err)
 	}
-	for range b.N {
-		b.StopTimer()
+	forget := func() {
 		imageMu.Lock()
 		clear(imageCache)
 		imageMu.Unlock()
+	}
+	for range b.N {
+		b.StopTimer()
+		forget()
 		img, err := BuildImage(ctx, electdSystem)
 		if err != nil {
 			b.Fatal(err)
@@ -69,9 +79,11 @@ func BenchmarkColdImage(b *testing.B) {
 		if _, err := cli.ImageRemove(ctx, img.Tag, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
 			b.Fatal(err)
 		}
-		imageMu.Lock()
-		clear(imageCache)
-		imageMu.Unlock()
+		forget()
+		if noBinCache {
+			dir := b.TempDir()
+			userCacheDir = func() (string, error) { return dir, nil }
+		}
 		b.StartTimer()
 		img, err = BuildImage(ctx, electdSystem)
 		if err != nil {
@@ -80,6 +92,7 @@ func BenchmarkColdImage(b *testing.B) {
 		if img.Cached {
 			b.Fatal("the image was still there")
 		}
+		userCacheDir = os.UserCacheDir
 	}
 }
 

@@ -240,6 +240,9 @@ func readBuildStream(r io.Reader) error {
 	}
 }
 
+// userCacheDir is where the binary cache lives (a variable for tests).
+var userCacheDir = os.UserCacheDir
+
 // goBuild builds pkgs as static linux binaries and returns their contents.
 // Binaries are cached in the user's cache directory under a hash of their
 // sources (see sourceKey), so a run whose sources didn't change skips the
@@ -247,7 +250,7 @@ func readBuildStream(r io.Reader) error {
 func goBuild(ctx context.Context, arch string, pkgs []string) ([][]byte, error) {
 	key, kerr := sourceKey(ctx, arch, pkgs)
 	var cacheDir string
-	if base, err := os.UserCacheDir(); err == nil && kerr == nil {
+	if base, err := userCacheDir(); err == nil && kerr == nil {
 		cacheDir = filepath.Join(base, "splitbrain", "bin", key)
 		if out, ok := readCached(cacheDir, len(pkgs)); ok {
 			now := time.Now()
