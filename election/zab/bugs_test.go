@@ -134,80 +134,69 @@ func dropTypes(types ...msgType) simnet.Hook {
 	}
 }
 
-// isolateAll cuts every link.
-func isolateAll(net *simnet.Net) {
-	for _, id := range net.IDs() {
-		net.Isolate(id)
-	}
-}
-
-func link(net *simnet.Net, a, b string) {
-	net.HealLink(a, b)
-	net.HealLink(b, a)
-}
-
-// ackEpochTwiceOutcome attacks the ZAB layer with FLE outcomes that delays
-// can produce (two prospective leaders with overlapping followers; FLE is
-// not ZAB's safety mechanism, internals.mdx: "If leader election terminates
-// erroneously, we don't have a problem"), so FLE decisions are scripted and
-// only ZAB runs free. Five servers, long timeouts so nobody gives up:
+// ackEpochTwiceOutcome: five servers; only n2 has default timeouts, the
+// others wait long enough for the scenario to play out.
 //
-//  1. n4 leads n3 and n2; it fixes epoch 1 from their FOLLOWERINFOs
-//     (accepted epoch 0). n3 acks; n4's LEADERINFO to n2 is lost.
-//  2. n2 switches to n5, which leads n1 and n2 and also picks epoch 1:
-//     both ack it (n2's acceptedEpoch becomes 1), n1 syncs and acks
-//     NEWLEADER; n5's sync to n2 is lost.
-//  3. n2 switches back to n4, whose LEADERINFO(1) now equals n2's
-//     acceptedEpoch. Faithfully n2 answers "not an ack" (ZooKeeper's -1)
-//     and n4 stays one ack short; with zab.ackepoch-twice n2 acks again
-//     and n4 establishes epoch 1 with n3 and n2.
+//  1. Partition {n2,n3,n4} | {n1,n5}: n4 wins FLE and fixes epoch 1 from
+//     its followers' FOLLOWERINFO (accepted epoch 0). n3 acks; n4's
+//     LEADERINFO to n2 is lost, so n2 gives up and goes LOOKING.
+//  2. Partition {n1,n2,n5} | {n3,n4}: n5 wins FLE and also picks epoch 1;
+//     n1 and n2 ack it (n2's acceptedEpoch becomes 1), n1 syncs and acks
+//     NEWLEADER; n5's sync to n2 is lost, so n5 waits for a third ack.
+//  3. n2 follows n4 again. n4's LEADERINFO(1) equals n2's acceptedEpoch:
+//     faithfully n2 answers "not an ack" (ZooKeeper's -1) and n4 stays one
+//     ack short; with zab.ackepoch-twice n2 acks again and n4 establishes
+//     epoch 1 with n3 and n2.
 //  4. n2 returns to n5, syncs and acks NEWLEADER: n5 establishes epoch 1.
+//
+// Steps 1 and 2 are plain FLE under partitions and lost messages. The
+// switches of steps 3 and 4 are scripted: with faithful FLE a server only
+// joins an established-looking leader when a quorum of others reports
+// following it (checkLeader, outofelection), and in five servers n2 never
+// has that for n4 or n5 here. Such wrong FLE outcomes are what ZAB's epoch
+// rule exists for (internals.mdx: "If leader election terminates
+// erroneously, we don't have a problem"), so the test attacks the ZAB
+// layer with them directly.
 func ackEpochTwiceOutcome(t *testing.T, bug bool) *simnet.Net {
 	net := ensemble{size: 5, seed: 13, bugs: bugSet(bug, bugAckTwice), tweak: func(cfg *election.Config) {
-		cfg.ElectionTimeout = 5 * time.Second
+		if cfg.ID != "n2" {
+			cfg.ElectionTimeout = 5 * time.Second
+		}
 	}}.start(t)
-	isolateAll(net)
-	net.Run(10 * time.Millisecond)
 
 	// 1.
-	link(net, "n4", "n3")
-	link(net, "n4", "n2")
+	net.Partition([]string{"n2", "n3", "n4"}, []string{"n1", "n5"})
 	net.SetLinkHook("n4", "n2", dropTypes(mLeaderInfo))
-	force(net, "n4", "n4")
-	force(net, "n3", "n4")
-	force(net, "n2", "n4")
-	net.Run(100 * time.Millisecond)
+	require.True(t, net.RunUntil(3*time.Second, func() bool {
+		y := zabNode(net, "n4")
+		return y.l != nil && len(y.l.ackers) == 2 && zabNode(net, "n2").state == stateLooking
+	}), "n4 should hold epoch 1 acked by n3 only, and n2 have given up")
 	y := zabNode(net, "n4")
 	require.Equal(t, uint64(1), y.l.epoch)
-	require.Len(t, y.l.ackers, 2, "n4 and n3 accepted epoch 1")
 	require.Equal(t, uint64(0), zabNode(net, "n2").acceptedEpoch)
 
-	// 2.
-	net.CutBoth("n4", "n2")
-	link(net, "n5", "n1")
-	link(net, "n5", "n2")
+	// 2. (Heal first: Partition only adds cuts. Heal also drops link hooks.)
+	net.Heal()
+	net.Partition([]string{"n1", "n2", "n5"}, []string{"n3", "n4"})
 	net.SetLinkHook("n5", "n2", dropTypes(mPropose, mNewLeader, mPing))
-	force(net, "n5", "n5")
-	force(net, "n1", "n5")
-	force(net, "n2", "n5")
-	net.Run(100 * time.Millisecond)
-	x := zabNode(net, "n5")
-	require.Equal(t, uint64(1), x.l.epoch)
-	require.Equal(t, phaseSync, x.l.phase, "n5 has its epoch quorum but only n1 synced")
+	require.True(t, net.RunUntil(3*time.Second, func() bool {
+		x := zabNode(net, "n5")
+		return x.l != nil && x.l.phase == phaseSync && len(x.l.nlAcks) == 2
+	}), "n5 should hold epoch 1, acked by n1 and n2, synced with n1 only:\n%s\n%s\n%s", zabNode(net, "n5").debugString(), zabNode(net, "n1").debugString(), zabNode(net, "n2").debugString())
+	require.Equal(t, uint64(1), zabNode(net, "n5").l.epoch)
 	require.Equal(t, uint64(1), zabNode(net, "n2").acceptedEpoch)
 	require.Equal(t, uint64(0), zabNode(net, "n2").currentEpoch)
+	require.Empty(t, net.Leader(1), "nobody established yet")
 
 	// 3.
-	net.CutBoth("n5", "n2")
-	link(net, "n4", "n2")
-	net.SetLinkHook("n4", "n2", nil)
+	net.Heal()
+	net.Partition([]string{"n2", "n3", "n4"}, []string{"n1", "n5"})
 	force(net, "n2", "n4")
 	net.Run(200 * time.Millisecond)
 
 	// 4.
-	net.CutBoth("n4", "n2")
-	link(net, "n5", "n2")
-	net.SetLinkHook("n5", "n2", nil)
+	net.Heal()
+	net.Partition([]string{"n1", "n2", "n5"}, []string{"n3", "n4"})
 	force(net, "n2", "n5")
 	net.Run(200 * time.Millisecond)
 	return net
