@@ -82,3 +82,23 @@ func TestClean(t *testing.T) {
 	}
 	assertGone(t, run)
 }
+
+// TestStartCancelled: a Start interrupted half-way (Ctrl-C) leaves nothing.
+func TestStartCancelled(t *testing.T) {
+	needEngine(t)
+	img, err := BuildImage(context.Background(), fakeSystem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []time.Duration{50 * time.Millisecond, 400 * time.Millisecond} {
+		run := "cancel" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+		ctx, cancel := context.WithTimeout(context.Background(), after)
+		e, err := Start(ctx, fakeSystem, 3, Options{Image: img.Tag, RunID: run})
+		cancel()
+		if err == nil {
+			e.Teardown(context.Background())
+			t.Logf("started within %v", after)
+		}
+		assertGone(t, run)
+	}
+}

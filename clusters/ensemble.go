@@ -93,8 +93,9 @@ type Ensemble struct {
 	evWG     sync.WaitGroup
 	evNext   map[string]*int64 // per node, next Seq to deliver; owned by the follower
 
-	tearOnce sync.Once
-	tearErr  error
+	tearOnce    sync.Once
+	tearErr     error
+	startFailed bool
 }
 
 // agentHTTP talks to agents; calls carry contexts, the timeout is a
@@ -148,7 +149,10 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 	ok := false
 	defer func() {
 		if !ok {
-			e.Teardown(context.WithoutCancel(ctx))
+			e.startFailed = true
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			e.Teardown(tctx)
+			cancel()
 		}
 	}()
 	labels := map[string]string{LabelRun: e.runID, LabelOwner: owner()}
@@ -687,6 +691,23 @@ func (e *Ensemble) teardown(ctx context.Context) error {
 		if _, err := cli.NetworkRemove(ctx, e.network, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network: %w", err))
 		}
+	}
+	// By label too: a create cut short by a cancelled context may still
+	// have made a container (or network) whose id never reached us, and
+	// the engine may finish such a create a moment later.
+	for pass := 0; len(errs) == 0; pass++ {
+		n, err := CleanRun(ctx, e.runID)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if n == 0 && (pass > 0 || !e.startFailed) {
+			break
+		}
+		if pass == 5 {
+			errs = append(errs, fmt.Errorf("run %s: things keep appearing", e.runID))
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("teardown %s: %w", e.runID, err)
