@@ -1,6 +1,7 @@
 package zab
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -229,4 +230,49 @@ func TestLossyNetwork(t *testing.T) {
 	}
 	assert.Empty(t, net.SafetyViolations())
 	noErrors(t, net)
+}
+
+// TestPausedOrSlowLeaderServesNoStaleRead: a leader that is paused (or
+// whose clock runs slow) while the others elect someone else must not
+// answer a read from its old state: reads need a quorum round, and its
+// followers no longer answer it.
+func TestPausedOrSlowLeaderServesNoStaleRead(t *testing.T) {
+	for _, mode := range []string{"pause", "slow-clock"} {
+		t.Run(mode, func(t *testing.T) {
+			net := ensemble{size: 3, seed: 14}.start(t)
+			old := waitSettled(t, net, 2*time.Second)
+			mustDo(t, net, old, write("x", 1))
+			switch mode {
+			case "pause":
+				net.Pause(old)
+			case "slow-clock":
+				net.SetRate(old, 0.1) // its syncLimit now lasts 3 s of true time
+				net.Isolate(old)
+			}
+			var next string
+			require.True(t, net.RunUntil(3*time.Second, func() bool {
+				for _, id := range net.IDs() {
+					if id != old && net.Node(id).Status().Role == election.Leader {
+						next = id
+						return true
+					}
+				}
+				return false
+			}))
+			mustDo(t, net, next, write("x", 2))
+			if mode == "pause" {
+				net.Resume(old)
+			} else {
+				net.Heal()
+			}
+			res, ok := net.Do(old, read("x"), 3*time.Second)
+			require.True(t, ok)
+			if res.Err == nil {
+				assert.Equal(t, int64(2), res.Value, "stale read from the old leader")
+			} else {
+				assert.True(t, errors.Is(res.Err, election.ErrNotLeader) || errors.Is(res.Err, election.ErrLostLeadership), res.Err)
+			}
+			assert.Empty(t, net.SafetyViolations())
+		})
+	}
 }
