@@ -116,7 +116,9 @@ func copyFiles(ctx context.Context, cli *client.Client, id string, sys systems.S
 
 // CleanImages removes splitbrain's node images (LabelImage) except the
 // newest one of each system and those a container still uses. It returns
-// how many it removed. Runs rebuild what they miss.
+// how many it removed. Runs rebuild what they miss, but a run between
+// BuildImage and Start fails, so only call it on request (splitbrain clean),
+// never behind other runs' backs.
 func CleanImages(ctx context.Context) (removed int, err error) {
 	cli, err := Docker()
 	if err != nil {

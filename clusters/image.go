@@ -63,9 +63,15 @@ func BuildImage(ctx context.Context, sys systems.System) (Image, error) {
 	imageMu.Lock()
 	defer imageMu.Unlock()
 	if img, ok := imageCache[key]; ok {
-		img.Cached = true
-		img.Build = 0
-		return img, nil
+		// Still there? (splitbrain clean may have removed it since.)
+		if cli, err := Docker(); err == nil {
+			if _, err := cli.ImageInspect(ctx, img.Tag); err == nil {
+				img.Cached = true
+				img.Build = 0
+				return img, nil
+			}
+		}
+		delete(imageCache, key)
 	}
 	img, err := buildImage(ctx, sys)
 	if err != nil {

@@ -25,16 +25,9 @@ func TestMain(m *testing.M) {
 		}
 		cancel()
 	}
-	code := m.Run()
-	if engineErr == nil {
-		// Node images stay as the cache, but only the newest of each system.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, err := CleanImages(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "clean images:", err)
-		}
-		cancel()
-	}
-	os.Exit(code)
+	// Node images stay: they are the cache (labelled LabelImage), and other
+	// runs on the same engine may be about to use any of them.
+	os.Exit(m.Run())
 }
 
 // needEngine skips t when no Docker engine answers.
