@@ -88,10 +88,16 @@ func (n *Node) stepLeaderInfo(m *message) {
 		return // epochs proposed by a leader start at 1
 	}
 	if f.epoch != 0 {
-		if e == f.epoch {
+		switch {
+		case e == f.epoch:
 			// A duplicate within this session: repeat the same answer.
 			f.lastHeard = n.now
 			n.sendAckEpoch(f.ackOk)
+		case e > f.epoch:
+			// My leader gave up and was elected again with a new
+			// epoch while I waited: start a fresh session with it
+			// rather than time out first.
+			n.becomeFollower(n.leader)
 		}
 		return
 	}
