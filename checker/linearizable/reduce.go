@@ -111,8 +111,8 @@ func build(all []history.Operation, idx []int, st *Stats) (*keyHist, error) {
 // cas observes its "from"), so the two feed each other; they run on the
 // open operations only, which are few.
 func (k *keyHist) reduce(st *Stats) {
-	refs := map[int64]int{}  // readers of v, ok or info, reads or cas
-	obs := map[int64]int64{} // earliest return of an ok observer of v
+	refs := make(map[int64]int, len(k.writers))  // readers of v, ok or info, reads or cas
+	obs := make(map[int64]int64, len(k.writers)) // earliest return of an ok observer of v
 	observe := func(v, ret int64) {
 		if r, ok := obs[v]; !ok || ret < r {
 			obs[v] = ret
@@ -181,7 +181,7 @@ func (k *keyHist) reduce(st *Stats) {
 // so cascades (a cas is both a writer and an observer) are followed for a
 // few rounds only.
 func (k *keyHist) narrow() int {
-	writer := map[int64]*rop{}
+	writer := make(map[int64]*rop, len(k.writers))
 	for _, op := range k.ops {
 		if op.kind != kRead && k.writers[op.v] == 1 {
 			writer[op.v] = op
@@ -198,9 +198,10 @@ func (k *keyHist) narrow() int {
 		return 0, false
 	}
 	n := 0
+	obs := make(map[int64]int64, len(writer))
 	for round := 0; round < 4; round++ {
 		changed := false
-		obs := map[int64]int64{}
+		clear(obs)
 		for _, op := range k.ops {
 			if v, ok := observed(op); ok {
 				if r, seen := obs[v]; !seen || op.ret < r {
