@@ -493,10 +493,15 @@ func TestStoppingAnswersWaitingRequestsIndeterminate(t *testing.T) {
 
 func TestRunTwiceFails(t *testing.T) {
 	n := startFakeCluster(t, 1, clusterOpts{leader: "n1"})[0]
+	// The first Run starts in a goroutine; wait until it has claimed the
+	// node, or the call below would be the first one and run forever.
+	require.Eventually(t, n.started.Load, 2*time.Second, time.Millisecond)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	assert.Error(t, n.Run(context.Background(), ln))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	assert.Error(t, n.Run(ctx, ln))
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
