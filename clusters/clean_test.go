@@ -47,7 +47,7 @@ func TestClean(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
-			Config: &container.Config{Image: img.Tag, Cmd: []string{"--id", "x", "--", "/fakenode"}, Labels: labels}}); err != nil {
+			Config: &container.Config{Image: img.Tag, Entrypoint: []string{agentPath}, Cmd: []string{"--id", "x", "--", "/fakenode"}, Labels: labels}}); err != nil {
 			t.Fatal(err)
 		}
 	}

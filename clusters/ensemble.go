@@ -289,11 +289,12 @@ func (e *Ensemble) createNode(ctx context.Context, cli *client.Client, i int, pe
 	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: e.containerName(nd.ID),
 		Config: &container.Config{
-			Image:    e.image,
-			Hostname: nd.ID,
-			Cmd:      cmd,
-			Env:      env,
-			Labels:   l,
+			Image:      e.image,
+			Entrypoint: []string{agentPath},
+			Hostname:   nd.ID,
+			Cmd:        cmd,
+			Env:        env,
+			Labels:     l,
 		},
 		HostConfig: &container.HostConfig{
 			NetworkMode: container.NetworkMode(netName),
