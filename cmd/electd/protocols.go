@@ -5,6 +5,7 @@ import (
 
 	"github.com/splitbrain/splitbrain/election"
 	"github.com/splitbrain/splitbrain/election/raft"
+	"github.com/splitbrain/splitbrain/election/zab"
 )
 
 // protocolFunc builds one --algo's protocol; the logger carries the node id.
@@ -15,5 +16,8 @@ type protocolFunc func(election.Config, *slog.Logger) (election.Protocol, error)
 var protocols = map[string]protocolFunc{
 	"raft": func(c election.Config, l *slog.Logger) (election.Protocol, error) {
 		return raft.New(c, raft.WithLogger(l))
+	},
+	"zab": func(c election.Config, _ *slog.Logger) (election.Protocol, error) {
+		return zab.New(c)
 	},
 }

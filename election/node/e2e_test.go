@@ -20,6 +20,7 @@ import (
 	"github.com/splitbrain/splitbrain/election"
 	"github.com/splitbrain/splitbrain/election/node"
 	"github.com/splitbrain/splitbrain/election/raft"
+	"github.com/splitbrain/splitbrain/election/zab"
 )
 
 // End-to-end tests: real protocols, real HTTP on loopback, real fsync, one
@@ -30,6 +31,7 @@ import (
 // protocol.
 var algos = map[string]func(election.Config) (election.Protocol, error){
 	"raft": func(c election.Config) (election.Protocol, error) { return raft.New(c) },
+	"zab":  func(c election.Config) (election.Protocol, error) { return zab.New(c) },
 }
 
 type lockedBuffer struct {
