@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -14,7 +15,14 @@ import (
 	"github.com/splitbrain/splitbrain/systems/electd"
 )
 
-var electdSystem = electd.System(electd.Options{Algo: "raft"})
+var electdSystem = electd.System(electd.Options{Algo: electdAlgo()})
+
+func electdAlgo() string {
+	if a := os.Getenv("SPLITBRAIN_TEST_ALGO"); a != "" {
+		return a
+	}
+	return "raft"
+}
 
 // statusOf asks node n's /status with a short timeout.
 func statusOf(ctx context.Context, n Node, timeout time.Duration) (contract.Status, error) {

@@ -395,6 +395,13 @@ func (a *Agent) handleClock(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, &apiError{http.StatusBadRequest, "rate must be in [0, 100]", false})
 		return
 	}
+	// A newer skew replaces one still being applied again after a restart.
+	a.mu.Lock()
+	if a.clockCancel != nil {
+		a.clockCancel()
+		a.clockCancel = nil
+	}
+	a.mu.Unlock()
 	k, err := a.applyClock(r.Context(), k)
 	if err != nil {
 		writeErr(w, err)
