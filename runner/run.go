@@ -33,6 +33,9 @@ const (
 	LogsDir      = "logs"
 )
 
+// startTimeout bounds starting the ensemble (the image is built before).
+const startTimeout = 90 * time.Second
+
 // ErrCannotRun marks errors that kept the run from happening (no engine,
 // a bad setting, a run directory in the way); the command exits 3.
 var ErrCannotRun = errors.New("cannot run")
@@ -316,9 +319,16 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 			evErrOnce.Do(func() { log.Error("writing events", "err", err) })
 		}
 	}
-	ens, err := clusters.Start(ctx, sys, cfg.Nodes, clusters.Options{Image: img.Tag, RunID: runID, OnEvent: onEvent,
+	// Bounded: a server that never listens (a bad flag, a crash at start)
+	// must not hang the run.
+	sctx, cancelStart := context.WithTimeout(ctx, startTimeout)
+	ens, err := clusters.Start(sctx, sys, cfg.Nodes, clusters.Options{Image: img.Tag, RunID: runID, OnEvent: onEvent,
 		Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }})
+	cancelStart()
 	if err != nil {
+		if sctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("the nodes' servers did not accept connections within %v (%w); does %q start by hand?", startTimeout, err, strings.Join(sys.Args, " "))
+		}
 		events.Close()
 		return res, cannot(fmt.Errorf("starting the ensemble: %w", err))
 	}
