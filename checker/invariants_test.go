@@ -193,3 +193,13 @@ func TestCombine(t *testing.T) {
 	assert.Equal(t, Invalid, Combine([]Result{r(Unknown), r(Invalid)}))
 	assert.Equal(t, Unknown, Combine(nil))
 }
+
+func TestLinearizableNeedsOperations(t *testing.T) {
+	r := Linearizable(t.Context(), nil, Options{})
+	assert.Equal(t, Unknown, r.Verdict)
+	onlyFails := []history.Op{
+		{Index: 0, Time: 1, Process: 0, Type: history.Invoke, F: history.FWrite, Key: "x", Value: history.IntValue(1)},
+		{Index: 1, Time: 2, Process: 0, Type: history.Fail, F: history.FWrite, Key: "x", Value: history.IntValue(1)},
+	}
+	assert.Equal(t, Unknown, Linearizable(t.Context(), onlyFails, Options{}).Verdict)
+}
