@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/splitbrain/splitbrain/election"
 	"github.com/splitbrain/splitbrain/election/bugs"
 )
 
@@ -21,15 +19,6 @@ import (
 // binary runs main, so exit codes are tested on a real process without a
 // separate go build.
 func TestMain(m *testing.M) {
-	// Until both protocols are built in, stand in for a missing one so the
-	// command line can be tested in full; a stub never gets to run here.
-	for _, algo := range []string{"raft", "zab"} {
-		if protocols[algo] == nil {
-			protocols[algo] = func(election.Config, *slog.Logger) (election.Protocol, error) {
-				return nil, errors.New("stub protocol")
-			}
-		}
-	}
 	if os.Getenv("ELECTD_TEST_MAIN") == "1" {
 		main()
 		return
