@@ -132,7 +132,9 @@ func (e Episode) String() string {
 	return s
 }
 
-// Schedule is the fault schedule of a run, stored as schedule.json.
+// Schedule is the fault schedule of a run, stored as schedule.json. Episode
+// offsets count from the moment the clients start (once the ensemble has a
+// leader), not from the history's time zero.
 type Schedule struct {
 	Seed      int64     `json:"seed"`
 	Nodes     []string  `json:"nodes"`
