@@ -12,6 +12,7 @@
 package clusters
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -108,8 +109,9 @@ var (
 // Start builds (or reuses) sys's image and starts an ensemble of n nodes,
 // n1..nN, each in its own container on a fresh network, and returns once
 // every node's agent answers and its server accepts connections on the
-// client port. It does not wait for the system to elect a leader. On error everything it created is
-// removed.
+// client port. It does not wait for the system to elect a leader. On error
+// everything it created is removed (a server that exits at start has the
+// end of its log in the error).
 func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensemble, error) {
 	if n < MinNodes || n > MaxNodes {
 		return nil, fmt.Errorf("ensemble of %d nodes: want %d to %d", n, MinNodes, MaxNodes)
@@ -190,10 +192,7 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 	}
 	tCont := time.Now()
 	if err := e.parallel(ctx, func(ctx context.Context, i int) error {
-		if err := e.waitAgent(ctx, e.nodes[i].ID); err != nil {
-			return err
-		}
-		return waitTCP(ctx, e.nodes[i].ID, e.nodes[i].Addr)
+		return e.waitReady(ctx, e.nodes[i])
 	}); err != nil {
 		return nil, err
 	}
@@ -319,47 +318,46 @@ func (e *Ensemble) createNode(ctx context.Context, cli *client.Client, i int, pe
 	return nil
 }
 
-// waitAgent polls the agent until it answers and its server runs.
-func (e *Ensemble) waitAgent(ctx context.Context, id string) error {
-	a := e.agents[id]
+// waitReady polls node n's agent until the server runs and accepts
+// connections on the client port.
+func (e *Ensemble) waitReady(ctx context.Context, n Node) error {
+	a := e.agents[n.ID]
+	var d net.Dialer
 	var last error
 	for {
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		h, err := a.Health(cctx)
 		cancel()
-		if err == nil && h.Server == agentapi.StateRunning {
-			return nil
-		}
-		if err == nil {
-			last = fmt.Errorf("server is %s", h.Server)
-			if h.Server == agentapi.StateExited {
-				return fmt.Errorf("node %s: the server exited at start (code %v, signal %q); see Logs", id, deref(h.ExitCode), h.Signal)
+		switch {
+		case err != nil:
+			last = err
+		case h.Server == agentapi.StateExited:
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			logs, lerr := e.Logs(lctx, n.ID)
+			cancel()
+			if lerr != nil {
+				logs = []byte(lerr.Error())
 			}
-		} else {
+			if len(logs) > 2000 {
+				logs = logs[len(logs)-2000:]
+			}
+			return fmt.Errorf("node %s: the server exited at start (code %v, signal %q); its log ends:\n%s",
+				n.ID, deref(h.ExitCode), h.Signal, bytes.TrimSpace(logs))
+		case h.Server != agentapi.StateRunning:
+			last = fmt.Errorf("server is %s", h.Server)
+		default:
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			c, err := d.DialContext(cctx, "tcp", n.Addr)
+			cancel()
+			if err == nil {
+				c.Close()
+				return nil
+			}
 			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("node %s: agent not ready: %w (last: %v)", id, ctx.Err(), last)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// waitTCP waits until addr accepts connections.
-func waitTCP(ctx context.Context, id, addr string) error {
-	var d net.Dialer
-	for {
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := d.DialContext(cctx, "tcp", addr)
-		cancel()
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("node %s: %s doesn't accept connections: %w (last: %v)", id, addr, ctx.Err(), err)
+			return fmt.Errorf("node %s: not ready: %w (last: %v)", n.ID, ctx.Err(), last)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

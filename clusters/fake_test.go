@@ -262,3 +262,18 @@ func assertGone(t testing.TB, run string) {
 		t.Errorf("after teardown of %s: %d containers, %d networks left", run, len(cs.Items), len(ns.Items))
 	}
 }
+
+// TestStartFailure: a server that can't start fails Start with its log,
+// and leaves nothing behind.
+func TestStartFailure(t *testing.T) {
+	needEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sys := fakeSystem
+	sys.Args = append(append([]string{}, sys.Args...), "--no-such-flag")
+	_, err := Start(ctx, sys, 3, Options{RunID: "startfail" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")})
+	if err == nil || !strings.Contains(err.Error(), "no-such-flag") {
+		t.Fatalf("Start: %v, want the server's complaint about the flag", err)
+	}
+	t.Log(err)
+}

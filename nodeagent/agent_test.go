@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 func fakeServer() {
 	fmt.Println(`{"event":"role","role":"follower","term":1}`)
 	fmt.Println("a plain log line")
+	if _, err := fmt.Fprintln(os.Stderr, "fake server: a log line on stderr"); err == nil {
+		fmt.Println(`{"event":"stderr-works"}`)
+	}
 	fmt.Println(`{"event":"role","role":"leader","term":2}`)
 	if addr := os.Getenv("NODEAGENT_TEST_CLOCK"); addr != "" {
 		http.HandleFunc("POST /clock", func(w http.ResponseWriter, r *http.Request) {
@@ -169,6 +172,8 @@ func TestAgentLifecycle(t *testing.T) {
 	if !strings.Contains(out.String(), "a plain log line\n") {
 		t.Errorf("stdout passthrough: %q", out.String())
 	}
+	// The server's stderr is the agent's (the container log).
+	waitEvent(t, a, func(ev agentapi.Event) bool { return ev.Event == "stderr-works" })
 	// Start again: a no-op.
 	if h2, err := c.Start(ctx); err != nil || h2.PID != h.PID || h2.Starts != 1 {
 		t.Errorf("second start: %+v %v", h2, err)

@@ -90,9 +90,9 @@ func (s *Supervisor) Start() (agentapi.Health, error) {
 	cmd.Env = s.Env
 	cmd.Dir = s.Dir
 	cmd.Stdout = w
-	cmd.Stderr = s.Stderr
-	if cmd.Stderr == nil {
-		cmd.Stderr = os.Stderr
+	cmd.Stderr = os.Stderr
+	if s.Stderr != nil { // (not a typed nil in the interface: the child would get no fd 2)
+		cmd.Stderr = s.Stderr
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
