@@ -271,6 +271,14 @@ func TestElectdEnsemble(t *testing.T) {
 		}
 	})
 
+	t.Run("logs", func(t *testing.T) {
+		logs, err := e.Logs(ctx, "n1")
+		// stdout's events and stderr's log lines alike
+		if err != nil || !bytes.Contains(logs, []byte(`"event":"role"`)) || !bytes.Contains(logs, []byte("electd starting")) {
+			t.Errorf("logs of n1: %v\n%s", err, tail(logs, 2000))
+		}
+	})
+
 	t.Run("events", func(t *testing.T) {
 		if _, ok := sink.find(func(ev Event) bool {
 			return ev.Source == SourceNode && ev.Event == "role" && ev.Role == "leader"
