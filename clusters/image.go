@@ -26,6 +26,11 @@ import (
 	"github.com/splitbrain/splitbrain/systems"
 )
 
+// SourceEnv names the environment variable with the directory go build
+// runs in (the splitbrain source tree); empty means the current directory,
+// which must then be inside the module.
+const SourceEnv = "SPLITBRAIN_SRC"
+
 // AgentPackage is the node agent's Go package, built into every image.
 const AgentPackage = "github.com/splitbrain/splitbrain/cmd/nodeagent"
 
@@ -50,7 +55,8 @@ var (
 // context and builds it on the engine, tagged by a hash of the content so
 // later runs reuse it. Nothing is ever pulled. Within one process the
 // result is remembered per system, so call it once per run and start
-// ensembles with it.
+// ensembles with it. Go packages are built from the splitbrain module: run
+// inside its source tree, or point SourceEnv at it.
 func BuildImage(ctx context.Context, sys systems.System) (Image, error) {
 	if err := sys.Validate(); err != nil {
 		return Image{}, err
@@ -325,6 +331,7 @@ func sourceKey(ctx context.Context, arch string, pkgs []string) (string, error) 
 	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	run := func(args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = os.Getenv(SourceEnv)
 		cmd.Env = env
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -389,6 +396,7 @@ func goBuildNow(ctx context.Context, arch string, pkgs []string) ([][]byte, erro
 			defer wg.Done()
 			o := filepath.Join(dir, fmt.Sprintf("b%d", i))
 			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", o, p)
+			cmd.Dir = os.Getenv(SourceEnv)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
