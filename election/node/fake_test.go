@@ -127,6 +127,9 @@ func (f *fakeProto) Propose(req election.Request) {
 	case req.Op == election.OpWrite:
 		f.kv[req.Key] = req.Value
 		f.persist(fakeRecord{Key: req.Key, Val: req.Value})
+		// A write also "extends the lease", so tests can check that the
+		// event is printed before the answer goes out.
+		f.rd.Events = append(f.rd.Events, election.Event{Kind: "lease", Term: f.term, LeaseUntil: f.lastTick.Add(time.Duration(req.Value) * time.Millisecond)})
 	case req.Op == election.OpCAS:
 		if v, ok := f.kv[req.Key]; !ok || v != req.From {
 			res.Err = election.ErrCASMismatch

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -532,4 +533,69 @@ func TestCorruptWALRefusesToStart(t *testing.T) {
 		NewProtocol: func(c election.Config) (election.Protocol, error) { return newFake(c, ""), nil }})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, wal.ErrCorrupt)
+}
+
+// A lease event produced with a result is printed before the answer leaves.
+func TestEventsPrecedeTheAnswersTheyCover(t *testing.T) {
+	n := startFakeCluster(t, 1, clusterOpts{leader: "n1"})[0]
+	for i := 1; i <= 20; i++ {
+		code, _ := call(t, "PUT", n.url+"/kv/x", fmt.Sprintf(`{"value": %d}`, 100000+i))
+		require.Equal(t, 200, code)
+		found := false
+		for _, e := range n.events.lines(t) {
+			if e["event"] == "lease" && e["until_local_ms"].(float64)-e["local_ms"].(float64) > 99000 {
+				found = true
+			}
+		}
+		require.True(t, found, "lease event of write %d printed before its answer", i)
+	}
+}
+
+// When the write-ahead file fails, the node stops: the write's answer is
+// never a success and nothing that depends on it goes out.
+func TestWALFailureStopsTheNode(t *testing.T) {
+	n := startFakeCluster(t, 1, clusterOpts{leader: "n1"})[0]
+	require.NoError(t, n.wal.Close()) // every later append fails
+	req, _ := http.NewRequest("PUT", n.url+"/kv/x", strings.NewReader(`{"value": 1}`))
+	resp, err := httpc.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		assert.NotEqual(t, 200, resp.StatusCode)
+		assert.NotEqual(t, 503, resp.StatusCode, "the write may be on disk in part: indeterminate")
+	}
+	select {
+	case err := <-n.runErr:
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "closed")
+		close(n.runErr)
+	case <-time.After(5 * time.Second):
+		t.Fatal("node kept running after its write-ahead file failed")
+	}
+}
+
+// The handler works on its own too (httptest), without a running loop,
+// for everything that never reaches the protocol.
+func TestHandlerWithoutRunningLoop(t *testing.T) {
+	n, err := New(Config{ID: "n1", Peers: []Peer{{ID: "n1", Addr: "127.0.0.1:1"}}, DataDir: t.TempDir(),
+		NewProtocol: func(c election.Config) (election.Protocol, error) { return newFake(c, "n1"), nil }})
+	require.NoError(t, err)
+	t.Cleanup(func() { n.wal.Close() })
+	h := n.Handler()
+	for _, c := range []struct {
+		method, path, body string
+		code               int
+	}{
+		{"GET", "/status", "", 200},
+		{"PUT", "/kv/x", "{not json", 400},
+		{"PUT", "/kv/x", `{"value": 1e3}`, 400},
+		{"GET", "/metrics", "", 404},
+		{"PATCH", "/clock", "", 405},
+		{"POST", "/clock", `{"offset_ms": 10, "rate": 0.5}`, 200},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, strings.NewReader(c.body)))
+		assert.Equal(t, c.code, rec.Code, "%s %s %s: %s", c.method, c.path, c.body, rec.Body)
+		assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	}
+	assert.Equal(t, 0.5, n.Clock().Rate())
 }
