@@ -271,8 +271,11 @@ func (e *Ensemble) createNode(ctx context.Context, cli *client.Client, i int, pe
 	self := peers[i]
 	argv := e.sys.Argv(self, peers)
 	cmd := []string{"--id", nd.ID, "--mkdir", e.sys.Data() + "/" + nd.ID}
-	if e.sys.Clock == systems.ClockContract {
+	switch e.sys.Clock {
+	case systems.ClockContract:
 		cmd = append(cmd, "--clock-url", "http://127.0.0.1:"+strconv.Itoa(e.sys.ClientPort)+"/clock")
+	case systems.ClockFile:
+		cmd = append(cmd, "--clock-file", systems.ClockFilePath)
 	}
 	cmd = append(cmd, "--")
 	cmd = append(cmd, argv...)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -26,6 +27,9 @@ type Config struct {
 	// ClockURL is where the server accepts the node contract's POST /clock
 	// (e.g. "http://127.0.0.1:7101/clock"); empty: no clock faults.
 	ClockURL string
+	// ClockFile, when ClockURL is empty, is where skews are written for a
+	// clock shim in the server: one line "<at_unix_ns> <offset_ns> <rate>".
+	ClockFile string
 	// Stdout receives the server's stdout lines (the container log); nil
 	// discards them.
 	Stdout io.Writer
@@ -58,7 +62,7 @@ type Agent struct {
 // Capabilities probes (once) which faults this node can have.
 func (a *Agent) Capabilities() agentapi.Capabilities {
 	a.capsOnce.Do(func() {
-		k := agentapi.Capabilities{Clock: a.cfg.ClockURL != ""}
+		k := agentapi.Capabilities{Clock: a.cfg.ClockURL != "" || a.cfg.ClockFile != ""}
 		if a.cfg.Net == nil {
 			k.DropsReason = "no netfilter in this agent"
 		} else if err := a.cfg.Net.Probe(); err != nil {
@@ -160,6 +164,9 @@ func (a *Agent) onState(kind string, h agentapi.Health) {
 	a.agentEvent(kind, h)
 	switch kind {
 	case agentapi.EventStart:
+		if a.cfg.ClockURL == "" {
+			return // a clock file outlives the server
+		}
 		// A new process starts with the true clock; the machine's skew is
 		// applied again as soon as the server answers.
 		a.mu.Lock()
@@ -176,6 +183,9 @@ func (a *Agent) onState(kind string, h agentapi.Health) {
 		}
 		a.mu.Unlock()
 	case agentapi.EventExit:
+		if a.cfg.ClockURL == "" {
+			return
+		}
 		a.mu.Lock()
 		a.clockLive = false
 		a.mu.Unlock()
@@ -196,6 +206,9 @@ func (a *Agent) reapplyClock(ctx context.Context, k agentapi.Clock) {
 
 // applyClock sends the skew to the server and records it.
 func (a *Agent) applyClock(ctx context.Context, k agentapi.Clock) (agentapi.Clock, error) {
+	if a.cfg.ClockURL == "" && a.cfg.ClockFile != "" {
+		return a.writeClockFile(k)
+	}
 	if a.cfg.ClockURL == "" {
 		return k, &apiError{http.StatusNotImplemented, "this system has no clock control", true}
 	}
@@ -231,6 +244,24 @@ func (a *Agent) applyClock(ctx context.Context, k agentapi.Clock) (agentapi.Cloc
 	if resp.StatusCode/100 != 2 {
 		return fail(&apiError{http.StatusBadGateway, fmt.Sprintf("server clock: %d %s", resp.StatusCode, bytes.TrimSpace(b)), false})
 	}
+	a.agentEvent(agentapi.EventClock, k)
+	return k, nil
+}
+
+// writeClockFile replaces the clock file atomically and records the skew.
+func (a *Agent) writeClockFile(k agentapi.Clock) (agentapi.Clock, error) {
+	k.At = time.Now()
+	line := fmt.Sprintf("%d %d %s\n", k.At.UnixNano(), k.OffsetMS*int64(time.Millisecond), strconv.FormatFloat(k.Rate, 'g', -1, 64))
+	tmp := a.cfg.ClockFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(line), 0o644); err != nil {
+		return k, fmt.Errorf("clock file: %w", err)
+	}
+	if err := os.Rename(tmp, a.cfg.ClockFile); err != nil {
+		return k, fmt.Errorf("clock file: %w", err)
+	}
+	a.mu.Lock()
+	a.clock, a.clockLive = &k, true
+	a.mu.Unlock()
 	a.agentEvent(agentapi.EventClock, k)
 	return k, nil
 }

@@ -359,3 +359,30 @@ func TestEventsWire(t *testing.T) {
 		t.Fatalf("wire: %q", sc.Text())
 	}
 }
+
+func TestAgentClockFile(t *testing.T) {
+	f := t.TempDir() + "/clock"
+	a := New(Config{Node: "n1", Argv: []string{"/bin/true"}, ClockFile: f})
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	c := &agentapi.Client{Base: srv.URL}
+	k, err := c.Clock(context.Background(), agentapi.Clock{OffsetMS: -1500, Rate: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(f)
+	want := fmt.Sprintf("%d -1500000000 0.5\n", k.At.UnixNano())
+	if err != nil || string(b) != want {
+		t.Errorf("clock file %q (%v), want %q", b, err, want)
+	}
+	if caps, _ := c.Capabilities(context.Background()); !caps.Clock {
+		t.Errorf("capabilities: %+v", caps)
+	}
+	// Leases are converted with it.
+	a.onLine([]byte(fmt.Sprintf(`{"event":"lease","term":1,"until_local_ms":%d}`, SkewOf(k).Local(k.At.Add(time.Second)).UnixMilli())), k.At)
+	evs, _ := a.Events().Since(1)
+	last := evs[len(evs)-1]
+	if d := last.Until.Sub(k.At); d < 998*time.Millisecond || d > 1002*time.Millisecond {
+		t.Errorf("lease until %v after the skew, want 1s", d)
+	}
+}

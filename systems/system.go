@@ -37,7 +37,16 @@ const (
 const (
 	ClockNone     = ""         // no clock faults
 	ClockContract = "contract" // POST /clock {"offset_ms","rate"} on ClientPort
+	// ClockFile: the agent writes the skew to ClockFilePath, one line
+	// "<at_unix_ns> <offset_ns> <rate>" (local(t) = at + offset +
+	// rate*(t-at)), replaced atomically; for servers that read it through
+	// an LD_PRELOAD shim of clock_gettime (see Env). The file outlives
+	// server restarts, like a machine's clock.
+	ClockFile = "file"
 )
+
+// ClockFilePath is where ClockFile skews are written in the container.
+const ClockFilePath = "/tmp/splitbrain.clock"
 
 // Binary is a file that goes into the image.
 type Binary struct {
@@ -124,7 +133,7 @@ func (s System) Validate() error {
 		}
 	}
 	switch s.Clock {
-	case ClockNone, ClockContract:
+	case ClockNone, ClockContract, ClockFile:
 	default:
 		errs = append(errs, fmt.Errorf("unknown clock method %q", s.Clock))
 	}

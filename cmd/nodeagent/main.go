@@ -41,10 +41,10 @@ func main() {
 }
 
 type config struct {
-	id, listen, clockURL, mkdir string
-	noStart                     bool
-	port                        uint16
-	argv                        []string
+	id, listen, clockURL, clockFile, mkdir string
+	noStart                                bool
+	port                                   uint16
+	argv                                   []string
 }
 
 func parseArgs(args []string) (config, error) {
@@ -53,6 +53,7 @@ func parseArgs(args []string) (config, error) {
 	fs.StringVar(&c.id, "id", "", "node id (required)")
 	fs.StringVar(&c.listen, "listen", fmt.Sprintf(":%d", agentapi.Port), "control API address")
 	fs.StringVar(&c.clockURL, "clock-url", "", "the server's node-contract POST /clock URL; empty: no clock faults")
+	fs.StringVar(&c.clockFile, "clock-file", "", "write clock skews to this file (\"<at_unix_ns> <offset_ns> <rate>\") for a clock shim in the server")
 	fs.StringVar(&c.mkdir, "mkdir", "", "comma-separated directories to create before the server starts")
 	fs.BoolVar(&c.noStart, "no-start", false, "don't start the server until asked")
 	if err := fs.Parse(args); err != nil {
@@ -89,6 +90,7 @@ func run(c config) error {
 		Node:       c.id,
 		Argv:       c.argv,
 		ClockURL:   c.clockURL,
+		ClockFile:  c.clockFile,
 		Stdout:     os.Stdout,
 		Net:        &nodeagent.NFTables{ExemptPort: c.port},
 		Netem:      nodeagent.ApplyNetem,
