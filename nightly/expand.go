@@ -1,0 +1,140 @@
+package nightly
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/splitbrain/splitbrain/election/bugs"
+	"github.com/splitbrain/splitbrain/runner"
+)
+
+// Run is one run of an expanded matrix.
+type Run struct {
+	Name    string // the run directory's name under the store
+	System  string // the system's label
+	Algo    string // "" for a contract system
+	Bug     string // "none" (faithful) or the planted bug(s), comma-separated
+	Nemesis string // the fault set's label
+	Seed    int64
+	Config  runner.Config // what runner.Run gets
+}
+
+// Faithful reports whether the run has no planted bug: it must be valid.
+func (r Run) Faithful() bool { return r.Bug == Faithful }
+
+// ExpectedCheckers are the checkers the bug registry says should see the
+// run's planted bug(s); none for a faithful run.
+func (r Run) ExpectedCheckers() []string {
+	if r.Faithful() {
+		return nil
+	}
+	var out []string
+	for _, n := range strings.Split(r.Bug, ",") {
+		b, _ := bugs.Lookup(n)
+		for _, c := range CheckerNames(b.Checker) {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// CheckerNames reads the registry's Checker text ("election-safety,
+// linearizable", "linearizable (stale read)") as checker names.
+func CheckerNames(text string) []string {
+	var out []string
+	for _, part := range strings.Split(text, ",") {
+		if i := strings.IndexByte(part, '('); i >= 0 {
+			part = part[:i]
+		}
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// Expand lists the runs of m, named nightly-<stamp>-<system>-<algo>-<bug>-
+// <nemesis>-s<seed> under store, in the file's order: systems, then algos,
+// then bugs, then nemeses, then seeds (so a night's runs of one build sit
+// together). Bugs combine only with their own algorithm; a contract system
+// has no algorithm and runs faithful only.
+func Expand(m Matrix, stamp, store string) ([]Run, error) {
+	var out []Run
+	for _, s := range m.Systems {
+		algos := m.Algos
+		if s.Kind == "contract" {
+			algos = []string{""}
+		}
+		for _, a := range algos {
+			bs := []string{Faithful}
+			if s.Kind == "electd" {
+				bs = bugsFor(m.Bugs, a)
+			}
+			for _, b := range bs {
+				for _, n := range m.Nemeses {
+					for _, seed := range m.Seeds {
+						r := Run{System: s.Name, Algo: a, Bug: b, Nemesis: n.Label, Seed: seed}
+						r.Name = runName(stamp, r)
+						c := m.Base
+						c.System, c.Binary, c.Args = s.Kind, s.Binary, s.Args
+						if s.Kind == "electd" {
+							c.Algo, c.ReadMode = a, s.ReadMode
+						}
+						if !r.Faithful() {
+							c.Bug = b
+						}
+						c.Nemesis = slices.Clone(n.Kinds)
+						c.Seed, c.SeedSet = seed, true
+						c.Store, c.Name = store, r.Name
+						if err := c.Validate(); err != nil {
+							return nil, fmt.Errorf("%s: run %s: %w", m.File, r.Name, err)
+						}
+						if !validName(r.Name) {
+							return nil, fmt.Errorf("%s: run name %s is too long or has odd characters; shorten the system's name", m.File, r.Name)
+						}
+						r.Config = c
+						out = append(out, r)
+					}
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: the matrix has no run", m.File)
+	}
+	return out, nil
+}
+
+// runName is a run's directory name. Separators that a run name may not
+// hold ("+" between fault kinds, "," between bugs) become "_".
+func runName(stamp string, r Run) string {
+	parts := []string{"nightly", stamp, r.System}
+	if r.Algo != "" {
+		parts = append(parts, r.Algo)
+	}
+	parts = append(parts, r.Bug, r.Nemesis, fmt.Sprintf("s%d", r.Seed))
+	return strings.NewReplacer("+", "_", ",", "_").Replace(strings.Join(parts, "-"))
+}
+
+// validName is what runner accepts as --name.
+func validName(name string) bool {
+	f, _ := runner.FieldByName("name")
+	c := runner.Defaults()
+	return f.Set(&c, name) == nil
+}
+
+// Print writes the runs, one a line: the name, then the splitbrain run
+// command that makes the same run by hand (program names splitbrain).
+func Print(w io.Writer, runs []Run, program string) error {
+	for i, r := range runs {
+		args := append(r.Config.Flags(), "--store", r.Config.Store, "--name", r.Name)
+		if _, err := fmt.Fprintf(w, "%3d  %s\n     %s run %s\n", i+1, r.Name, program, runner.ShellQuote(args)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
