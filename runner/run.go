@@ -210,6 +210,12 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	if !cfg.SeedSet {
 		cfg.Seed, cfg.SeedSet = rand.Int64N(1<<31), true
 	}
+	if cfg.Binary != "" {
+		// Stored absolute, so that the replay command works from anywhere.
+		if abs, err := filepath.Abs(cfg.Binary); err == nil {
+			cfg.Binary = abs
+		}
+	}
 	sys, err := cfg.system()
 	if err != nil {
 		return Result{}, cannot(err)
