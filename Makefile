@@ -7,7 +7,7 @@ GO       ?= go
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build test test-short race bench lint demo clean
+.PHONY: all build test test-short race bench lint demo nightly clean
 
 all: build
 
@@ -33,6 +33,11 @@ lint:
 ## demo: a one-minute run against electd with every fault
 demo: build
 	$(BIN)/splitbrain run --system electd --algo raft --nodes 5 --nemesis all --time-limit 60s
+
+## nightly: the matrix kept in the repo, faithful builds and every planted bug (docs/nightly.md);
+## NIGHTLY_FLAGS adds flags, e.g. NIGHTLY_FLAGS="--store /tmp/store --require-found"
+nightly: build
+	$(BIN)/splitbrain nightly -f nightly/matrix.yaml $(NIGHTLY_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -109,14 +109,21 @@ func Expand(m Matrix, stamp, store string) ([]Run, error) {
 	return out, nil
 }
 
-// runName is a run's directory name. Separators that a run name may not
+// runName is a run's directory name, e.g.
+// nightly-20260102-electd-raft-vote-twice-all-s1. Separators that a run name may not
 // hold ("+" between fault kinds, "," between bugs) become "_".
 func runName(stamp string, r Run) string {
 	parts := []string{"nightly", stamp, r.System}
 	if r.Algo != "" {
 		parts = append(parts, r.Algo)
 	}
-	parts = append(parts, r.Bug, r.Nemesis, fmt.Sprintf("s%d", r.Seed))
+	// The algorithm is in the name already: "raft-vote-twice", not
+	// "raft-raft.vote-twice".
+	bug := r.Bug
+	if r.Algo != "" {
+		bug = strings.ReplaceAll(bug, r.Algo+".", "")
+	}
+	parts = append(parts, bug, r.Nemesis, fmt.Sprintf("s%d", r.Seed))
 	return strings.NewReplacer("+", "_", ",", "_").Replace(strings.Join(parts, "-"))
 }
 
