@@ -158,8 +158,10 @@ func (n *Node) startSync(sid uint64, p *peer) {
 		prev = last
 	default:
 		// The follower's last zxid is not mine: it holds proposals
-		// of an abandoned epoch. Start from my last zxid below it;
-		// if it lacks even that, it will ask for everything.
+		// of an abandoned epoch. Start from my last zxid below it; if
+		// it lacks even that, it answers with a lower hint and we
+		// come back here (ZOOKEEPER-1154: TRUNC what I lack, never
+		// DIFF on top of it).
 		if i := n.indexAfter(p.sumZxid); i > 0 {
 			prev = n.log[i-1].Zxid
 		}
@@ -230,9 +232,11 @@ func (n *Node) tickLeader() {
 			return
 		}
 	case phaseBroadcast:
-		// Leader.java: not enough followers synced within syncLimit
-		// means a partition may be electing someone else; stop before
-		// serving anything stale. Planted bug zab.no-stepdown skips it.
+		// Leader.java: without a quorum heard from within syncLimit
+		// the others may be electing someone else, so step down and
+		// let clients go there. (Reads stay safe regardless: each
+		// needs its own quorum round.) Planted bug zab.no-stepdown
+		// skips this check, and the quorum round of reads with it.
 		if !n.noStepdown {
 			alive := 1
 			for _, p := range l.peers {
