@@ -180,7 +180,7 @@ func soak(t *testing.T, seed int64, bugs map[string]bool) (violations []uint64, 
 }
 
 func TestSoakFaithful(t *testing.T) {
-	seeds := int64(12)
+	seeds := int64(6)
 	if testing.Short() || raceEnabled {
 		seeds = 3
 	}
