@@ -316,3 +316,47 @@ func TestObserver(t *testing.T) {
 	_, err = AgreedLeader(short, []Endpoint{{"n1", srv.URL}, {"n2", bad.URL}}, 0)
 	assert.ErrorContains(t, err, "n2")
 }
+
+// FuzzClientAnswers: whatever a node answers, the client maps it to ok, fail
+// or info and never panics; a read is ok only with an integer or null.
+func FuzzClientAnswers(f *testing.F) {
+	f.Add(200, `{"value":7}`)
+	f.Add(200, `{"value":null}`)
+	f.Add(200, `{"value":1.5}`)
+	f.Add(200, `{"value":7}{}`)
+	f.Add(503, `{"error":"not leader","leader":"n2"}`)
+	f.Add(412, ``)
+	f.Add(500, `{"error":"x","indeterminate":true}`)
+	f.Add(200, "\x00\xff")
+	var code atomic.Int64
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(code.Load()))
+		_, _ = w.Write([]byte(body.Load().(string)))
+	}))
+	defer srv.Close()
+	c := NewClient("n1", srv.URL, time.Second)
+	defer c.Close()
+	f.Fuzz(func(t *testing.T, status int, answer string) {
+		if status < 200 || status > 599 {
+			return
+		}
+		code.Store(int64(status))
+		body.Store(answer)
+		for _, o := range []Outcome{c.Read(context.Background(), "k"), c.Write(context.Background(), "k", 1), c.CAS(context.Background(), "k", 1, 2)} {
+			switch o.Type {
+			case history.OK:
+				if status != http.StatusOK {
+					t.Fatalf("ok from HTTP %d", status)
+				}
+			case history.Fail:
+				if status != http.StatusServiceUnavailable && status != http.StatusPreconditionFailed {
+					t.Fatalf("fail from HTTP %d", status)
+				}
+			case history.Info:
+			default:
+				t.Fatalf("outcome %q", o.Type)
+			}
+		}
+	})
+}
