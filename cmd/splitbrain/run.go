@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -113,7 +114,12 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 				fmt.Fprintf(out, "report:   %s\n", res.ReportFile)
 			}
 			fmt.Fprintf(out, "replay:   %s\n", res.Replay)
-			if code := res.Report.Verdict.ExitCode(); code != exitValid {
+			code := res.Report.Verdict.ExitCode()
+			if res.Interrupted && code == exitValid {
+				// Nothing wrong was seen, but the run was cut short.
+				return &exitError{code: exitUnknown, err: errors.New("run: interrupted before the time limit; valid so far")}
+			}
+			if code != exitValid {
 				return &exitError{code: code}
 			}
 			return nil
