@@ -3,6 +3,7 @@ package clusters
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -296,3 +297,64 @@ func tail(b []byte, n int) []byte {
 }
 
 var _ = systems.ClientContract
+
+// TestElectdLeaseSkew: a leader 10 s ahead prints lease ends 10 s ahead
+// on its clock; the events carry them in true time.
+func TestElectdLeaseSkew(t *testing.T) {
+	needElectd(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var sink eventSink
+	sys := electd.System(electd.Options{Algo: electdAlgo(), ReadMode: "lease"})
+	e, err := Start(ctx, sys, 3, Options{OnEvent: sink.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := e.Teardown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	leader, _, err := waitLeader(ctx, e.Nodes(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Clock(ctx, leader, 10*time.Second, 1); err != nil {
+		t.Fatal(err)
+	}
+	applied := time.Now()
+	var lease Event
+	// (The clock's step may cost the node its leadership for a while.)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var ok bool
+		lease, ok = sink.find(func(ev Event) bool {
+			return ev.Node == leader && ev.Event == "lease" && ev.Time.After(applied.Add(100*time.Millisecond))
+		})
+		if ok {
+			break
+		}
+	}
+	if lease.Event == "" {
+		sink.mu.Lock()
+		for _, ev := range sink.evs {
+			t.Logf("%s %s %s %s", ev.Time.Format("15:04:05.000"), ev.Node, ev.Event, ev.Line)
+		}
+		sink.mu.Unlock()
+		t.Skipf("no lease event from the skewed node %s within 20 s (it may not lead again)", leader)
+	}
+	var raw struct {
+		UntilLocalMS int64 `json:"until_local_ms"`
+	}
+	if err := json.Unmarshal(lease.Line, &raw); err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.UnixMilli(raw.UntilLocalMS).Sub(lease.Time)
+	held := lease.Until.Sub(lease.From)
+	t.Logf("lease until %v after its line on the node's clock, %v in true time", ahead, held)
+	if ahead < 9*time.Second {
+		t.Errorf("the node's lease end is only %v ahead: was the clock skewed?", ahead)
+	}
+	if !lease.From.Equal(lease.Time) || held <= 0 || held > 3*time.Second {
+		t.Errorf("lease in true time: from %v (read %v) for %v, want from the read for a moment", lease.From, lease.Time, held)
+	}
+}
