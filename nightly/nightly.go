@@ -157,10 +157,6 @@ func Execute(ctx context.Context, m Matrix, opts Options) (reports.Matrix, error
 	return sum, errors.Join(errs...)
 }
 
-// readRun is what Summarize reads of a stored run; a variable so that the
-// tests of unreadable results need no broken files.
-var readRun = checker.ReadReport
-
 // Summarize judges finished runs against what the matrix expects, reading
 // each run's results.json from the store (the stored verdict is the one
 // the reports show, so the summary cannot disagree with them).
@@ -226,7 +222,7 @@ func judge(store string, d Done) (reports.MatrixRun, []string) {
 		r.Outcome, r.Result, r.Message = OutcomeCouldNotRun, reports.MatrixError, d.Err.Error()
 		return r, nil
 	}
-	rep, err := readRun(filepath.Join(store, d.Name))
+	rep, err := checker.ReadReport(filepath.Join(store, d.Name))
 	if err != nil {
 		r.Outcome, r.Result, r.Message = OutcomeCouldNotRun, reports.MatrixError, "no verdict: "+err.Error()
 		return r, nil
