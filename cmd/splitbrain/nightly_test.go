@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/checker"
+	"github.com/splitbrain/splitbrain/nightly"
+	"github.com/splitbrain/splitbrain/runner"
+)
+
+// runCaptured runs the command line as run does, with its output captured.
+func runCaptured(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	root := newRoot()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	code := exitValid
+	var ee *exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.code
+		if ee.err != nil {
+			errOut.WriteString(ee.err.Error())
+		}
+	default:
+		code = exitCannotRun
+		errOut.WriteString(err.Error())
+	}
+	return code, out.String(), errOut.String()
+}
+
+// verdictRunner stands in for Docker: each run's checkers say what
+// verdicts gives for its bug ("" is the faithful build), all valid
+// otherwise.
+type verdictRunner map[string]map[string]checker.Verdict
+
+func (v verdictRunner) Run(ctx context.Context, cfg runner.Config) (runner.Result, error) {
+	dir := filepath.Join(cfg.Store, cfg.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return runner.Result{}, err
+	}
+	st := fmt.Sprintf(`{"name":%q,"system":%q,"algo":%q,"bug":%q,"seed":%d}`, cfg.Name, cfg.System, cfg.Algo, cfg.Bug, cfg.Seed)
+	if err := os.WriteFile(filepath.Join(dir, "run.json"), []byte(st), 0o644); err != nil {
+		return runner.Result{}, err
+	}
+	var rs []checker.Result
+	for _, n := range []string{"linearizable", "election-safety"} {
+		verdict := checker.Valid
+		if x, ok := v[cfg.Bug][n]; ok {
+			verdict = x
+		}
+		rs = append(rs, checker.Result{Name: n, Verdict: verdict, Summary: n + " says " + string(verdict)})
+	}
+	rep := checker.Report{Verdict: checker.Combine(rs), Checkers: rs}
+	return runner.Result{Dir: dir, Report: rep, Replay: "splitbrain run --replay " + dir}, checker.WriteReport(dir, rep)
+}
+
+// withRunner makes the nightly command use r for the test.
+func withRunner(t *testing.T, r nightly.Runner) {
+	t.Helper()
+	prev := nightlyRunner
+	nightlyRunner = func(runner.Options) nightly.Runner { return r }
+	t.Cleanup(func() { nightlyRunner = prev })
+}
+
+func writeMatrix(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "matrix.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+	return path
+}
+
+const cmdMatrix = "systems: [electd]\nalgos: [raft]\nbugs: [none, raft.local-read]\nnemeses: [[partition]]\nseeds: 2\ntime_limit: 20s\n"
+
+func TestNightlyDryRun(t *testing.T) {
+	store := t.TempDir()
+	withRunner(t, verdictRunner{}) // never called
+	code, out, errOut := runCaptured(t, "nightly", "-f", writeMatrix(t, cmdMatrix), "--store", store, "--dry-run")
+	require.Equal(t, exitValid, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 1+2*4, out)
+	assert.Contains(t, lines[0], "matrix.yaml: 4 runs into "+store)
+	assert.Regexp(t, `^  1  nightly-\d{8}-electd-raft-none-partition-s1$`, lines[1])
+	assert.Regexp(t, `^     \S*splitbrain\S* run --nemesis partition --time-limit 20s --seed 1 --store \S+ --name nightly-\d{8}-electd-raft-none-partition-s1$`, lines[2])
+	assert.Contains(t, lines[6], "--bug raft.local-read")
+	ents, err := os.ReadDir(store)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "a dry run writes nothing")
+}
+
+func TestNightlyExitCodes(t *testing.T) {
+	tests := []struct {
+		name   string
+		runner verdictRunner
+		flags  []string
+		code   int
+		want   []string
+	}{
+		{name: "as expected", runner: verdictRunner{"raft.local-read": {"linearizable": checker.Invalid}},
+			code: exitValid, want: []string{"2 of 2 faithful runs valid; 1 of 1 planted bugs found", "raft.local-read", "2 of 2", "found (linearizable ×2)"}},
+		{name: "regression", runner: verdictRunner{"": {"election-safety": checker.Invalid}},
+			code: exitInvalid, want: []string{"[1/4] regression", "2 regressions"}},
+		{name: "unknown faithful", runner: verdictRunner{"": {"linearizable": checker.Unknown}, "raft.local-read": {"linearizable": checker.Invalid}},
+			code: exitUnknown, want: []string{"2 faithful runs unknown"}},
+		{name: "bug not found is reported", runner: verdictRunner{},
+			code: exitValid, want: []string{"0 of 1 planted bugs found (1 planted bug not found)", "0 of 2"}},
+		{name: "bug not found fails with --require-found", runner: verdictRunner{}, flags: []string{"--require-found"},
+			code: exitInvalid, want: []string{"1 planted bug not found"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := filepath.Join(t.TempDir(), "store")
+			withRunner(t, tt.runner)
+			args := append([]string{"nightly", "-f", writeMatrix(t, cmdMatrix), "--store", store}, tt.flags...)
+			code, out, errOut := runCaptured(t, args...)
+			assert.Equal(t, tt.code, code, "%s\n%s", out, errOut)
+			for _, w := range tt.want {
+				assert.Contains(t, out, w)
+			}
+			for _, f := range []string{nightly.SummaryFile, nightly.JUnitFile, "index.html"} {
+				_, err := os.Stat(filepath.Join(store, f))
+				assert.NoError(t, err, f)
+			}
+		})
+	}
+}
+
+func TestNightlyBadInput(t *testing.T) {
+	withRunner(t, verdictRunner{})
+	store := filepath.Join(t.TempDir(), "store")
+	code, _, errOut := runCaptured(t, "nightly", "--store", store)
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "-f matrix.yaml is required")
+
+	bad := writeMatrix(t, "systems: [electd]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 1\nnodes: two\n")
+	code, _, errOut = runCaptured(t, "nightly", "-f", bad, "--store", store)
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, bad+":6: nodes: want an integer")
+
+	code, _, _ = runCaptured(t, "nightly", "-f", filepath.Join(t.TempDir(), "absent.yaml"), "--store", store)
+	assert.Equal(t, exitCannotRun, code)
+	_, err := os.Stat(store)
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing is written for a bad matrix")
+}
+
+func TestNightlyJUnitFlag(t *testing.T) {
+	withRunner(t, verdictRunner{"raft.local-read": {"linearizable": checker.Invalid}})
+	store := filepath.Join(t.TempDir(), "store")
+	junit := filepath.Join(t.TempDir(), "junit.xml")
+	code, out, errOut := runCaptured(t, "nightly", "-f", writeMatrix(t, cmdMatrix), "--store", store, "--junit", junit)
+	require.Equal(t, exitValid, code, errOut)
+	assert.Contains(t, out, "junit:    "+junit)
+	b, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Equal(t, 4, strings.Count(string(b), "<testcase "))
+	_, err = os.Stat(filepath.Join(store, nightly.JUnitFile))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
