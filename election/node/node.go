@@ -313,11 +313,14 @@ func (n *Node) loop(ctx context.Context) error {
 			n.proto.Tick(n.clock.Now())
 			n.expirePending()
 		case m := <-n.inbox:
+			// A fresh tick before every batch, so that whatever the input
+			// decides (a lease read, a vote refused "in lease") is judged on
+			// the clock as it reads now, not at the last tick: after a pause
+			// (SIGSTOP) the last tick may be seconds old.
+			n.proto.Tick(n.clock.Now())
 			n.step(m)
 			n.drainInputs()
 		case p := <-n.props:
-			// A fresh tick first, so that a lease or a timeout is judged on
-			// the clock as it reads now rather than at the last tick.
 			n.proto.Tick(n.clock.Now())
 			n.propose(p)
 			n.drainInputs()
