@@ -310,3 +310,42 @@ func TestSummaryStatus(t *testing.T) {
 	assert.Equal(t, reports.MatrixFail, sum.Result)
 	assert.Equal(t, "a faithful build is invalid by election-safety", sum.Runs[0].Message)
 }
+
+// TestSummaryEscapes: text from a run directory (a checker's summary) is
+// escaped on the page and keeps the JUnit file well-formed.
+func TestSummaryEscapes(t *testing.T) {
+	const evil = `<script>alert(1)</script>]]>&`
+	m, err := Parse("e.yaml", []byte("systems: [electd]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n"))
+	require.NoError(t, err)
+	store := t.TempDir()
+	fr := &fakeRunner{t: t, verdicts: func(runner.Config) (map[string]checker.Verdict, error) {
+		return map[string]checker.Verdict{"liveness": checker.Invalid}, nil
+	}}
+	// The fake writes plain summaries; one is rewritten with markup.
+	sum, err := Execute(context.Background(), m, Options{Store: store, Runner: runnerFunc(func(ctx context.Context, cfg runner.Config) (runner.Result, error) {
+		res, err := fr.Run(ctx, cfg)
+		rep := report(map[string]checker.Verdict{"liveness": checker.Invalid})
+		rep.Checkers[4].Summary = evil
+		require.NoError(t, checker.WriteReport(res.Dir, rep))
+		return res, err
+	})})
+	require.NoError(t, err)
+	assert.Equal(t, evil, sum.Runs[0].Checkers["liveness"].Summary)
+	page, err := os.ReadFile(filepath.Join(store, SummaryFile))
+	require.NoError(t, err)
+	assert.NotContains(t, string(page), "<script>")
+	assert.Contains(t, string(page), "&lt;script&gt;")
+	b, err := os.ReadFile(filepath.Join(store, JUnitFile))
+	require.NoError(t, err)
+	var j junitDoc
+	require.NoError(t, xml.Unmarshal(b, &j))
+	require.NotNil(t, j.Suites[0].Cases[0].Failure)
+	assert.Contains(t, j.Suites[0].Cases[0].Out, "liveness: invalid: "+evil)
+}
+
+// runnerFunc is a Runner made of a function.
+type runnerFunc func(ctx context.Context, cfg runner.Config) (runner.Result, error)
+
+func (f runnerFunc) Run(ctx context.Context, cfg runner.Config) (runner.Result, error) {
+	return f(ctx, cfg)
+}

@@ -41,7 +41,12 @@ type matrixCase struct {
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	Error     *junitFailure `xml:"error,omitempty"`
 	Skipped   *matrixSkip   `xml:"skipped,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	SystemOut *matrixText   `xml:"system-out,omitempty"`
+}
+
+// matrixText is CDATA, which keeps the lines readable in the raw file.
+type matrixText struct {
+	Text string `xml:",cdata"`
 }
 
 type matrixSkip struct {
@@ -74,17 +79,18 @@ func MatrixJUnit(m Matrix) ([]byte, error) {
 		if r.Algo != "" {
 			class += "." + r.Algo
 		}
-		c := matrixCase{Name: r.Name, Classname: class, Time: secs(r.Duration.Seconds()), SystemOut: caseOut(m, r)}
+		out := caseOut(m, r)
+		c := matrixCase{Name: r.Name, Classname: class, Time: secs(r.Duration.Seconds()), SystemOut: &matrixText{out}}
 		msg := r.Outcome
 		if r.Message != "" {
 			msg += ": " + r.Message
 		}
 		switch r.Result {
 		case MatrixFail:
-			c.Failure = &junitFailure{Type: r.Outcome, Message: msg, Body: c.SystemOut}
+			c.Failure = &junitFailure{Type: r.Outcome, Message: msg, Body: out}
 			suite.Failures++
 		case MatrixError:
-			c.Error = &junitFailure{Type: r.Outcome, Message: msg, Body: c.SystemOut}
+			c.Error = &junitFailure{Type: r.Outcome, Message: msg, Body: out}
 			suite.Errors++
 		case MatrixSkip:
 			c.Skipped = &matrixSkip{Message: msg}
@@ -92,7 +98,7 @@ func MatrixJUnit(m Matrix) ([]byte, error) {
 		case MatrixPass:
 		default:
 			// A result this file does not know is not a pass: it says so.
-			c.Failure = &junitFailure{Type: "unknown", Message: "unknown result " + r.Result + ": " + msg, Body: c.SystemOut}
+			c.Failure = &junitFailure{Type: "unknown", Message: "unknown result " + r.Result + ": " + msg, Body: out}
 			suite.Failures++
 		}
 		suite.Cases = append(suite.Cases, c)
