@@ -72,8 +72,7 @@ func newEnsemble(tb testing.TB, algo string, size int) *ensemble {
 	e := &ensemble{tb: tb, algo: algo, client: &http.Client{Timeout: 3 * time.Second}}
 	var lns []net.Listener
 	for i := range size {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(tb, err)
+		ln := node.ListenRestartable(tb)
 		lns = append(lns, ln)
 		id := fmt.Sprintf("n%d", i+1)
 		e.peers = append(e.peers, node.Peer{ID: id, Addr: ln.Addr().String()})

@@ -75,8 +75,7 @@ func listenAll(t *testing.T, n int) ([]net.Listener, []Peer) {
 	var lns []net.Listener
 	var peers []Peer
 	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
+		ln := ListenRestartable(t)
 		lns = append(lns, ln)
 		peers = append(peers, Peer{ID: fmt.Sprintf("n%d", i+1), Addr: ln.Addr().String()})
 	}
