@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,4 +162,67 @@ func TestBinaryExitCodes(t *testing.T) {
 	require.NoError(t, os.WriteFile(blocker, nil, 0o644))
 	code, _, se = runBin("--id", "n1", "--peers", "n1=127.0.0.1:7101", "--data", blocker+"/sub", "--algo", "raft")
 	assert.Equal(t, 1, code, se)
+}
+
+// A one-node ensemble as a real process: it elects itself, prints its
+// events as JSON lines on stdout, serves /status, and exits 0 on SIGTERM.
+func TestBinarySmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a subprocess")
+	}
+	for _, algo := range []string{"raft", "zab"} {
+		t.Run(algo, func(t *testing.T) {
+			exe, err := os.Executable()
+			require.NoError(t, err)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			addr := ln.Addr().String()
+			ln.Close()
+			cmd := exec.Command(exe, "--id", "n1", "--peers", "n1="+addr, "--data", t.TempDir(), "--algo", algo)
+			cmd.Env = append(os.Environ(), "ELECTD_TEST_MAIN=1")
+			var so, se safeBuffer
+			cmd.Stdout, cmd.Stderr = &so, &se
+			require.NoError(t, cmd.Start())
+			defer cmd.Process.Kill()
+
+			require.Eventually(t, func() bool {
+				resp, err := http.Get("http://" + addr + "/status")
+				if err != nil {
+					return false
+				}
+				defer resp.Body.Close()
+				var st map[string]any
+				return json.NewDecoder(resp.Body).Decode(&st) == nil && st["role"] == "leader"
+			}, 10*time.Second, 20*time.Millisecond, "stderr: %s", se.String())
+
+			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			require.NoError(t, cmd.Wait(), "exit 0 on SIGTERM; stderr: %s", se.String())
+			lines := strings.Split(strings.TrimSpace(so.String()), "\n")
+			require.NotEmpty(t, lines)
+			for _, l := range lines {
+				var ev map[string]any
+				require.NoError(t, json.Unmarshal([]byte(l), &ev), "stdout line %q is an event", l)
+				assert.NotEmpty(t, ev["event"])
+			}
+			assert.Contains(t, so.String(), `"role":"leader"`)
+			assert.Contains(t, se.String(), "electd starting", "logs go to stderr")
+		})
+	}
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
