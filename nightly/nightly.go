@@ -37,10 +37,10 @@ func (d Docker) Run(ctx context.Context, cfg runner.Config) (runner.Result, erro
 
 // Options are what a nightly needs beyond its matrix.
 type Options struct {
-	Store        string // where run directories, the summary and the index go
-	JUnit        string // the JUnit file; store/nightly-junit.xml when empty
-	RequireFound bool   // a planted bug found in no seed fails the nightly
-	Runner       Runner
+	Store        string       // where run directories, the summary and the index go
+	JUnit        string       // the JUnit file; store/nightly-junit.xml when empty
+	RequireFound bool         // a planted bug found in no seed fails the nightly
+	Runner       Runner       // nil: Docker with runner's default options
 	Log          *slog.Logger // nil: slog.Default()
 	// Out gets a line per finished run; nil for none.
 	Out io.Writer
@@ -95,6 +95,9 @@ func Execute(ctx context.Context, m Matrix, opts Options) (reports.Matrix, error
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	if opts.Runner == nil {
+		opts.Runner = Docker{}
 	}
 	now := time.Now
 	if opts.Now != nil {
@@ -176,10 +179,7 @@ func Summarize(m Matrix, store string, done []Done, requireFound bool) reports.M
 	// required, and then only when no seed found it: one seed missing a
 	// bug another found is the nemesis's luck, not a weaker suite.
 	for i, r := range sum.Runs {
-		if r.Faithful || r.Outcome == OutcomeCouldNotRun {
-			continue
-		}
-		if r.Outcome == OutcomeFound {
+		if r.Faithful || r.Outcome == OutcomeCouldNotRun || r.Outcome == OutcomeFound {
 			continue
 		}
 		b := findBug(sum.Bugs, r)
@@ -260,7 +260,6 @@ func judge(store string, d Done) (reports.MatrixRun, []string) {
 		}
 		r.Message = "by " + join(r.FoundBy)
 		if !r.ExpectedFound {
-			r.DifferentFinder = true
 			r.Message += "; the registry expects " + join(r.ExpectedCheckers)
 		}
 	case rep.Verdict == checker.Valid:

@@ -43,19 +43,20 @@ type Matrix struct {
 
 // MatrixRun is one run of a matrix.
 type MatrixRun struct {
-	Name                           string // its directory under the store
-	System, Algo, Bug, Nemesis     string
-	Seed                           int64
-	Faithful                       bool
-	Verdict                        string // the run's verdict; "" when it did not run
-	Checkers                       map[string]MatrixCheck
-	Outcome                        string // what it means: "pass", "regression", "found", "not found", ...
-	Result                         string // a Matrix* result
-	Message                        string // why, one line
-	Replay                         string // the command that replays it, when known
-	Duration                       time.Duration
-	ExpectedCheckers, FoundBy      []string
-	ExpectedFound, DifferentFinder bool
+	Name                       string // its directory under the store
+	System, Algo, Bug, Nemesis string
+	Seed                       int64
+	Faithful                   bool
+	Verdict                    string // the run's verdict; "" when it did not run
+	Checkers                   map[string]MatrixCheck
+	Outcome                    string // what it means: "pass", "regression", "found", "not found", ...
+	Result                     string // a Matrix* result
+	Message                    string // why, one line
+	Replay                     string // the command that replays it, when known
+	Duration                   time.Duration
+	ExpectedCheckers           []string // the checkers the bug registry names
+	FoundBy                    []string // the checkers that said invalid
+	ExpectedFound              bool     // one of FoundBy is expected
 }
 
 // MatrixCheck is one checker's verdict on one run.
