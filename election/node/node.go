@@ -84,6 +84,7 @@ type Node struct {
 	peers   map[string]*peerSender // every other member
 	addrs   map[string]string      // every member, this one included
 	forward *http.Client           // client requests forwarded to the leader
+	peerTr  *http.Transport        // shared by the peer senders
 
 	inbox chan inbound
 	props chan *proposal
@@ -216,12 +217,12 @@ func New(cfg Config) (*Node, error) {
 		// plus the hop, so a forwarded request is bounded too.
 		Timeout: cfg.RequestTimeout + time.Second,
 	}
-	tr := newTransport()
+	n.peerTr = newTransport()
 	for _, p := range cfg.Peers {
 		if p.ID == cfg.ID {
 			continue
 		}
-		n.peers[p.ID] = newPeerSender(n, p, tr)
+		n.peers[p.ID] = newPeerSender(n, p, n.peerTr)
 	}
 	return n, nil
 }
@@ -287,7 +288,9 @@ func (n *Node) Run(ctx context.Context, ln net.Listener) error {
 	close(n.done)
 	srv.Close()
 	wg.Wait()
+	// Idle keep-alive connections hold goroutines; a stopped node keeps none.
 	n.forward.CloseIdleConnections()
+	n.peerTr.CloseIdleConnections()
 	if cerr := n.wal.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

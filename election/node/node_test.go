@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -597,4 +598,22 @@ func TestHandlerWithoutRunningLoop(t *testing.T) {
 		assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	}
 	assert.Equal(t, 0.5, n.Clock().Rate())
+}
+
+// A stopped node leaves no goroutines behind: senders, server, handlers
+// and keep-alive connections all end with Run.
+func TestNoGoroutinesLeftAfterStop(t *testing.T) {
+	before := runtime.NumGoroutine()
+	nodes := startFakeCluster(t, 3, clusterOpts{leader: "n1"})
+	for i := range 20 {
+		code, _ := call(t, "PUT", nodes[i%3].url+"/kv/x", fmt.Sprintf(`{"value": %d}`, i))
+		require.Equal(t, 200, code)
+	}
+	time.Sleep(100 * time.Millisecond) // let heartbeats open peer connections
+	for _, n := range nodes {
+		n.stop(t)
+	}
+	httpc.CloseIdleConnections()
+	assert.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+1 }, 3*time.Second, 20*time.Millisecond,
+		"goroutines: %d before, %d after", before, runtime.NumGoroutine())
 }
