@@ -185,6 +185,8 @@ type fault struct {
 	stopVal  map[string]any
 	node     string
 	during   func(ctx context.Context, stop <-chan struct{})
+	// inner is a fault applied on top of this one, healed first.
+	inner *fault
 }
 
 func (n *Nemesis) step(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -258,8 +260,17 @@ func (n *Nemesis) begin(ctx context.Context, ep Episode, order []string) (*fault
 			}
 		}
 		desc = fmt.Sprintf("%s %s", ep.String(), targets)
-		return &fault{describe: desc, stopF: "stop-partition", stopVal: map[string]any{"kind": ep.Variant, "nodes": targets},
-			heal: c.Heal}, n.record("start-partition", single(targets), val, err)
+		f := &fault{describe: desc, stopF: "stop-partition", stopVal: map[string]any{"kind": ep.Variant, "nodes": targets},
+			heal: c.Heal}
+		if err := n.record("start-partition", single(targets), val, err); err != nil {
+			return f, err
+		}
+		if ep.FreezeClock && !n.cfg.NoClock {
+			inner, err := n.freeze(sctx, ep, targets)
+			f.inner = inner
+			return f, err
+		}
+		return f, nil
 	case KindKill:
 		err := each(c.Kill)
 		return &fault{describe: desc, stopF: "start", stopVal: map[string]any{"nodes": targets}, node: single(targets),
@@ -358,6 +369,30 @@ func (n *Nemesis) begin(ctx context.Context, ep Episode, order []string) (*fault
 	return nil, nil
 }
 
+// freeze stops the clocks of targets (a partition's minority) and records
+// it; nil when the system can't have it.
+func (n *Nemesis) freeze(ctx context.Context, ep Episode, targets []string) (*fault, error) {
+	c := n.cfg.Cluster
+	var errs []error
+	for _, t := range targets {
+		errs = append(errs, c.Clock(ctx, t, 0, 0))
+	}
+	err := errors.Join(errs...)
+	if errors.Is(err, errors.ErrUnsupported) {
+		n.markUnsupported(Episode{Kind: KindClock}, err)
+		return nil, nil
+	}
+	f := &fault{stopF: "clock-reset", stopVal: map[string]any{"nodes": targets}, node: single(targets),
+		heal: func(ctx context.Context) error {
+			var errs []error
+			for _, t := range targets {
+				errs = append(errs, c.Clock(ctx, t, 0, 1))
+			}
+			return errors.Join(errs...)
+		}}
+	return f, n.record("clock-bump", single(targets), map[string]any{"kind": "freeze", "nodes": targets, "offset_ms": 0, "rate": 0}, err)
+}
+
 func (n *Nemesis) markUnsupported(ep Episode, err error) {
 	n.mu.Lock()
 	first := !n.unsupported[ep.Kind]
@@ -371,6 +406,11 @@ func (n *Nemesis) markUnsupported(ep Episode, err error) {
 // end heals f, retrying (bounded) so that a run never leaves a fault in
 // place, and records the stop entry once healed (or given up on).
 func (n *Nemesis) end(ctx context.Context, f *fault) error {
+	if f.inner != nil {
+		if err := n.end(ctx, f.inner); err != nil {
+			return err
+		}
+	}
 	var err error
 	for attempt := range 3 {
 		sctx, cancel := n.step(ctx)

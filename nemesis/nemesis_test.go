@@ -246,3 +246,29 @@ func TestStrobe(t *testing.T) {
 	assert.Equal(t, "clock-strobe", h.ops[0].F)
 	assert.Equal(t, "clock-reset", h.ops[1].F)
 }
+
+func TestFrozenClockPartition(t *testing.T) {
+	s := Schedule{Episodes: []Episode{{Duration: Duration(20 * time.Millisecond), Kind: KindPartition, Variant: IsolateLeader,
+		Leader: true, FreezeClock: true, Order: []string{"n1", "n2", "n3"}}}}
+	fc := &fakeCluster{}
+	h := &memHistory{}
+	require.NoError(t, New(Config{Cluster: fc, History: h, Leader: func() string { return "n3" }}).Run(context.Background(), s, time.Now()))
+	assert.Equal(t, []string{"partition [[n3] [n1 n2]]", "clock n3 0s 0", "clock n3 0s 1", "heal"}, fc.calls)
+	var fs []string
+	for _, op := range h.ops {
+		fs = append(fs, op.F)
+	}
+	assert.Equal(t, []string{"start-partition", "clock-bump", "clock-reset", "stop-partition"}, fs)
+
+	// Without clock control, the partition alone.
+	fc, h = &fakeCluster{}, &memHistory{}
+	require.NoError(t, New(Config{Cluster: fc, History: h, NoClock: true}).Run(context.Background(), s, time.Now()))
+	assert.Equal(t, []string{"partition [[n1] [n2 n3]]", "heal"}, fc.calls)
+
+	// Generate draws it only with clock faults on.
+	for seed := range int64(50) {
+		for _, ep := range Generate(seed, five, []string{KindPartition}, time.Second, time.Minute).Episodes {
+			assert.False(t, ep.FreezeClock)
+		}
+	}
+}

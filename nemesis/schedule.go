@@ -113,12 +113,17 @@ type Episode struct {
 	Count int `json:"count,omitempty"`
 	// OneWay, for partitions that cut a minority off: "in" drops only what
 	// the minority receives, "out" only what it sends; "" both ways.
-	OneWay    string  `json:"one_way,omitempty"`
-	OffsetMS  int64   `json:"offset_ms,omitempty"` // clock bump and strobe
-	ClockRate float64 `json:"rate,omitempty"`      // clock rate
-	PeriodMS  int64   `json:"period_ms,omitempty"` // clock strobe
-	DelayMS   int64   `json:"delay_ms,omitempty"`  // netem
-	Loss      float64 `json:"loss,omitempty"`      // netem
+	OneWay string `json:"one_way,omitempty"`
+	// FreezeClock, for a partition that cuts the leader off: its clock
+	// stops too (rate 0) until the partition heals, so that it cannot time
+	// out and notice it lost its quorum; a system that relies on that for
+	// safe reads serves stale ones. Drawn only when clock faults are on.
+	FreezeClock bool    `json:"freeze_clock,omitempty"`
+	OffsetMS    int64   `json:"offset_ms,omitempty"` // clock bump and strobe
+	ClockRate   float64 `json:"rate,omitempty"`      // clock rate
+	PeriodMS    int64   `json:"period_ms,omitempty"` // clock strobe
+	DelayMS     int64   `json:"delay_ms,omitempty"`  // netem
+	Loss        float64 `json:"loss,omitempty"`      // netem
 }
 
 // End is when the episode's fault is healed.
@@ -128,6 +133,9 @@ func (e Episode) String() string {
 	s := e.Kind + " " + e.Variant
 	if e.OneWay != "" {
 		s += " one-way-" + e.OneWay
+	}
+	if e.FreezeClock {
+		s += " frozen-clock"
 	}
 	return s
 }
@@ -167,7 +175,7 @@ func Generate(seed int64, nodes []string, kinds []string, interval, limit time.D
 		if at+d > limit-margin {
 			break
 		}
-		ep := draw(rng, nodes, pickKind(rng, kinds))
+		ep := draw(rng, nodes, pickKind(rng, kinds), slices.Contains(kinds, KindClock))
 		ep.At, ep.Duration = Duration(at), Duration(d)
 		s.Episodes = append(s.Episodes, ep)
 		at += d + jitter()
@@ -195,7 +203,7 @@ func pickKind(rng *rand.Rand, kinds []string) string {
 	return kinds[len(kinds)-1]
 }
 
-func draw(rng *rand.Rand, nodes []string, kind string) Episode {
+func draw(rng *rand.Rand, nodes []string, kind string, clock bool) Episode {
 	n := len(nodes)
 	order := slices.Clone(nodes)
 	rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
@@ -222,6 +230,9 @@ func draw(rng *rand.Rand, nodes []string, kind string) Episode {
 			if rng.IntN(4) == 0 {
 				ep.OneWay = pick("in", "out")
 			}
+		}
+		if clock && ep.Leader && ep.OneWay == "" && (ep.Variant == IsolateLeader || ep.Variant == Halves) {
+			ep.FreezeClock = rng.IntN(4) > 0
 		}
 	case KindKill:
 		ep.Variant = pick(One, Leader, Minority)
