@@ -123,6 +123,11 @@ func parseArgs(args []string) (options, error) {
 	switch *readMode {
 	case "quorum":
 	case "lease":
+		if o.algo != "raft" {
+			// Silently serving quorum reads would let a lease experiment
+			// pass without testing any lease.
+			return o, fmt.Errorf("--read-mode lease: only --algo raft has lease reads (%s always reads through a quorum)", o.algo)
+		}
 		o.leaseReads = true
 	default:
 		return o, fmt.Errorf("--read-mode %q: must be quorum or lease", *readMode)
@@ -224,7 +229,7 @@ flags:
   --bug               planted bugs to switch on (see --list-bugs); must match --algo
   --election-timeout  election timeout on the local clock (default 300ms)
   --heartbeat         heartbeat interval on the local clock (default 50ms)
-  --read-mode         quorum (ReadIndex) or lease (Raft lease reads) (default quorum)
+  --read-mode         quorum (ReadIndex) or lease (Raft lease reads; raft only) (default quorum)
   --list-bugs         print every planted bug, the fault and the checker expected to catch it
   -v                  debug logging
 

@@ -88,6 +88,7 @@ func TestParseArgsRejectsBadInputNamingTheFlag(t *testing.T) {
 		{"negative heartbeat", okArgs("--heartbeat", "-1ms"), "--heartbeat -1ms: must be positive"},
 		{"heartbeat too long", okArgs("--heartbeat", "300ms"), "--heartbeat 300ms: must be shorter than --election-timeout"},
 		{"bad read mode", okArgs("--read-mode", "dirty"), `--read-mode "dirty"`},
+		{"lease reads on zab", okArgs("--algo", "zab", "--read-mode", "lease"), "--read-mode lease: only --algo raft"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
