@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/splitbrain/splitbrain/systems"
-	"github.com/splitbrain/splitbrain/systems/contract"
+	"github.com/splitbrain/splitbrain/workloads"
 	"github.com/splitbrain/splitbrain/systems/electd"
 )
 
@@ -26,10 +26,11 @@ func electdAlgo() string {
 }
 
 // statusOf asks node n's /status with a short timeout.
-func statusOf(ctx context.Context, n Node, timeout time.Duration) (contract.Status, error) {
+func statusOf(ctx context.Context, n Node, timeout time.Duration) (workloads.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := contract.Client{Base: "http://" + n.Addr}
+	c := workloads.NewClient(n.ID, "http://"+n.Addr, timeout)
+	defer c.Close()
 	return c.Status(ctx)
 }
 
@@ -204,7 +205,7 @@ func TestElectdEnsemble(t *testing.T) {
 		if after.Addr != victim.Addr || after.Container != victim.Container {
 			t.Errorf("restarted %s moved: %+v -> %+v", victim.ID, victim, after)
 		}
-		var s contract.Status
+		var s workloads.Status
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(25 * time.Millisecond) {
 			s, err = statusOf(ctx, victim, 300*time.Millisecond)
 			if err == nil || time.Now().After(deadline) {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/splitbrain/splitbrain/nodeagent/agentapi"
 	"github.com/splitbrain/splitbrain/systems"
-	"github.com/splitbrain/splitbrain/systems/contract"
+	"github.com/splitbrain/splitbrain/workloads"
 )
 
 // fakeSystem runs internal/fakenode, a contract node that elects nobody.
@@ -80,10 +80,9 @@ func TestFakeEnsemble(t *testing.T) {
 		assertGone(t, e.RunID())
 	}()
 	nodes := e.Nodes()
-	status := func(i int) (contract.Status, error) {
-		c := contract.Client{Base: "http://" + nodes[i].Addr}
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
+	status := func(i int) (workloads.Status, error) {
+		c := workloads.NewClient(nodes[i].ID, "http://"+nodes[i].Addr, time.Second)
+		defer c.Close()
 		return c.Status(ctx)
 	}
 	peer := func(from int, to string) error {
@@ -150,7 +149,7 @@ func TestFakeEnsemble(t *testing.T) {
 	if err := e.Start(ctx, "n2"); err != nil {
 		t.Fatal(err)
 	}
-	var s contract.Status
+	var s workloads.Status
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if s, err = status(1); err == nil || time.Now().After(deadline) {
 			break
