@@ -226,7 +226,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	_, err = clusters.Ping(pctx)
 	cancel()
 	if err != nil {
-		return Result{}, cannot(fmt.Errorf("no Docker engine answers (%w); start one, or set DOCKER_HOST", err))
+		return Result{}, cannot(fmt.Errorf("%w; start one, or set DOCKER_HOST", err))
 	}
 	if n, err := clusters.Clean(ctx); err != nil {
 		log.Warn("could not remove what earlier runs left behind", "err", err)
