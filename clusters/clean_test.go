@@ -102,3 +102,15 @@ func TestStartCancelled(t *testing.T) {
 		assertGone(t, run)
 	}
 }
+
+// TestRyukEnv: a value of TESTCONTAINERS_RYUK_DISABLED that would leave
+// testcontainers' reaper on (and so make it pull its image) is refused
+// with an error naming the variable, before testcontainers is touched.
+func TestRyukEnv(t *testing.T) {
+	for _, v := range []string{"1", "TRUE", "false"} {
+		t.Setenv(ryukEnv, v)
+		if err := setupTestcontainers(); err == nil || !strings.Contains(err.Error(), ryukEnv) {
+			t.Errorf("%s=%s: %v", ryukEnv, v, err)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Labels on everything splitbrain creates on the engine.
@@ -60,6 +62,52 @@ func Ping(ctx context.Context) (apiVersion string, err error) {
 	}
 	_ = p
 	return cli.ClientVersion(), nil
+}
+
+// ryukEnv is the environment variable that must read exactly "true"
+// before testcontainers-go reads its configuration (once per process, on
+// its first call). Its reaper, Ryuk, runs from an image that would have to
+// be pulled, and splitbrain never pulls: there may be no registry at all.
+// Start sets it when it is unset and refuses any other value. (The
+// testcontainers parser treats "1" or "TRUE" as booleans yet leaves Ryuk
+// enabled, so only the literal "true" works.)
+const ryukEnv = "TESTCONTAINERS_RYUK_DISABLED"
+
+// hubPrefixEnv would make testcontainers rewrite our local image tags to a
+// registry's, find them missing and pull.
+const hubPrefixEnv = "TESTCONTAINERS_HUB_IMAGE_NAME_PREFIX"
+
+// testcontainersReady prepares testcontainers-go; every use of it in this
+// package goes through here first, since its configuration is read once
+// and for good by its first call. We set ryukEnv ourselves rather than
+// refuse when it is unset: the splitbrain command runs ensembles outside
+// make and go test, and its users need not know about testcontainers. A
+// value that says otherwise is an explicit wish we can't honour, so that
+// is an error, as is a configuration already read without it (some other
+// code called testcontainers first) or a hub image prefix. Its own log
+// (a connection banner, per-container lifecycle lines) is muted: Start
+// reports progress through Options.Logf as before.
+var testcontainersReady = sync.OnceValue(setupTestcontainers)
+
+func setupTestcontainers() error {
+	switch v := os.Getenv(ryukEnv); v {
+	case "":
+		if err := os.Setenv(ryukEnv, "true"); err != nil {
+			return fmt.Errorf("set %s=true: %w", ryukEnv, err)
+		}
+	case "true":
+	default:
+		return fmt.Errorf("%s=%q: it must be \"true\" (or unset): testcontainers' reaper image would have to be pulled, and splitbrain never pulls", ryukEnv, v)
+	}
+	cfg := testcontainers.ReadConfig().Config
+	if !cfg.RyukDisabled {
+		return fmt.Errorf("testcontainers read its configuration before %s=true was set: set it in the environment of the process", ryukEnv)
+	}
+	if cfg.HubImageNamePrefix != "" {
+		return fmt.Errorf("testcontainers hub image prefix %q (%s or hub.image.name.prefix): it would rename the local node images and pull them; unset it", cfg.HubImageNamePrefix, hubPrefixEnv)
+	}
+	tclog.SetDefault(tclog.NewNoopLogger())
+	return nil
 }
 
 // owner identifies this process: host, boot, pid, start time.

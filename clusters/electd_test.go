@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/splitbrain/splitbrain/systems"
-	"github.com/splitbrain/splitbrain/workloads"
 	"github.com/splitbrain/splitbrain/systems/electd"
+	"github.com/splitbrain/splitbrain/workloads"
 )
 
 var electdSystem = electd.System(electd.Options{Algo: electdAlgo()})

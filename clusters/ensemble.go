@@ -2,9 +2,11 @@
 // container on a private Docker network, with the node agent
 // (cmd/nodeagent) as PID 1, and injects faults into single nodes.
 //
-// Images are built here (BuildImage) and never pulled; every container and
-// network carries LabelRun and LabelOwner, Teardown removes them, and Clean
-// removes what killed runs left behind.
+// Images are built here (BuildImage) and never pulled. Networks and
+// containers are created, started and removed through testcontainers-go
+// (with its reaper off, see ryukEnv); every container and network carries
+// LabelRun and LabelOwner, Teardown removes them, and Clean removes what
+// killed runs left behind.
 //
 // The host reaches every node at its container address (Node.Addr), also
 // while the node is partitioned from its peers: partitions drop only
@@ -33,6 +35,9 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/splitbrain/splitbrain/nodeagent/agentapi"
 	"github.com/splitbrain/splitbrain/systems"
@@ -78,13 +83,15 @@ type Options struct {
 
 // Ensemble is a running ensemble. Its methods are safe for concurrent use.
 type Ensemble struct {
-	sys     systems.System
-	runID   string
-	image   string
-	network string // network id
-	nodes   []Node
-	agents  map[string]*agentapi.Client
-	opts    Options
+	sys    systems.System
+	runID  string
+	image  string
+	net    *testcontainers.DockerNetwork
+	ctrs   []testcontainers.Container // by node index; nil until created
+	ports  network.PortMap            // see imagePorts
+	nodes  []Node
+	agents map[string]*agentapi.Client
+	opts   Options
 
 	mu      sync.Mutex // guards blocked and rule pushes
 	blocked map[[2]string]bool
@@ -119,11 +126,10 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 	if err := sys.Validate(); err != nil {
 		return nil, err
 	}
-	cli, err := Docker()
-	if err != nil {
+	if _, err := Ping(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := Ping(ctx); err != nil {
+	if err := testcontainersReady(); err != nil {
 		return nil, err
 	}
 	if opts.Image == "" {
@@ -160,7 +166,12 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 	labels := map[string]string{LabelRun: e.runID, LabelOwner: owner()}
 
 	t0 := time.Now()
-	subnet, err := e.createNetwork(ctx, cli, labels)
+	ports, err := imagePorts(ctx, e.image)
+	if err != nil {
+		return nil, err
+	}
+	e.ports = ports
+	subnet, err := e.createNetwork(ctx, labels)
 	if err != nil {
 		return nil, err
 	}
@@ -185,8 +196,9 @@ func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensem
 		})
 		e.agents[id] = &agentapi.Client{Base: "http://" + e.nodes[i].AgentAddr, HTTP: agentHTTP}
 	}
+	e.ctrs = make([]testcontainers.Container, n)
 	if err := e.parallel(ctx, func(ctx context.Context, i int) error {
-		return e.createNode(ctx, cli, i, peers, labels)
+		return e.createNode(ctx, i, peers, labels)
 	}); err != nil {
 		return nil, err
 	}
@@ -235,9 +247,11 @@ func (e *Ensemble) parallel(ctx context.Context, f func(ctx context.Context, i i
 }
 
 // createNetwork makes the ensemble's bridge network on a free /24 in
-// 10.192.0.0/10 (static node addresses need a subnet chosen by us).
-func (e *Ensemble) createNetwork(ctx context.Context, cli *client.Client, labels map[string]string) (netip.Prefix, error) {
-	name := "splitbrain-" + e.runID
+// 10.192.0.0/10 (static node addresses need a subnet chosen by us). It is
+// neither internal (the host reaches the nodes at their addresses) nor
+// attachable. testcontainers names it with a random UUID; LabelRun ties it
+// to the run.
+func (e *Ensemble) createNetwork(ctx context.Context, labels map[string]string) (netip.Prefix, error) {
 	var lastErr error
 	for range 30 {
 		r, _ := rand.Int(rand.Reader, big.NewInt(1<<14))
@@ -245,28 +259,76 @@ func (e *Ensemble) createNetwork(ctx context.Context, cli *client.Client, labels
 		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(192 + x>>8), byte(x), 0}), 24)
 		gw := subnet.Addr().As4()
 		gw[3] = 1
-		res, err := cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{
-			Driver: "bridge",
-			IPAM: &network.IPAM{Config: []network.IPAMConfig{{
+		nw, err := tcnetwork.New(ctx,
+			tcnetwork.WithIPAM(&network.IPAM{Config: []network.IPAMConfig{{
 				Subnet: subnet, Gateway: netip.AddrFrom4(gw),
-			}}},
-			Labels: labels,
-		})
+			}}}),
+			tcnetwork.WithLabels(labels),
+		)
 		if err == nil {
-			e.network = res.ID
+			e.net = nw
 			return subnet, nil
 		}
 		lastErr = err
+		// Another network (of a concurrent run, say) has that subnet: draw
+		// again.
 		if !strings.Contains(err.Error(), "overlap") {
 			break
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("create network %s: %w", name, lastErr)
+	return netip.Prefix{}, fmt.Errorf("create network of run %s: %w", e.runID, lastErr)
 }
 
 func (e *Ensemble) containerName(id string) string { return "splitbrain-" + e.runID + "-" + id }
 
-func (e *Ensemble) createNode(ctx context.Context, cli *client.Client, i int, peers []systems.Peer, labels map[string]string) error {
+// imagePorts returns loopback-only bindings for the ports image exposes
+// (none for our FROM-scratch images). Given no ExposedPorts, testcontainers
+// publishes every port the image exposes on a random host port on all
+// interfaces; we reach nodes at their container addresses and published
+// nothing before, so a base image's EXPOSE at least stays on 127.0.0.1.
+// The inspection doubles as our check that the image is on the engine:
+// testcontainers pulls images it does not find, and we never pull.
+func imagePorts(ctx context.Context, image string) (network.PortMap, error) {
+	cli, err := Docker()
+	if err != nil {
+		return nil, err
+	}
+	res, err := cli.ImageInspect(ctx, image)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", image, err)
+	}
+	if res.Config == nil || len(res.Config.ExposedPorts) == 0 {
+		return nil, nil
+	}
+	pm := network.PortMap{}
+	for s := range res.Config.ExposedPorts {
+		p, err := network.ParsePort(s)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: exposed port %q: %w", image, s, err)
+		}
+		pm[p] = []network.PortBinding{{HostIP: netip.AddrFrom4([4]byte{127, 0, 0, 1})}}
+	}
+	return pm, nil
+}
+
+// createNode creates and starts node i's container through testcontainers.
+// The request mirrors what a plain ContainerCreate did: our entrypoint,
+// command, environment (in order, hence ConfigModifier rather than the
+// Env map), hostname and labels; NET_ADMIN for the agent's drop rules; and
+// one network, with the node's fixed address set in
+// EndpointSettingsModifier, so the address is part of the create call.
+// (Listing a second network in Networks would make testcontainers connect
+// it after the create, without an address; a single network needs no
+// connect at all, which API 1.41 engines require.) NetworkMode names our
+// network too, as the docker CLI does, so the container is not also put on
+// the default bridge. Readiness stays with waitReady, which all nodes run
+// after all are started, and which reports a server that exits at start
+// with its log.
+func (e *Ensemble) createNode(ctx context.Context, i int, peers []systems.Peer, labels map[string]string) error {
+	cli, err := Docker()
+	if err != nil {
+		return err
+	}
 	nd := &e.nodes[i]
 	self := peers[i]
 	argv := e.sys.Argv(self, peers)
@@ -287,38 +349,74 @@ func (e *Ensemble) createNode(ctx context.Context, cli *client.Client, i int, pe
 	for k, v := range labels {
 		l[k] = v
 	}
-	netName := "splitbrain-" + e.runID
-	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: e.containerName(nd.ID),
-		Config: &container.Config{
-			Image:      e.image,
-			Entrypoint: []string{agentPath},
-			Hostname:   nd.ID,
-			Cmd:        cmd,
-			Env:        env,
-			Labels:     l,
-		},
-		HostConfig: &container.HostConfig{
-			NetworkMode: container.NetworkMode(netName),
-			CapAdd:      []string{"NET_ADMIN"},
-		},
-		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: nd.IP}},
+	netName := e.net.Name
+	hooks := testcontainers.ContainerLifecycleHooks{
+		PostCreates: []testcontainers.ContainerHook{func(ctx context.Context, c testcontainers.Container) error {
+			// The id as soon as there is one: Teardown and a failing
+			// waitReady (its logs) need it even if the start fails.
+			nd.Container = c.GetContainerID()
+			if len(e.sys.Files) == 0 {
+				return nil
+			}
+			// One tar with every file (parents created by the engine);
+			// testcontainers' Files would copy them one call each.
+			return copyFiles(ctx, cli, c.GetContainerID(), e.sys, self, peers)
 		}},
+	}
+	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image:      e.image,
+			Name:       e.containerName(nd.ID),
+			Entrypoint: []string{agentPath},
+			Cmd:        cmd,
+			Labels:     l,
+			Networks:   []string{netName},
+			ConfigModifier: func(c *container.Config) {
+				c.Hostname = nd.ID
+				c.Env = env
+			},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.NetworkMode = container.NetworkMode(netName)
+				hc.CapAdd = []string{"NET_ADMIN"}
+				hc.PortBindings = clonePorts(e.ports)
+			},
+			EndpointSettingsModifier: func(eps map[string]*network.EndpointSettings) {
+				ep := eps[netName]
+				if ep == nil {
+					// testcontainers leaves the entry out when its
+					// inspection of the network fails; NetworkMode
+					// still names it.
+					ep = &network.EndpointSettings{}
+					eps[netName] = ep
+				}
+				ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: nd.IP}
+			},
+			LifecycleHooks: []testcontainers.ContainerLifecycleHooks{hooks},
+		},
+		Started: true,
+		Logger:  tclog.NewNoopLogger(),
 	})
+	if c != nil {
+		// Also on error: a container that was created must be removed.
+		e.ctrs[i] = c
+		nd.Container = c.GetContainerID()
+	}
 	if err != nil {
-		return fmt.Errorf("node %s: create container: %w", nd.ID, err)
-	}
-	nd.Container = res.ID
-	if len(e.sys.Files) > 0 {
-		if err := copyFiles(ctx, cli, res.ID, e.sys, self, peers); err != nil {
-			return fmt.Errorf("node %s: %w", nd.ID, err)
-		}
-	}
-	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("node %s: start container: %w", nd.ID, err)
+		return fmt.Errorf("node %s: %w", nd.ID, err)
 	}
 	return nil
+}
+
+// clonePorts copies pm: testcontainers adjusts the bindings it is given.
+func clonePorts(pm network.PortMap) network.PortMap {
+	if pm == nil {
+		return nil
+	}
+	c := make(network.PortMap, len(pm))
+	for p, b := range pm {
+		c[p] = slices.Clone(b)
+	}
+	return c
 }
 
 // waitReady polls node n's agent until the server runs and accepts
@@ -672,25 +770,26 @@ func (e *Ensemble) teardown(ctx context.Context) error {
 		})
 		cancel()
 	}
-	cli, err := Docker()
-	if err != nil {
-		return err
-	}
 	var mu sync.Mutex
 	var errs []error
 	e.parallel(ctx, func(ctx context.Context, i int) error {
-		if c := e.nodes[i].Container; c != "" {
-			_, err := cli.ContainerRemove(ctx, c, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-			if err != nil && !isNotFound(err) {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("remove node %s: %w", e.nodes[i].ID, err))
-				mu.Unlock()
-			}
+		c := e.ctrs[i]
+		if c == nil {
+			return nil
+		}
+		// A zero stop timeout: the engine SIGKILLs right after the
+		// SIGTERM, as the forced removal did before; nothing in a node
+		// is worth the default 10 s grace at teardown.
+		err := c.Terminate(ctx, testcontainers.StopTimeout(0))
+		if err != nil && !isNotFound(err) {
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("remove node %s: %w", e.nodes[i].ID, err))
+			mu.Unlock()
 		}
 		return nil
 	})
-	if e.network != "" {
-		if _, err := cli.NetworkRemove(ctx, e.network, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+	if e.net != nil {
+		if err := e.net.Remove(ctx); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network: %w", err))
 		}
 	}

@@ -93,6 +93,13 @@ type ctxFile struct {
 	mode int64
 }
 
+// buildImage stays on the moby client rather than testcontainers'
+// FromDockerfile: we tag by a hash of the content and skip the build when
+// the engine has that tag, from an in-memory context whose entries carry a
+// fixed mtime; FromDockerfile builds on every call (a GenericContainer
+// with it even builds per container) and would buy us nothing but its
+// logging. Neither pulls: PullParent is off, and the base is scratch or an
+// image checked to be on the engine.
 func buildImage(ctx context.Context, sys systems.System) (Image, error) {
 	start := time.Now()
 	cli, err := Docker()
