@@ -317,13 +317,15 @@ func imagePorts(ctx context.Context, image string) (network.PortMap, error) {
 // Env map), hostname and labels; NET_ADMIN for the agent's drop rules; and
 // one network, with the node's fixed address set in
 // EndpointSettingsModifier, so the address is part of the create call.
-// (Listing a second network in Networks would make testcontainers connect
-// it after the create, without an address; a single network needs no
-// connect at all, which API 1.41 engines require.) NetworkMode names our
-// network too, as the docker CLI does, so the container is not also put on
-// the default bridge. Readiness stays with waitReady, which all nodes run
-// after all are started, and which reports a server that exits at start
-// with its log.
+// (An engine with API 1.41 takes one endpoint at create; testcontainers
+// connects every further entry of Networks afterwards, without an
+// address. We have one network, so nothing is connected twice.) With the
+// modifiers set, testcontainers ignores its deprecated request fields
+// (Hostname, CapAdd, ...), so everything goes through them. NetworkMode
+// names our network, as before and as the docker CLI does (engine 20.10
+// attaches the same given "default", but inspect would say "default").
+// Readiness stays with waitReady, which all nodes run after all are
+// started, and which reports a server that exits at start with its log.
 func (e *Ensemble) createNode(ctx context.Context, i int, peers []systems.Peer, labels map[string]string) error {
 	cli, err := Docker()
 	if err != nil {
