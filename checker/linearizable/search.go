@@ -142,6 +142,10 @@ func (k *keyHist) candidates(ops []*rop, cur []val) []val {
 	return normSet(c)
 }
 
+// porcupineStarting, when set by a test, is called as each Porcupine run
+// starts.
+var porcupineStarting func()
+
 // porc runs Porcupine on ops (plus fin, a final read invoked after all of
 // them, if not nil) from the states init, with what is left of ctx's
 // budget. It is the only judge of segments of more than one operation.
@@ -166,6 +170,9 @@ func porc(ctx context.Context, stop *atomic.Bool, init []val, ops []*rop, fin *r
 	}
 	if fin != nil {
 		h = append(h, porcupine.Operation{Input: fin, Call: end + 1, Return: end + 2})
+	}
+	if porcupineStarting != nil {
+		porcupineStarting()
 	}
 	r := porcupine.CheckOperationsTimeout(setModel(init, stop), h, left)
 	if stop.Load() {
