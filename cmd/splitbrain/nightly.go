@@ -4,12 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,10 +57,7 @@ faithful run unknown; 3 a run could not run, or the matrix file is wrong.`,
 			if err != nil {
 				return &exitError{code: exitCannotRun, err: err}
 			}
-			program := "splitbrain"
-			if len(os.Args) > 0 && strings.Contains(os.Args[0], "/") {
-				program = os.Args[0]
-			}
+			program := programName()
 			out := cmd.OutOrStdout()
 			if dryRun {
 				stamp, err := nightly.Stamp(m, store, time.Now())
@@ -78,30 +72,10 @@ faithful run unknown; 3 a run could not run, or the matrix file is wrong.`,
 				return nightly.Print(out, runs, program)
 			}
 
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
-			}
-			live := false
-			if f, ok := cmd.ErrOrStderr().(*os.File); ok {
-				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-					live = true
-				}
-			}
-			logTo := cmd.ErrOrStderr()
-			if live {
-				logTo = clearLine{logTo}
-			}
-			log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: level}))
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop, sess := newSession(cmd, verbose)
 			defer stop()
-			go func() {
-				// The first Ctrl-C winds the run under way down and skips the
-				// rest; a second one kills.
-				<-ctx.Done()
-				stop()
-			}()
-			r := nightlyRunner(runner.Options{Log: log, Progress: cmd.ErrOrStderr(), Live: live,
+			log := sess.log
+			r := nightlyRunner(runner.Options{Log: log, Progress: cmd.ErrOrStderr(), Live: sess.live,
 				Program: program, LinearizableTimeout: linTimeout})
 			sum, err := nightly.Execute(ctx, m, nightly.Options{Store: store, JUnit: junit, RequireFound: requireFound,
 				Runner: r, Log: log, Out: out})

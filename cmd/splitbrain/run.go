@@ -3,13 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,34 +64,10 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 			if err != nil {
 				return &exitError{code: exitCannotRun, err: err}
 			}
-			level := slog.LevelInfo
-			if verbose {
-				level = slog.LevelDebug
-			}
-			live := false
-			if f, ok := cmd.ErrOrStderr().(*os.File); ok {
-				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-					live = true
-				}
-			}
-			logTo := cmd.ErrOrStderr()
-			if live {
-				logTo = clearLine{logTo}
-			}
-			log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: level}))
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop, sess := newSession(cmd, verbose)
 			defer stop()
-			go func() {
-				// The first Ctrl-C winds the run down; a second one kills.
-				<-ctx.Done()
-				stop()
-			}()
-			program := "splitbrain"
-			if len(os.Args) > 0 && strings.Contains(os.Args[0], "/") {
-				program = os.Args[0]
-			}
-			res, err := runner.Run(ctx, cfg, runner.Options{Log: log, Progress: cmd.ErrOrStderr(), Live: live,
-				Program: program, LinearizableTimeout: linTimeout})
+			res, err := runner.Run(ctx, cfg, runner.Options{Log: sess.log, Progress: cmd.ErrOrStderr(), Live: sess.live,
+				Program: sess.program, LinearizableTimeout: linTimeout})
 			if err != nil {
 				if res.Dir != "" {
 					err = fmt.Errorf("%w (run directory %s)", err, res.Dir)
@@ -145,16 +117,6 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 	fl.DurationVar(&linTimeout, "check-timeout", 60*time.Second, "time budget of the linearizability search at the end; out of time is unknown")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
-}
-
-// clearLine clears the live progress line before each log line.
-type clearLine struct{ w io.Writer }
-
-func (c clearLine) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(c.w, "\r\033[K"); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
 
 // assemble builds the settings: defaults, then the replayed run's, then
