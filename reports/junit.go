@@ -7,13 +7,16 @@ import (
 )
 
 // JUnit XML as CI systems read it (the Jenkins/Surefire dialect that
-// GitLab, GitHub actions and Buildkite accept).
+// GitLab, GitHub actions and Buildkite accept). One run's file and the
+// nightly matrix's file share these types.
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr,omitempty"`
+	Time     string       `xml:"time,attr,omitempty"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
 
@@ -39,7 +42,18 @@ type junitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"` // the test could not run
+	Skipped   *junitSkip    `xml:"skipped,omitempty"`
+	SystemOut *junitText    `xml:"system-out,omitempty"`
+}
+
+// junitText is CDATA, which keeps the lines readable in the raw file.
+type junitText struct {
+	Text string `xml:",cdata"`
+}
+
+type junitSkip struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -96,7 +110,7 @@ func junitXML(r *run) ([]byte, error) {
 			})
 		}
 		if len(r.Results.Warnings) > 0 {
-			suite.Cases[0].SystemOut = "warnings:\n" + strings.Join(r.Results.Warnings, "\n")
+			suite.Cases[0].SystemOut = &junitText{"warnings:\n" + strings.Join(r.Results.Warnings, "\n")}
 		}
 	}
 	suite.Tests = len(suite.Cases)

@@ -7,52 +7,6 @@ import (
 	"strings"
 )
 
-// The matrix's JUnit file: one suite per matrix, one case per run. It has
-// types of its own because a run's case needs <error> (the run could not
-// happen) and <skipped> (a planted bug not found, not required), which a
-// single run's file never does.
-type matrixSuites struct {
-	XMLName  xml.Name      `xml:"testsuites"`
-	Name     string        `xml:"name,attr"`
-	Tests    int           `xml:"tests,attr"`
-	Failures int           `xml:"failures,attr"`
-	Errors   int           `xml:"errors,attr"`
-	Skipped  int           `xml:"skipped,attr"`
-	Time     string        `xml:"time,attr"`
-	Suites   []matrixSuite `xml:"testsuite"`
-}
-
-type matrixSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Timestamp  string          `xml:"timestamp,attr,omitempty"`
-	Time       string          `xml:"time,attr"`
-	Properties []junitProperty `xml:"properties>property,omitempty"`
-	Cases      []matrixCase    `xml:"testcase"`
-}
-
-type matrixCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Error     *junitFailure `xml:"error,omitempty"`
-	Skipped   *matrixSkip   `xml:"skipped,omitempty"`
-	SystemOut *matrixText   `xml:"system-out,omitempty"`
-}
-
-// matrixText is CDATA, which keeps the lines readable in the raw file.
-type matrixText struct {
-	Text string `xml:",cdata"`
-}
-
-type matrixSkip struct {
-	Message string `xml:"message,attr"`
-}
-
 // WriteMatrixJUnit writes the matrix's JUnit file to path.
 func WriteMatrixJUnit(path string, m Matrix) error {
 	b, err := MatrixJUnit(m)
@@ -69,7 +23,7 @@ func WriteMatrixJUnit(path string, m Matrix) error {
 // the replay command, so a CI page alone says what happened.
 func MatrixJUnit(m Matrix) ([]byte, error) {
 	secs := func(d float64) string { return fmt.Sprintf("%.3f", d) }
-	suite := matrixSuite{Name: m.Name, Time: secs(m.Duration.Seconds())}
+	suite := junitSuite{Name: m.Name, Time: secs(m.Duration.Seconds())}
 	if !m.Started.IsZero() {
 		suite.Timestamp = m.Started.UTC().Format("2006-01-02T15:04:05")
 	}
@@ -80,7 +34,7 @@ func MatrixJUnit(m Matrix) ([]byte, error) {
 			class += "." + r.Algo
 		}
 		out := caseOut(m, r)
-		c := matrixCase{Name: r.Name, Classname: class, Time: secs(r.Duration.Seconds()), SystemOut: &matrixText{out}}
+		c := junitCase{Name: r.Name, Classname: class, Time: secs(r.Duration.Seconds()), SystemOut: &junitText{out}}
 		msg := r.Outcome
 		if r.Message != "" {
 			msg += ": " + r.Message
@@ -93,7 +47,7 @@ func MatrixJUnit(m Matrix) ([]byte, error) {
 			c.Error = &junitFailure{Type: r.Outcome, Message: msg, Body: out}
 			suite.Errors++
 		case MatrixSkip:
-			c.Skipped = &matrixSkip{Message: msg}
+			c.Skipped = &junitSkip{Message: msg}
 			suite.Skipped++
 		case MatrixPass:
 		default:
@@ -104,8 +58,8 @@ func MatrixJUnit(m Matrix) ([]byte, error) {
 		suite.Cases = append(suite.Cases, c)
 	}
 	suite.Tests = len(suite.Cases)
-	doc := matrixSuites{Name: "splitbrain nightly", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
-		Skipped: suite.Skipped, Time: suite.Time, Suites: []matrixSuite{suite}}
+	doc := junitSuites{Name: "splitbrain nightly", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
+		Skipped: suite.Skipped, Time: suite.Time, Suites: []junitSuite{suite}}
 	b, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("junit: %w", err)
