@@ -51,7 +51,7 @@ func parseArgs(args []string) (options, error) {
 	bugFlag := fs.String("bug", "", "")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", 300*time.Millisecond, "")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 50*time.Millisecond, "")
-	readMode := fs.String("read-mode", "quorum", "")
+	readMode := fs.String("read-mode", "", "")
 	fs.BoolVar(&o.listBugs, "list-bugs", false, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 
@@ -120,8 +120,19 @@ func parseArgs(args []string) (options, error) {
 		// never settle.
 		return o, fmt.Errorf("--heartbeat %v: must be shorter than --election-timeout %v", o.heartbeat, o.electionTimeout)
 	}
+	if need := bugs.ReadMode(o.bugSet); need != "" {
+		switch *readMode {
+		case "":
+			// The bug only acts on that read path: switch to it rather
+			// than run a bug that cannot show.
+			*readMode = need
+		case need:
+		default:
+			return o, fmt.Errorf("--read-mode %s: --bug %s acts only with --read-mode %s", *readMode, strings.Join(o.bugList, ","), need)
+		}
+	}
 	switch *readMode {
-	case "quorum":
+	case "", "quorum":
 	case "lease":
 		if o.algo != "raft" {
 			// Silently serving quorum reads would let a lease experiment
@@ -229,7 +240,8 @@ flags:
   --bug               planted bugs to switch on (see --list-bugs); must match --algo
   --election-timeout  election timeout on the local clock (default 300ms)
   --heartbeat         heartbeat interval on the local clock (default 50ms)
-  --read-mode         quorum (ReadIndex) or lease (Raft lease reads; raft only) (default quorum)
+  --read-mode         quorum (ReadIndex) or lease (Raft lease reads; raft only) (default quorum,
+                      or lease with a bug that acts only on lease reads: raft.lease-no-drift)
   --list-bugs         print every planted bug, the fault and the checker expected to catch it
   -v                  debug logging
 

@@ -37,6 +37,18 @@ func okArgs(extra ...string) []string {
 	return append([]string{"--id", "n1", "--listen", "127.0.0.1:7101", "--peers", okPeers, "--data", "/tmp/x", "--algo", "raft"}, extra...)
 }
 
+func TestLeaseBugSwitchesToLeaseReads(t *testing.T) {
+	o, err := parseArgs(okArgs("--bug", "raft.lease-no-drift"))
+	require.NoError(t, err)
+	assert.True(t, o.leaseReads, "a bug on the lease path must not run with quorum reads, where it cannot show")
+	o, err = parseArgs(okArgs("--bug", "raft.lease-no-drift", "--read-mode", "lease"))
+	require.NoError(t, err)
+	assert.True(t, o.leaseReads)
+	o, err = parseArgs(okArgs("--bug", "raft.local-read"))
+	require.NoError(t, err)
+	assert.False(t, o.leaseReads)
+}
+
 func TestParseArgsAcceptsTheDocumentedCommandLine(t *testing.T) {
 	o, err := parseArgs(okArgs("--bug", "raft.vote-twice,raft.local-read", "--election-timeout", "500ms", "--heartbeat", "20ms", "--read-mode", "lease"))
 	require.NoError(t, err)
@@ -89,6 +101,7 @@ func TestParseArgsRejectsBadInputNamingTheFlag(t *testing.T) {
 		{"heartbeat too long", okArgs("--heartbeat", "300ms"), "--heartbeat 300ms: must be shorter than --election-timeout"},
 		{"bad read mode", okArgs("--read-mode", "dirty"), `--read-mode "dirty"`},
 		{"lease reads on zab", okArgs("--algo", "zab", "--read-mode", "lease"), "--read-mode lease: only --algo raft"},
+		{"lease bug with quorum reads", okArgs("--bug", "raft.lease-no-drift", "--read-mode", "quorum"), "acts only with --read-mode lease"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -17,6 +17,10 @@ type Bug struct {
 	Precedent   string // the real bug it restates
 	Fault       string // the fault expected to expose it
 	Checker     string // the checker expected to see it
+	// ReadMode is the read mode the bug lives on ("lease"), or "" when it
+	// acts in any mode. electd switches to that mode when the bug is on,
+	// so that a run with the bug never tests nothing.
+	ReadMode string
 }
 
 // All lists every planted bug, in a stable order.
@@ -50,7 +54,8 @@ var All = []Bug{
 		Description: "lease reads last from the last ack received plus the election timeout, with no clock-drift margin",
 		Precedent:   "Raft thesis §6.4.1; etcd #6005; tikv #964",
 		Fault:       "slow the leader's clock, pause the leader",
-		Checker:     "lease-safety, linearizable"},
+		Checker:     "lease-safety, linearizable",
+		ReadMode:    "lease"},
 	{Name: "raft.ack-before-commit", Algo: "raft",
 		Description: "acknowledge a write once the leader has appended it, before a majority has it",
 		Precedent:   "Raft §5.3",
@@ -114,4 +119,14 @@ func Names(set map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ReadMode returns the read mode the bugs in set need ("lease"), or "".
+func ReadMode(set map[string]bool) string {
+	for _, b := range All {
+		if set[b.Name] && b.ReadMode != "" {
+			return b.ReadMode
+		}
+	}
+	return ""
 }
