@@ -180,3 +180,16 @@ func FuzzRead(f *testing.F) {
 		_, _, _ = ReadEvents(bytes.NewReader(data), "fuzz")
 	})
 }
+
+func TestMemoryRecorder(t *testing.T) {
+	var m Memory
+	op, err := m.Append(Op{Process: 2, Type: Invoke, F: FRead, Key: "k", Time: 7})
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), op.Index)
+	op, _ = m.Append(Op{Process: 2, Type: OK, F: FRead, Key: "k", Time: 9})
+	assert.Equal(t, int64(1), op.Index)
+	ops := m.Ops()
+	require.Len(t, ops, 2)
+	ops[0].Key = "changed"
+	assert.Equal(t, "k", m.Ops()[0].Key, "Ops returns a copy")
+}

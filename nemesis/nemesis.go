@@ -32,15 +32,10 @@ type Cluster interface {
 	Netem(ctx context.Context, id string, delay time.Duration, loss float64) error
 }
 
-// Recorder appends history entries; *history.Writer is one.
-type Recorder interface {
-	Append(history.Op) (history.Op, error)
-}
-
 // Config configures a Nemesis.
 type Config struct {
 	Cluster Cluster
-	History Recorder
+	History history.Recorder
 	// Leader returns the node leading now, "" when none is known.
 	Leader func() string
 	// NoClock says the system accepts no clock faults: clock episodes are

@@ -169,19 +169,6 @@ func (f *fakeCluster) Netem(_ context.Context, id string, d time.Duration, l flo
 	return f.add("netem %s %v %g", id, d, l)
 }
 
-type memHistory struct {
-	mu  sync.Mutex
-	ops []history.Op
-}
-
-func (m *memHistory) Append(op history.Op) (history.Op, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	op.Index = int64(len(m.ops))
-	m.ops = append(m.ops, op)
-	return op, nil
-}
-
 func TestRunRecordsStartAndStop(t *testing.T) {
 	ms := func(n int) Duration { return Duration(time.Duration(n) * time.Millisecond) }
 	s := Schedule{Episodes: []Episode{
@@ -194,12 +181,12 @@ func TestRunRecordsStartAndStop(t *testing.T) {
 		{At: ms(180), Duration: ms(20), Kind: KindClock, Variant: Bump, Count: 1, OffsetMS: 100, Order: []string{"n1", "n2", "n3"}},
 	}}
 	fc := &fakeCluster{noNetem: true}
-	h := &memHistory{}
+	h := &history.Memory{}
 	n := New(Config{Cluster: fc, History: h, Leader: func() string { return "n2" }, NoClock: true})
 	require.NoError(t, n.Run(context.Background(), s, time.Now()))
 
 	var fs []string
-	for _, op := range h.ops {
+	for _, op := range h.Ops() {
 		assert.Equal(t, history.Nemesis, op.Process)
 		assert.Equal(t, history.Info, op.Type)
 		fs = append(fs, op.F)
@@ -207,10 +194,10 @@ func TestRunRecordsStartAndStop(t *testing.T) {
 	assert.Equal(t, []string{"start-partition", "stop-partition", "kill", "start", "pause", "resume"}, fs,
 		"clock skipped (no clock), netem skipped (unsupported)")
 	var v map[string]any
-	require.NoError(t, json.Unmarshal(h.ops[0].Value.Raw, &v))
+	require.NoError(t, json.Unmarshal(h.Ops()[0].Value.Raw, &v))
 	assert.Equal(t, []any{"n2"}, v["nodes"], "the leader at that moment")
 	assert.Equal(t, "isolate-leader", v["kind"])
-	assert.Equal(t, "n2", h.ops[2].Node)
+	assert.Equal(t, "n2", h.Ops()[2].Node)
 	assert.Equal(t, []string{"partition [[n2] [n1 n3]]", "heal", "kill n2", "start n2", "pause n3", "resume n3"}, fc.calls)
 	assert.Equal(t, []string{KindNetem}, n.Unsupported())
 	assert.Equal(t, "", n.Active())
@@ -221,15 +208,15 @@ func TestRunHealsOnCancel(t *testing.T) {
 		{Duration: Duration(time.Hour), Kind: KindKill, Variant: Minority, Count: 2, Order: []string{"n1", "n2", "n3", "n4", "n5"}},
 	}}
 	fc := &fakeCluster{}
-	h := &memHistory{}
+	h := &history.Memory{}
 	n := New(Config{Cluster: fc, History: h})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	require.NoError(t, n.Run(ctx, s, time.Now()))
 	assert.Equal(t, []string{"kill n1", "kill n2", "start n1", "start n2"}, fc.calls)
-	require.Len(t, h.ops, 2)
-	assert.Equal(t, "start", h.ops[1].F)
-	assert.Equal(t, "", h.ops[1].Node, "two targets: listed in value.nodes")
+	require.Len(t, h.Ops(), 2)
+	assert.Equal(t, "start", h.Ops()[1].F)
+	assert.Equal(t, "", h.Ops()[1].Node, "two targets: listed in value.nodes")
 }
 
 func TestStrobe(t *testing.T) {
@@ -237,31 +224,31 @@ func TestStrobe(t *testing.T) {
 		{Duration: Duration(100 * time.Millisecond), Kind: KindClock, Variant: Strobe, Count: 1, OffsetMS: 300, PeriodMS: 20, Order: []string{"n1", "n2", "n3"}},
 	}}
 	fc := &fakeCluster{}
-	h := &memHistory{}
+	h := &history.Memory{}
 	require.NoError(t, New(Config{Cluster: fc, History: h}).Run(context.Background(), s, time.Now()))
 	assert.GreaterOrEqual(t, len(fc.calls), 4)
 	assert.Equal(t, "clock n1 300ms 1", fc.calls[0])
 	assert.Equal(t, "clock n1 0s 1", fc.calls[len(fc.calls)-1])
-	require.Len(t, h.ops, 2)
-	assert.Equal(t, "clock-strobe", h.ops[0].F)
-	assert.Equal(t, "clock-reset", h.ops[1].F)
+	require.Len(t, h.Ops(), 2)
+	assert.Equal(t, "clock-strobe", h.Ops()[0].F)
+	assert.Equal(t, "clock-reset", h.Ops()[1].F)
 }
 
 func TestFrozenClockPartition(t *testing.T) {
 	s := Schedule{Episodes: []Episode{{Duration: Duration(20 * time.Millisecond), Kind: KindPartition, Variant: IsolateLeader,
 		Leader: true, FreezeClock: true, Order: []string{"n1", "n2", "n3"}}}}
 	fc := &fakeCluster{}
-	h := &memHistory{}
+	h := &history.Memory{}
 	require.NoError(t, New(Config{Cluster: fc, History: h, Leader: func() string { return "n3" }}).Run(context.Background(), s, time.Now()))
 	assert.Equal(t, []string{"partition [[n3] [n1 n2]]", "clock n3 0s 0", "clock n3 0s 1", "heal"}, fc.calls)
 	var fs []string
-	for _, op := range h.ops {
+	for _, op := range h.Ops() {
 		fs = append(fs, op.F)
 	}
 	assert.Equal(t, []string{"start-partition", "clock-bump", "clock-reset", "stop-partition"}, fs)
 
 	// Without clock control, the partition alone.
-	fc, h = &fakeCluster{}, &memHistory{}
+	fc, h = &fakeCluster{}, &history.Memory{}
 	require.NoError(t, New(Config{Cluster: fc, History: h, NoClock: true}).Run(context.Background(), s, time.Now()))
 	assert.Equal(t, []string{"partition [[n1] [n2 n3]]", "heal"}, fc.calls)
 

@@ -17,11 +17,6 @@ type Endpoint struct {
 	Base string // "http://127.0.0.1:32768"
 }
 
-// Recorder appends history entries; *history.Writer is one.
-type Recorder interface {
-	Append(history.Op) (history.Op, error)
-}
-
 // Stats counts completed client operations by outcome.
 type Stats struct {
 	OK, Fail, Info atomic.Int64
@@ -49,7 +44,7 @@ type RegisterConfig struct {
 	Rate        float64       // operations per second over all clients; 0 for as fast as they go
 	Timeout     time.Duration // per operation; DefaultTimeout when zero
 	Seed        int64         // seeds the clients' choices
-	History     Recorder
+	History     history.Recorder
 	Stats       *Stats // may be nil
 	// NewClient makes a process's client; NewClient (the package function)
 	// when nil. Tests substitute it.

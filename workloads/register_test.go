@@ -17,26 +17,6 @@ import (
 	"github.com/splitbrain/splitbrain/history"
 )
 
-// memHistory is a Recorder in memory.
-type memHistory struct {
-	mu  sync.Mutex
-	ops []history.Op
-}
-
-func (m *memHistory) Append(op history.Op) (history.Op, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	op.Index = int64(len(m.ops))
-	m.ops = append(m.ops, op)
-	return op, nil
-}
-
-func (m *memHistory) all() []history.Op {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]history.Op(nil), m.ops...)
-}
-
 func TestClientOutcomes(t *testing.T) {
 	hang := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +152,7 @@ func TestRegisterRun(t *testing.T) {
 	node := &fakeNode{kv: map[string]int64{}, every: 7}
 	srv := httptest.NewServer(node)
 	defer srv.Close()
-	h := &memHistory{}
+	h := &history.Memory{}
 	stats := &Stats{}
 	r, err := NewRegister(RegisterConfig{
 		Nodes:       []Endpoint{{"n1", srv.URL}, {"n2", srv.URL}},
@@ -183,7 +163,7 @@ func TestRegisterRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	require.NoError(t, r.Run(ctx))
-	ops := h.all()
+	ops := h.Ops()
 	require.NotEmpty(t, ops)
 
 	written := map[int64]bool{}
@@ -240,18 +220,18 @@ func TestRegisterRun(t *testing.T) {
 func TestRegisterRate(t *testing.T) {
 	srv := httptest.NewServer(&fakeNode{kv: map[string]int64{}})
 	defer srv.Close()
-	h := &memHistory{}
+	h := &history.Memory{}
 	r, err := NewRegister(RegisterConfig{Nodes: []Endpoint{{"n1", srv.URL}}, Concurrency: 3, Keys: 1, Rate: 50, History: h})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	require.NoError(t, r.Run(ctx))
-	n := len(h.all()) / 2
+	n := len(h.Ops()) / 2
 	assert.InDelta(t, 20, n, 8, "about 50/s for 0.4 s")
 }
 
 func TestNewRegisterRejects(t *testing.T) {
-	h := &memHistory{}
+	h := &history.Memory{}
 	ep := []Endpoint{{"n1", "http://x"}}
 	for _, cfg := range []RegisterConfig{
 		{Concurrency: 1, Keys: 1, History: h},
