@@ -1,7 +1,6 @@
 package checker
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -121,7 +120,7 @@ func newLeaderTimeline(ops []history.Op, events []history.Event) *leaderTimeline
 		if kind < 0 {
 			continue
 		}
-		for _, n := range NemesisTargets(op) {
+		for _, n := range op.Targets() {
 			tl.changes = append(tl.changes, change{time: op.Time, node: n, kind: kind})
 		}
 	}
@@ -130,28 +129,6 @@ func newLeaderTimeline(ops []history.Op, events []history.Event) *leaderTimeline
 	}
 	sort.SliceStable(tl.changes, func(i, j int) bool { return tl.changes[i].time < tl.changes[j].time })
 	return tl
-}
-
-// NemesisTargets returns the nodes a nemesis entry acted on: its "node"
-// field, and the "nodes" list of its value when the value is an object.
-func NemesisTargets(op history.Op) []string {
-	var out []string
-	if op.Node != "" {
-		out = append(out, op.Node)
-	}
-	if op.Value.Kind == history.Other {
-		var v struct {
-			Nodes []string `json:"nodes"`
-		}
-		if json.Unmarshal(op.Value.Raw, &v) == nil {
-			for _, n := range v.Nodes {
-				if n != op.Node {
-					out = append(out, n)
-				}
-			}
-		}
-	}
-	return out
 }
 
 type nodeState struct {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -170,4 +171,30 @@ type Op struct {
 	Value   Value   `json:"value"`
 	Node    string  `json:"node,omitempty"`
 	Error   string  `json:"error,omitempty"`
+}
+
+// Targets returns the nodes a nemesis entry acted on, as docs/run-format.md
+// defines them: its "node" field and the "node" and "nodes" of its value
+// when the value is an object, each once.
+func (op Op) Targets() []string {
+	var out []string
+	add := func(n string) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	add(op.Node)
+	if op.Value.Kind == Other {
+		var v struct {
+			Node  string   `json:"node"`
+			Nodes []string `json:"nodes"`
+		}
+		if json.Unmarshal(op.Value.Raw, &v) == nil {
+			add(v.Node)
+			for _, n := range v.Nodes {
+				add(n)
+			}
+		}
+	}
+	return out
 }

@@ -193,3 +193,20 @@ func TestMemoryRecorder(t *testing.T) {
 	ops[0].Key = "changed"
 	assert.Equal(t, "k", m.Ops()[0].Key, "Ops returns a copy")
 }
+
+func TestTargets(t *testing.T) {
+	tests := []struct {
+		op   Op
+		want []string
+	}{
+		{Op{Node: "n2"}, []string{"n2"}},
+		{Op{Value: RawValue(map[string]any{"nodes": []string{"n1", "n3"}})}, []string{"n1", "n3"}},
+		{Op{Node: "n1", Value: RawValue(map[string]any{"nodes": []string{"n1", "n3"}})}, []string{"n1", "n3"}},
+		{Op{Value: RawValue(map[string]any{"node": "n4", "kind": "leader"})}, []string{"n4"}},
+		{Op{Value: RawValue([]int{1, 2, 3})}, nil},
+		{Op{Value: IntValue(3)}, nil},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.op.Targets(), "%+v", tt.op)
+	}
+}

@@ -77,7 +77,7 @@ func extractFaults(ops []history.Op, end int64) []fault {
 		if op.Process != history.Nemesis {
 			continue
 		}
-		nodes := targets(op)
+		nodes := op.Targets()
 		perNode := func(kind string) {
 			if len(nodes) == 0 {
 				begin(op, kind, "", faultLabel(op, ""))
@@ -114,28 +114,6 @@ func extractFaults(ops []history.Op, end int64) []fault {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	return out
-}
-
-// targets returns the nodes a nemesis entry names: its node field, or
-// "node"/"nodes" in its value.
-func targets(op history.Op) []string {
-	if op.Node != "" {
-		return []string{op.Node}
-	}
-	if op.Value.Kind != history.Other {
-		return nil
-	}
-	var v struct {
-		Node  string   `json:"node"`
-		Nodes []string `json:"nodes"`
-	}
-	if json.Unmarshal(op.Value.Raw, &v) != nil {
-		return nil
-	}
-	if v.Node != "" {
-		return []string{v.Node}
-	}
-	return v.Nodes
 }
 
 // faultLabel describes a nemesis entry in a few words: a partition by its
