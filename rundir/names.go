@@ -1,0 +1,50 @@
+package rundir
+
+// Fault is the f of a nemesis entry in history.jsonl.
+type Fault string
+
+// The faults a nemesis entry can name (docs/run-format.md).
+const (
+	StartPartition Fault = "start-partition"
+	StopPartition  Fault = "stop-partition"
+	Kill           Fault = "kill"   // SIGKILL of the server
+	Start          Fault = "start"  // a killed server started again
+	Pause          Fault = "pause"  // SIGSTOP
+	Resume         Fault = "resume" // SIGCONT
+	ClockBump      Fault = "clock-bump"
+	ClockStrobe    Fault = "clock-strobe"
+	ClockReset     Fault = "clock-reset"
+	StartNetem     Fault = "start-netem"
+	StopNetem      Fault = "stop-netem"
+)
+
+// Faults lists every Fault.
+var Faults = []Fault{StartPartition, StopPartition, Kill, Start, Pause, Resume,
+	ClockBump, ClockStrobe, ClockReset, StartNetem, StopNetem}
+
+// Role is a role a node reports in a role event.
+type Role string
+
+// Roles the checkers and the report know. A node may report others
+// (they are kept); only RoleLeader claims leadership.
+const (
+	RoleLeader    Role = "leader"
+	RoleFollower  Role = "follower"
+	RoleCandidate Role = "candidate"
+	RoleLooking   Role = "looking" // ZooKeeper's electing state
+)
+
+// Source says who saw an event.
+type Source string
+
+// Event sources.
+const (
+	SourceNode     Source = "node"     // the node's own output
+	SourceObserver Source = "observer" // a status poll by the harness
+)
+
+// Event kinds the checkers judge.
+const (
+	EventRole  = "role"
+	EventLease = "lease"
+)
