@@ -6,10 +6,11 @@ import (
 	"strings"
 )
 
-// JUnit XML as CI systems read it (the Jenkins/Surefire dialect that
-// GitLab, GitHub actions and Buildkite accept). One run's file and the
-// nightly matrix's file share these types.
-type junitSuites struct {
+// JUnitSuites is a JUnit XML file as CI systems read it (the
+// Jenkins/Surefire dialect that GitLab, GitHub actions and Buildkite
+// accept). One run's file (junit.xml) and the nightly matrix's file share
+// these types; MarshalJUnit writes them.
+type JUnitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
@@ -17,10 +18,11 @@ type junitSuites struct {
 	Errors   int          `xml:"errors,attr"`
 	Skipped  int          `xml:"skipped,attr,omitempty"`
 	Time     string       `xml:"time,attr,omitempty"`
-	Suites   []junitSuite `xml:"testsuite"`
+	Suites   []JUnitSuite `xml:"testsuite"`
 }
 
-type junitSuite struct {
+// JUnitSuite is one test suite.
+type JUnitSuite struct {
 	Name       string          `xml:"name,attr"`
 	Tests      int             `xml:"tests,attr"`
 	Failures   int             `xml:"failures,attr"`
@@ -28,35 +30,41 @@ type junitSuite struct {
 	Skipped    int             `xml:"skipped,attr"`
 	Timestamp  string          `xml:"timestamp,attr,omitempty"`
 	Time       string          `xml:"time,attr"`
-	Properties []junitProperty `xml:"properties>property,omitempty"`
-	Cases      []junitCase     `xml:"testcase"`
+	Properties []JUnitProperty `xml:"properties>property,omitempty"`
+	Cases      []JUnitCase     `xml:"testcase"`
 }
 
-type junitProperty struct {
+// JUnitProperty is one of a suite's properties.
+type JUnitProperty struct {
 	Name  string `xml:"name,attr"`
 	Value string `xml:"value,attr"`
 }
 
-type junitCase struct {
+// JUnitCase is one test case: passed unless it has a Failure, an Error or
+// is Skipped.
+type JUnitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
 	Time      string        `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Error     *junitFailure `xml:"error,omitempty"` // the test could not run
-	Skipped   *junitSkip    `xml:"skipped,omitempty"`
-	SystemOut *junitText    `xml:"system-out,omitempty"`
+	Failure   *JUnitFailure `xml:"failure,omitempty"`
+	Error     *JUnitFailure `xml:"error,omitempty"` // the test could not run
+	Skipped   *JUnitSkip    `xml:"skipped,omitempty"`
+	SystemOut *JUnitText    `xml:"system-out,omitempty"`
 }
 
-// junitText is CDATA, which keeps the lines readable in the raw file.
-type junitText struct {
+// JUnitText is CDATA, which keeps the lines readable in the raw file.
+type JUnitText struct {
 	Text string `xml:",cdata"`
 }
 
-type junitSkip struct {
+// JUnitSkip marks a skipped case, with why.
+type JUnitSkip struct {
 	Message string `xml:"message,attr"`
 }
 
-type junitFailure struct {
+// JUnitFailure is a failed case (or, as a case's Error, one that could
+// not run).
+type JUnitFailure struct {
 	Type    string `xml:"type,attr"`
 	Message string `xml:"message,attr"`
 	Body    string `xml:",cdata"` // CDATA keeps the text readable in the raw file
@@ -72,12 +80,12 @@ const maxFailureDetails = 8 << 10
 // would hide that.
 func junitXML(r *run) ([]byte, error) {
 	class := "splitbrain." + r.Name
-	suite := junitSuite{Name: class, Time: fmt.Sprintf("%.3f", float64(r.End)/1e9)}
+	suite := JUnitSuite{Name: class, Time: fmt.Sprintf("%.3f", float64(r.End)/1e9)}
 	if t, ok := r.started(); ok {
 		suite.Timestamp = t.UTC().Format("2006-01-02T15:04:05")
 	}
 	for _, k := range r.Settings.order {
-		suite.Properties = append(suite.Properties, junitProperty{Name: k, Value: r.Settings.str(k)})
+		suite.Properties = append(suite.Properties, JUnitProperty{Name: k, Value: r.Settings.str(k)})
 	}
 	replay := r.Settings.str("replay")
 	tail := "\n\nreport: " + reportFile + " in the run directory"
@@ -85,32 +93,32 @@ func junitXML(r *run) ([]byte, error) {
 		tail = "\n\nreplay: " + replay + tail
 	}
 	if r.Results == nil {
-		suite.Cases = append(suite.Cases, junitCase{
+		suite.Cases = append(suite.Cases, JUnitCase{
 			Name: "results", Classname: class, Time: "0",
-			Failure: &junitFailure{Type: "unknown", Message: "no results.json: the run was not checked",
+			Failure: &JUnitFailure{Type: "unknown", Message: "no results.json: the run was not checked",
 				Body: strings.Join(r.Notes, "\n") + tail},
 		})
 	} else {
 		for _, c := range r.Results.Checkers {
-			jc := junitCase{Name: c.Name, Classname: class, Time: "0"}
+			jc := JUnitCase{Name: c.Name, Classname: class, Time: "0"}
 			verdict := orUnknown(c.Verdict)
 			if verdict != "valid" {
 				body := c.Summary
 				if d := prettyJSON(c.Details, maxFailureDetails); d != "" {
 					body += "\n\n" + d
 				}
-				jc.Failure = &junitFailure{Type: verdict, Message: verdict + ": " + c.Summary, Body: body + tail}
+				jc.Failure = &JUnitFailure{Type: verdict, Message: verdict + ": " + c.Summary, Body: body + tail}
 			}
 			suite.Cases = append(suite.Cases, jc)
 		}
 		if len(r.Results.Checkers) == 0 {
-			suite.Cases = append(suite.Cases, junitCase{
+			suite.Cases = append(suite.Cases, JUnitCase{
 				Name: "results", Classname: class, Time: "0",
-				Failure: &junitFailure{Type: "unknown", Message: "results.json lists no checker", Body: tail},
+				Failure: &JUnitFailure{Type: "unknown", Message: "results.json lists no checker", Body: tail},
 			})
 		}
 		if len(r.Results.Warnings) > 0 {
-			suite.Cases[0].SystemOut = &junitText{"warnings:\n" + strings.Join(r.Results.Warnings, "\n")}
+			suite.Cases[0].SystemOut = &JUnitText{"warnings:\n" + strings.Join(r.Results.Warnings, "\n")}
 		}
 	}
 	suite.Tests = len(suite.Cases)
@@ -119,7 +127,12 @@ func junitXML(r *run) ([]byte, error) {
 			suite.Failures++
 		}
 	}
-	doc := junitSuites{Name: "splitbrain", Tests: suite.Tests, Failures: suite.Failures, Suites: []junitSuite{suite}}
+	doc := JUnitSuites{Name: "splitbrain", Tests: suite.Tests, Failures: suite.Failures, Suites: []JUnitSuite{suite}}
+	return MarshalJUnit(doc)
+}
+
+// MarshalJUnit renders doc as an indented XML file with its header.
+func MarshalJUnit(doc JUnitSuites) ([]byte, error) {
 	b, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("junit: %w", err)

@@ -23,43 +23,43 @@ func WriteMatrixJUnit(path string, m Matrix) error {
 // the replay command, so a CI page alone says what happened.
 func MatrixJUnit(m Matrix) ([]byte, error) {
 	secs := func(d float64) string { return fmt.Sprintf("%.3f", d) }
-	suite := junitSuite{Name: m.Name, Time: secs(m.Duration.Seconds())}
+	suite := JUnitSuite{Name: m.Name, Time: secs(m.Duration.Seconds())}
 	if !m.Started.IsZero() {
 		suite.Timestamp = m.Started.UTC().Format("2006-01-02T15:04:05")
 	}
-	suite.Properties = []junitProperty{{Name: "file", Value: m.File}, {Name: "status", Value: m.Status}}
+	suite.Properties = []JUnitProperty{{Name: "file", Value: m.File}, {Name: "status", Value: m.Status}}
 	for _, r := range m.Runs {
 		class := "splitbrain.nightly." + r.System
 		if r.Algo != "" {
 			class += "." + r.Algo
 		}
 		out := caseOut(m, r)
-		c := junitCase{Name: r.Name, Classname: class, Time: secs(r.Duration.Seconds()), SystemOut: &junitText{out}}
+		c := JUnitCase{Name: r.Name, Classname: class, Time: secs(r.Duration.Seconds()), SystemOut: &JUnitText{out}}
 		msg := r.Outcome
 		if r.Message != "" {
 			msg += ": " + r.Message
 		}
 		switch r.Result {
 		case MatrixFail:
-			c.Failure = &junitFailure{Type: r.Outcome, Message: msg, Body: out}
+			c.Failure = &JUnitFailure{Type: r.Outcome, Message: msg, Body: out}
 			suite.Failures++
 		case MatrixError:
-			c.Error = &junitFailure{Type: r.Outcome, Message: msg, Body: out}
+			c.Error = &JUnitFailure{Type: r.Outcome, Message: msg, Body: out}
 			suite.Errors++
 		case MatrixSkip:
-			c.Skipped = &junitSkip{Message: msg}
+			c.Skipped = &JUnitSkip{Message: msg}
 			suite.Skipped++
 		case MatrixPass:
 		default:
 			// A result this file does not know is not a pass: it says so.
-			c.Failure = &junitFailure{Type: "unknown", Message: "unknown result " + r.Result + ": " + msg, Body: out}
+			c.Failure = &JUnitFailure{Type: "unknown", Message: "unknown result " + r.Result + ": " + msg, Body: out}
 			suite.Failures++
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
 	suite.Tests = len(suite.Cases)
-	doc := junitSuites{Name: "splitbrain nightly", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
-		Skipped: suite.Skipped, Time: suite.Time, Suites: []junitSuite{suite}}
+	doc := JUnitSuites{Name: "splitbrain nightly", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
+		Skipped: suite.Skipped, Time: suite.Time, Suites: []JUnitSuite{suite}}
 	b, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("junit: %w", err)

@@ -106,7 +106,7 @@ func TestJUnit(t *testing.T) {
 	if err := Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	var doc junitSuites
+	var doc JUnitSuites
 	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(dir, junitFile))), &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestJUnit(t *testing.T) {
 	if err := Write(empty); err != nil {
 		t.Fatal(err)
 	}
-	doc = junitSuites{}
+	doc = JUnitSuites{}
 	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(empty, junitFile))), &doc); err != nil {
 		t.Fatal(err)
 	}
