@@ -10,6 +10,7 @@ package workloads
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -190,7 +191,7 @@ func classify(code int, body []byte, err error) (Outcome, bool) {
 			Leader string `json:"leader"`
 		}
 		_ = json.Unmarshal(body, &e)
-		msg := "503 " + firstNonEmpty(e.Error, "unavailable")
+		msg := "503 " + cmp.Or(e.Error, "unavailable")
 		if e.Leader != "" {
 			msg += " (leader " + e.Leader + ")"
 		}
@@ -245,13 +246,4 @@ func strictJSON(b []byte, v any) error {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }

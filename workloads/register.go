@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/splitbrain/splitbrain/history"
 )
 
@@ -123,25 +125,15 @@ func (r *Register) Run(ctx context.Context) error {
 		defer t.Stop()
 		tick = t.C
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
+	// The first history error stops every client (errgroup cancels gctx);
+	// the others finish their operation in flight and record it.
+	g, gctx := errgroup.WithContext(ctx)
 	for i := range r.cfg.Concurrency {
 		ep := r.cfg.Nodes[i%len(r.cfg.Nodes)]
 		rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(i)))
-		wg.Go(func() {
-			if err := r.worker(ctx, history.Process(i), ep, rng, tick); err != nil {
-				errOnce.Do(func() { firstErr = err })
-				cancel()
-			}
-		})
+		g.Go(func() error { return r.worker(gctx, history.Process(i), ep, rng, tick) })
 	}
-	wg.Wait()
-	return firstErr
+	return g.Wait()
 }
 
 // op is one operation a client is about to issue.

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // session is what a command that drives ensembles sets up: its logger, the
@@ -29,10 +30,9 @@ func newSession(cmd *cobra.Command, verbose bool) (context.Context, context.Canc
 		level = slog.LevelDebug
 	}
 	s := session{program: programName()}
-	if f, ok := cmd.ErrOrStderr().(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			s.live = true
-		}
+	// A terminal, not any character device (/dev/null is one too).
+	if f, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		s.live = true
 	}
 	logTo := cmd.ErrOrStderr()
 	if s.live {
