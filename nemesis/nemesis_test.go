@@ -139,13 +139,27 @@ type fakeCluster struct {
 	mu      sync.Mutex
 	calls   []string
 	noNetem bool
+	noClock bool
+	// fail, when set, makes the calls it says yes to fail (they are
+	// recorded all the same).
+	fail func(call string) bool
 }
 
 func (f *fakeCluster) add(s string, args ...any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf(s, args...))
+	call := fmt.Sprintf(s, args...)
+	f.calls = append(f.calls, call)
+	if f.fail != nil && f.fail(call) {
+		return fmt.Errorf("fake: %s failed", call)
+	}
 	return nil
+}
+
+func (f *fakeCluster) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
 func (f *fakeCluster) Kill(_ context.Context, id string) error   { return f.add("kill %s", id) }
@@ -160,6 +174,9 @@ func (f *fakeCluster) Block(_ context.Context, from, to []string) error {
 }
 func (f *fakeCluster) Heal(_ context.Context) error { return f.add("heal") }
 func (f *fakeCluster) Clock(_ context.Context, id string, o time.Duration, r float64) error {
+	if f.noClock {
+		return fmt.Errorf("clock: %w", errors.ErrUnsupported)
+	}
 	return f.add("clock %s %v %g", id, o, r)
 }
 func (f *fakeCluster) Netem(_ context.Context, id string, d time.Duration, l float64) error {
