@@ -19,6 +19,7 @@ import (
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/nemesis"
 	"github.com/splitbrain/splitbrain/reports"
+	"github.com/splitbrain/splitbrain/store"
 	"github.com/splitbrain/splitbrain/systems"
 	"github.com/splitbrain/splitbrain/systems/contract"
 	"github.com/splitbrain/splitbrain/systems/electd"
@@ -467,7 +468,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	} else {
 		res.ReportFile = filepath.Join(dir, "report.html")
 	}
-	if err := reports.WriteIndex(cfg.Store); err != nil {
+	if err := store.WriteIndex(cfg.Store); err != nil {
 		log.Debug("writing the store index", "err", err)
 	}
 	res.Duration = time.Since(now)
