@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/splitbrain/splitbrain/election"
 	"github.com/splitbrain/splitbrain/election/wal"
@@ -385,15 +385,19 @@ func TestEventsAreJSONLines(t *testing.T) {
 	}
 	// A term change is announced exactly once even though the fake both
 	// emits a role event and changes its Status.
+	// A later term change is the fence: n2's loop handles messages in order,
+	// so once term 4 is announced every announcement of term 3 is out.
 	nodes[0].peers["n2"].enqueue([]byte("term 3"))
+	nodes[0].peers["n2"].enqueue([]byte("term 4"))
 	require.Eventually(t, func() bool {
-		return len(roleEvents(t, nodes[1].events)) == 2
+		evs := roleEvents(t, nodes[1].events)
+		return len(evs) > 0 && evs[len(evs)-1]["term"] == 4.0
 	}, 2*time.Second, 10*time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
 	evs := roleEvents(t, nodes[1].events)
-	require.Len(t, evs, 2)
+	require.Len(t, evs, 3, "the start, term 3 and term 4, each once: %v", evs)
 	assert.Equal(t, "follower", evs[1]["role"])
 	assert.Equal(t, 3.0, evs[1]["term"])
+	assert.Equal(t, 4.0, evs[2]["term"])
 }
 
 func roleEvents(t *testing.T, b *syncBuffer) []map[string]any {
@@ -601,19 +605,32 @@ func TestHandlerWithoutRunningLoop(t *testing.T) {
 }
 
 // A stopped node leaves no goroutines behind: senders, server, handlers
-// and keep-alive connections all end with Run.
+// and keep-alive connections all end with Run. goleak looks at what this
+// test started only (IgnoreCurrent), and retries while goroutines wind down.
 func TestNoGoroutinesLeftAfterStop(t *testing.T) {
-	before := runtime.NumGoroutine()
+	ignore := goleak.IgnoreCurrent()
 	nodes := startFakeCluster(t, 3, clusterOpts{leader: "n1"})
 	for i := range 20 {
 		code, _ := call(t, "PUT", nodes[i%3].url+"/kv/x", fmt.Sprintf(`{"value": %d}`, i))
 		require.Equal(t, 200, code)
 	}
-	time.Sleep(100 * time.Millisecond) // let heartbeats open peer connections
+	// Heartbeats have opened the peer connections once both followers got one.
+	require.Eventually(t, func() bool {
+		return gotHeartbeat(nodes[1]) && gotHeartbeat(nodes[2])
+	}, 3*time.Second, 10*time.Millisecond)
 	for _, n := range nodes {
 		n.stop(t)
 	}
 	httpc.CloseIdleConnections()
-	assert.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+1 }, 3*time.Second, 20*time.Millisecond,
-		"goroutines: %d before, %d after", before, runtime.NumGoroutine())
+	goleak.VerifyNone(t, ignore)
+}
+
+func gotHeartbeat(tn *testNode) bool {
+	_, received, _ := tn.fake.snapshot()
+	for _, in := range received {
+		if string(in.payload) == "hb" {
+			return true
+		}
+	}
+	return false
 }
