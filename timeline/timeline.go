@@ -1,0 +1,372 @@
+// Package timeline is the one replay of a run: the faults the nemesis
+// injected, each node's reigns, the leader at any time, the windows
+// without a leader and those where several nodes claim to lead. The
+// checkers (election-safety, term-monotonic, liveness) and the report all
+// read it, so they cannot disagree. docs/run-format.md states its rules.
+package timeline
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+)
+
+// Report is one role event as recorded, from whichever source.
+type Report struct {
+	Time   int64
+	Node   string
+	Role   rundir.Role
+	Term   int64
+	Source rundir.Source // "" is read as rundir.SourceNode
+}
+
+// Reign is a span in which a node held one role in one term, by the
+// source its reigns are read from.
+type Reign struct {
+	Node     string
+	Role     rundir.Role
+	Term     int64
+	From, To int64
+	Source   rundir.Source
+	Open     bool // still held at the end of the run
+}
+
+// Span is a stretch in which one node was the leader (Leader's rule).
+type Span struct {
+	Node     string
+	Term     int64
+	From, To int64
+}
+
+// Window is a stretch with no leader (Leaderless) or with two or more
+// nodes claiming leadership (Contested).
+type Window struct {
+	From, To int64
+	Open     bool     // still going at the end of the run
+	Nodes    []string // Contested: the nodes claiming, sorted
+	Terms    []int64  // Contested: their terms, sorted
+	// SameTerm: two nodes claimed one term at the same instant, an
+	// election-safety violation; otherwise one claim is stale.
+	SameTerm bool
+}
+
+// Duration is the window's length in nanoseconds.
+func (w Window) Duration() int64 { return w.To - w.From }
+
+// Timeline is a replayed run. Build it with New; it is read-only after.
+type Timeline struct {
+	// Faults are the nemesis's faults, in order of start.
+	Faults []Fault
+	// Reports are every role event, from every source, in recording order.
+	Reports []Report
+	// Reigns are each node's reigns, in time order, by the node's chosen
+	// source (docs/run-format.md: a node's own reports over the observer's).
+	Reigns map[string][]Reign
+	// Leaders are the spans with a leader, in time order.
+	Leaders []Span
+	// Leaderless are the windows with no leader, from the start of the run;
+	// nil when no node reported a role.
+	Leaderless []Window
+	// Contested are the windows where two or more nodes claimed leadership.
+	Contested []Window
+	// LastFault is the time of the last nemesis entry; 0 without one.
+	LastFault int64
+	// End is the time of the last entry or event.
+	End int64
+}
+
+// Claim is a node's latest word on its role, for Leader.
+type Claim struct {
+	Node string
+	Role rundir.Role
+	Term int64
+	// Down: the node is killed or paused, so it leads nobody now; its term
+	// still tells which claims elsewhere are stale.
+	Down bool
+}
+
+// Leader is the one rule for "who leads now": the running node claiming
+// rundir.RoleLeader at the highest term any node knows. A claim at a lower
+// term is stale (its holder steps down once it hears the higher term). Two
+// nodes leading the highest term at once (a violation, which
+// election-safety reports) give the first by name, so that the answer is
+// deterministic. "" when nobody leads.
+func Leader(claims []Claim) string {
+	top, seen := int64(0), false
+	for _, c := range claims {
+		if !seen || c.Term > top {
+			top, seen = c.Term, true
+		}
+	}
+	leader := ""
+	for _, c := range claims {
+		if c.Role == rundir.RoleLeader && !c.Down && c.Term == top && (leader == "" || c.Node < leader) {
+			leader = c.Node
+		}
+	}
+	return leader
+}
+
+// change is one thing that alters a node's state during the replay.
+type change struct {
+	time  int64
+	node  string
+	kind  int
+	role  rundir.Role
+	term  int64
+	src   rundir.Source
+	order int // ties keep recording order
+}
+
+const (
+	reported = iota
+	killed   // its claim is gone with the process
+	started  // a new process: not paused, role unknown until it reports
+	paused   // its claim stands but it leads nobody while frozen
+	resumed
+)
+
+// New replays ops (history.jsonl) and events (events.jsonl).
+func New(ops []history.Op, events []history.Event) *Timeline {
+	tl := &Timeline{Reigns: map[string][]Reign{}}
+	for _, op := range ops {
+		tl.End = max(tl.End, op.Time)
+		if op.Process == history.Nemesis {
+			tl.LastFault = max(tl.LastFault, op.Time)
+		}
+	}
+	for _, ev := range events {
+		tl.End = max(tl.End, ev.Time)
+		if ev.Event != history.EventRole {
+			continue
+		}
+		src := rundir.Source(ev.Source)
+		if src == "" {
+			src = rundir.SourceNode
+		}
+		tl.Reports = append(tl.Reports, Report{Time: ev.Time, Node: ev.Node, Role: rundir.Role(ev.Role), Term: ev.Term, Source: src})
+	}
+	tl.Faults = faults(ops, tl.End)
+	tl.replay(tl.changes())
+	return tl
+}
+
+// changes merges the chosen role reports with kills and pauses, in time order.
+func (tl *Timeline) changes() []change {
+	// A node's own reports win over the observer's polls of it: the two
+	// race by a few milliseconds, and mixing them would draw a stale poll
+	// as a reign, inventing two-leader windows.
+	own := map[string]bool{}
+	for _, r := range tl.Reports {
+		if r.Source != rundir.SourceObserver {
+			own[r.Node] = true
+		}
+	}
+	var cs []change
+	for _, r := range tl.Reports {
+		if own[r.Node] && r.Source == rundir.SourceObserver {
+			continue
+		}
+		cs = append(cs, change{time: r.Time, node: r.Node, kind: reported, role: r.Role, term: r.Term, src: r.Source})
+	}
+	for _, f := range tl.Faults {
+		if f.Node == "" {
+			continue
+		}
+		var from, to int
+		switch f.Kind {
+		case KindKill:
+			from, to = killed, started
+		case KindPause:
+			from, to = paused, resumed
+		default:
+			continue
+		}
+		cs = append(cs, change{time: f.Start, node: f.Node, kind: from})
+		if !f.Open {
+			cs = append(cs, change{time: f.End, node: f.Node, kind: to})
+		}
+	}
+	for i := range cs {
+		cs[i].order = i
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].time < cs[j].time })
+	return cs
+}
+
+type nodeState struct {
+	Claim
+	src   rundir.Source
+	since int64 // start of the current reign
+	alive bool  // has a role (reported, not killed since)
+	pause bool
+}
+
+// replay applies the changes one instant at a time, closing and opening
+// reigns, and after each instant notes the leader and the claimants.
+func (tl *Timeline) replay(cs []change) {
+	nodes := map[string]*nodeState{}
+	var order []string
+	closeReign := func(s *nodeState, t int64) {
+		if s.alive {
+			tl.Reigns[s.Node] = append(tl.Reigns[s.Node], Reign{Node: s.Node, Role: s.Role, Term: s.Term, From: s.since, To: t, Source: s.src})
+		}
+	}
+	var cur *Span
+	var contest *Window
+	for i := 0; i < len(cs); {
+		t := cs[i].time
+		for ; i < len(cs) && cs[i].time == t; i++ {
+			c := cs[i]
+			s := nodes[c.node]
+			if s == nil {
+				s = &nodeState{Claim: Claim{Node: c.node}}
+				nodes[c.node] = s
+				order = append(order, c.node)
+			}
+			switch c.kind {
+			case reported:
+				if !s.alive || s.Role != c.role || s.Term != c.term {
+					closeReign(s, t)
+					s.Role, s.Term, s.src, s.since, s.alive = c.role, c.term, c.src, t, true
+				}
+				s.pause = false // a node that reports is running
+			case killed:
+				closeReign(s, t)
+				s.alive, s.Role = false, ""
+			case started:
+				s.pause = false
+			case paused:
+				s.pause = true
+			case resumed:
+				s.pause = false
+			}
+		}
+		claims := make([]Claim, 0, len(nodes))
+		var claimants []*nodeState
+		for _, n := range order {
+			s := nodes[n]
+			c := s.Claim
+			c.Down = !s.alive || s.pause
+			claims = append(claims, c)
+			if s.alive && s.Role == rundir.RoleLeader {
+				claimants = append(claimants, s)
+			}
+		}
+		leader := Leader(claims)
+		if cur != nil && (leader == "" || cur.Node != leader || cur.Term != nodes[leader].Term) {
+			cur.To = t
+			tl.Leaders = append(tl.Leaders, *cur)
+			cur = nil
+		}
+		if cur == nil && leader != "" {
+			cur = &Span{Node: leader, Term: nodes[leader].Term, From: t}
+		}
+		switch {
+		case len(claimants) >= 2:
+			if contest == nil {
+				contest = &Window{From: t}
+			}
+			terms := map[int64]bool{}
+			for _, s := range claimants {
+				if !slices.Contains(contest.Nodes, s.Node) {
+					contest.Nodes = append(contest.Nodes, s.Node)
+				}
+				if !slices.Contains(contest.Terms, s.Term) {
+					contest.Terms = append(contest.Terms, s.Term)
+				}
+				if terms[s.Term] {
+					contest.SameTerm = true
+				}
+				terms[s.Term] = true
+			}
+		case contest != nil:
+			contest.To = t
+			tl.Contested = append(tl.Contested, *contest)
+			contest = nil
+		}
+	}
+	for _, n := range order {
+		s := nodes[n]
+		closeReign(s, tl.End)
+		if rs := tl.Reigns[n]; s.alive && len(rs) > 0 {
+			rs[len(rs)-1].Open = true
+		}
+	}
+	if cur != nil {
+		cur.To = tl.End
+		tl.Leaders = append(tl.Leaders, *cur)
+	}
+	if contest != nil {
+		contest.To, contest.Open = tl.End, true
+		tl.Contested = append(tl.Contested, *contest)
+	}
+	for i := range tl.Contested {
+		sort.Strings(tl.Contested[i].Nodes)
+		sort.Slice(tl.Contested[i].Terms, func(a, b int) bool { return tl.Contested[i].Terms[a] < tl.Contested[i].Terms[b] })
+	}
+	if len(tl.Reports) > 0 {
+		tl.Leaderless = gaps(tl.Leaders, tl.End)
+	}
+}
+
+// gaps are the windows between leader spans, from 0 to end.
+func gaps(spans []Span, end int64) []Window {
+	var out []Window
+	from := int64(0) // the run starts with no leader
+	for _, s := range spans {
+		if s.From > from {
+			out = append(out, Window{From: from, To: s.From})
+		}
+		from = max(from, s.To)
+	}
+	if from < end || len(spans) == 0 {
+		out = append(out, Window{From: from, To: end, Open: true})
+	}
+	return out
+}
+
+// LeaderAt is the leader at time t, after everything that happened at t,
+// and its term; "" when nobody leads.
+func (tl *Timeline) LeaderAt(t int64) (string, int64) {
+	i := sort.Search(len(tl.Leaders), func(i int) bool { return tl.Leaders[i].To > t })
+	if i < len(tl.Leaders) && tl.Leaders[i].From <= t {
+		return tl.Leaders[i].Node, tl.Leaders[i].Term
+	}
+	return "", 0
+}
+
+// LeaderFrom is the first time at or after t with a leader, and who; -1
+// and "" when no leader comes.
+func (tl *Timeline) LeaderFrom(t int64) (int64, string) {
+	i := sort.Search(len(tl.Leaders), func(i int) bool { return tl.Leaders[i].To > t })
+	if i == len(tl.Leaders) {
+		// A leader whose span ends the run at t still leads at t.
+		if n := len(tl.Leaders); n > 0 && tl.Leaders[n-1].To == t && t == tl.End && tl.Leaders[n-1].From <= t {
+			return t, tl.Leaders[n-1].Node
+		}
+		return -1, ""
+	}
+	return max(t, tl.Leaders[i].From), tl.Leaders[i].Node
+}
+
+// Nodes lists every node the timeline knows of: reporting or faulted.
+func (tl *Timeline) Nodes() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, r := range tl.Reports {
+		add(r.Node)
+	}
+	for _, f := range tl.Faults {
+		add(f.Node)
+	}
+	return out
+}
