@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/checker"
-	"github.com/splitbrain/splitbrain/reports"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -113,8 +112,8 @@ func TestExecute(t *testing.T) {
 	assert.Equal(t, "4 of 4 faithful runs valid; 2 of 2 planted bugs found", sum.Status)
 	assert.Equal(t, allCheckers, sum.Checkers)
 	require.Len(t, sum.Bugs, 2)
-	assert.Equal(t, reports.MatrixBug{Bug: "raft.local-read", Algo: "raft", System: "electd", Nemesis: "all",
-		Expected: []string{"linearizable"}, Runs: 2, Found: 2, By: []string{"linearizable ×2"}, Outcome: "found", Result: reports.MatrixPass},
+	assert.Equal(t, BugResult{Bug: "raft.local-read", Algo: "raft", System: "electd", Nemesis: "all",
+		Expected: []string{"linearizable"}, Runs: 2, Found: 2, By: []string{"linearizable ×2"}, Outcome: "found", Result: ResultPass},
 		sum.Bugs[0])
 	assert.Contains(t, out.String(), "[3/8] found      nightly-20260102-electd-raft-local-read-all-s1: by linearizable")
 
@@ -270,15 +269,15 @@ func TestOutcomes(t *testing.T) {
 			assert.Equal(t, tt.bug, sum.Bugs[0].Outcome)
 
 			// The JUnit file says the same: failures, errors and skips.
-			b, err := reports.MatrixJUnit(sum)
+			b, err := JUnit(sum)
 			require.NoError(t, err)
 			var j junitDoc
 			require.NoError(t, xml.Unmarshal(b, &j))
 			for i, c := range j.Suites[0].Cases {
 				assert.Equal(t, runs[i].Name, c.Name)
-				assert.Equal(t, tt.results[i] == reports.MatrixFail, c.Failure != nil, "case %d", i)
-				assert.Equal(t, tt.results[i] == reports.MatrixError, c.Error != nil, "case %d", i)
-				assert.Equal(t, tt.results[i] == reports.MatrixSkip, c.Skipped != nil, "case %d", i)
+				assert.Equal(t, tt.results[i] == ResultFail, c.Failure != nil, "case %d", i)
+				assert.Equal(t, tt.results[i] == ResultError, c.Error != nil, "case %d", i)
+				assert.Equal(t, tt.results[i] == ResultSkip, c.Skipped != nil, "case %d", i)
 				if c.Failure != nil {
 					assert.Equal(t, tt.outcomes[i], c.Failure.Type)
 				}
@@ -286,7 +285,7 @@ func TestOutcomes(t *testing.T) {
 			// Unknown never passes silently: it fails, or is a skip saying so.
 			for i, r := range sum.Runs {
 				if r.Outcome == OutcomeUnknown {
-					assert.NotEqual(t, reports.MatrixPass, r.Result)
+					assert.NotEqual(t, ResultPass, r.Result)
 					c := j.Suites[0].Cases[i]
 					if c.Skipped != nil {
 						assert.Contains(t, c.Skipped.Message, "unknown")
@@ -307,7 +306,7 @@ func TestSummaryStatus(t *testing.T) {
 	writeRun(t, store, runs[1].Name, runs[1].Config, report(nil))
 	sum := Summarize(m, store, []Done{{Run: runs[0]}, {Run: runs[1]}}, false)
 	assert.Equal(t, "0 of 1 faithful runs valid; 0 of 1 planted bugs found (1 regression, 1 planted bug not found)", sum.Status)
-	assert.Equal(t, reports.MatrixFail, sum.Result)
+	assert.Equal(t, ResultFail, sum.Result)
 	assert.Equal(t, "a faithful build is invalid by election-safety", sum.Runs[0].Message)
 }
 

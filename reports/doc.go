@@ -1,6 +1,8 @@
-// Package reports turns a run directory into what a person reads after a
-// nightly run found something: report.html, junit.xml, and for a store of
-// runs an index.html.
+// Package reports turns one run directory into what a person reads after a
+// nightly run found something: report.html, a page per node log, and
+// junit.xml. The store of runs (its index.html and `splitbrain serve`) is
+// package store; the nightly matrix's page is package nightly. Both use
+// this package's page style (ParsePage) and JUnit types (JUnitSuites).
 //
 // # The report
 //
@@ -39,15 +41,6 @@
 // is the checker's summary; the body adds its details and the replay
 // command. With no results.json there is a single failing case "results"
 // of type "unknown".
-//
-// # The store
-//
-// WriteIndex(store) writes store/index.html listing every run directory in
-// the store (a subdirectory holding run.json, results.json or
-// history.jsonl) with its name, date, system, faults and verdict, newest
-// first, each linked to its report. Handler serves a store over HTTP,
-// rendering the index on each request and (re)building a run's report when
-// it is missing or older than the run's results.
 //
 // # Tests
 //

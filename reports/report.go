@@ -6,23 +6,26 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 //go:embed templates
 var templateFS embed.FS
 
-// templates are parsed once; each page is a clone of the shared style.
+// templates are parsed once, each page with the shared style.
 var (
-	reportTmpl = mustParse("report.html")
-	logTmpl    = mustParse("log.html")
-	indexTmpl  = mustParse("index.html")
+	reportTmpl = template.Must(ParsePage(templateFS, "templates/report.html"))
+	logTmpl    = template.Must(ParsePage(templateFS, "templates/log.html"))
 )
 
 var funcs = template.FuncMap{
@@ -33,8 +36,19 @@ var funcs = template.FuncMap{
 	"upper": strings.ToUpper,
 }
 
-func mustParse(page string) *template.Template {
-	return template.Must(template.New(page).Funcs(funcs).ParseFS(templateFS, "templates/"+page, "templates/style.css"))
+// ParsePage parses the page name in fsys together with the style every
+// splitbrain page shares ({{template "style.css"}}) and the report's
+// template functions, so that the store's index and the nightly page look
+// like the report without a second copy of its style.
+func ParsePage(fsys fs.FS, name string) (*template.Template, error) {
+	t, err := template.New(path.Base(name)).Funcs(funcs).ParseFS(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("page template %s: %w", name, err)
+	}
+	if _, err := t.ParseFS(templateFS, "templates/style.css"); err != nil {
+		return nil, fmt.Errorf("page template %s: style: %w", name, err)
+	}
+	return t, nil
 }
 
 // maxLogShown bounds the part of one node log copied into its page; the
@@ -59,7 +73,7 @@ func write(dir string, now time.Time) error {
 	if err := reportTmpl.Execute(&buf, v); err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(r.Dir, reportFile), buf.Bytes()); err != nil {
+	if err := rundir.WriteFile(filepath.Join(r.Dir, rundir.ReportFile), buf.Bytes()); err != nil {
 		return err
 	}
 	for _, l := range r.Logs {
@@ -71,7 +85,7 @@ func write(dir string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(r.Dir, junitFile), j)
+	return rundir.WriteFile(filepath.Join(r.Dir, rundir.JUnitFile), j)
 }
 
 // writeLogPage copies one node log, escaped, into logs/<node>.html.
@@ -113,30 +127,5 @@ func writeLogPage(r *run, l logFile) error {
 	if err := logTmpl.Execute(&buf, data); err != nil {
 		return fmt.Errorf("render log page: %w", err)
 	}
-	return writeAtomic(strings.TrimSuffix(l.Path, ".log")+".html", buf.Bytes())
-}
-
-// writeAtomic replaces path with b through a temporary file, so that a
-// browser or `splitbrain serve` never reads half a report.
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp.Name(), 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", filepath.Base(path), werr)
-	}
-	return nil
+	return rundir.WriteFile(strings.TrimSuffix(l.Path, ".log")+".html", buf.Bytes())
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/splitbrain/splitbrain/nightly"
-	"github.com/splitbrain/splitbrain/reports"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -115,7 +114,7 @@ faithful run unknown; 3 a run could not run, or the matrix file is wrong.`,
 
 // printBugs prints the planted-bug table: found in k of n runs, by which
 // checkers.
-func printBugs(w io.Writer, bs []reports.MatrixBug) {
+func printBugs(w io.Writer, bs []nightly.BugResult) {
 	if len(bs) == 0 {
 		return
 	}

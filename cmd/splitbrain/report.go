@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/splitbrain/splitbrain/reports"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/runstore"
 )
 
 func init() { subcommands = append(subcommands, newReportCmd) }
@@ -43,12 +45,12 @@ verdict does not change the exit code: "splitbrain check" reports that.`,
 			if err := reports.Write(dir); err != nil {
 				return &exitError{code: exitCannotRun, err: fmt.Errorf("report: %w", err)}
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "report:", filepath.Join(dir, "report.html"))
+			fmt.Fprintln(cmd.OutOrStdout(), "report:", filepath.Join(dir, rundir.ReportFile))
 			if store, ok := parentStore(dir); ok && !noIndex {
-				if err := reports.WriteIndex(store); err != nil {
+				if err := runstore.WriteIndex(store); err != nil {
 					return &exitError{code: exitCannotRun, err: fmt.Errorf("report: store index: %w", err)}
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), "index: ", filepath.Join(store, "index.html"))
+				fmt.Fprintln(cmd.OutOrStdout(), "index: ", filepath.Join(store, rundir.IndexFile))
 			}
 			return nil
 		},
@@ -69,7 +71,7 @@ func parentStore(dir string) (string, bool) {
 	if parent == abs {
 		return "", false
 	}
-	if _, err := os.Stat(filepath.Join(parent, "index.html")); err == nil {
+	if _, err := os.Stat(filepath.Join(parent, rundir.IndexFile)); err == nil {
 		return parent, true
 	}
 	ents, err := os.ReadDir(parent)
@@ -77,7 +79,7 @@ func parentStore(dir string) (string, bool) {
 		return "", false
 	}
 	for _, e := range ents {
-		if e.IsDir() && e.Name() != filepath.Base(abs) && reports.IsRun(filepath.Join(parent, e.Name())) {
+		if e.IsDir() && e.Name() != filepath.Base(abs) && runstore.IsRun(filepath.Join(parent, e.Name())) {
 			return parent, true
 		}
 	}

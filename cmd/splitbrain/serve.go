@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/splitbrain/splitbrain/reports"
+	"github.com/splitbrain/splitbrain/runstore"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -26,7 +26,8 @@ func newServeCmd() *cobra.Command {
 		Long: `serve serves the run store: / lists every run (rendered afresh on each
 request, so new runs appear), and each run's files are served as they are,
 with its report.html built first when it is missing or older than the run's
-results, history, events or settings.
+results, history, events or settings. Only files inside the store are
+served: not through ".." or a symbolic link, and no name starting with ".".
 
 It listens on 127.0.0.1 unless --addr says otherwise: the store holds node
 logs and commands, which need not be shared with the network.
@@ -41,7 +42,7 @@ It stops on Ctrl-C or SIGTERM. Exit codes: 0 stopped, 3 could not serve.`,
 			if err != nil {
 				return &exitError{code: exitCannotRun, err: fmt.Errorf("serve: %w", err)}
 			}
-			srv := &http.Server{Handler: reports.Handler(store), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: runstore.Handler(store), ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			errc := make(chan error, 1)

@@ -52,8 +52,10 @@ func TestServeCommand(t *testing.T) {
 	if code, body := get("run-1/"); code != 200 || !strings.Contains(body, `id="timeline-svg"`) {
 		t.Errorf("run-1/: %d, has a timeline: %v", code, strings.Contains(body, `id="timeline-svg"`))
 	}
-	if code, _ := get("../../etc/passwd"); code == 200 {
-		t.Error("served a file outside the store")
+	for _, p := range []string{"../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "run-1/..%2f..%2f..%2fetc/passwd"} {
+		if code, body := get(p); code == 200 || strings.Contains(body, "root:") {
+			t.Errorf("%s: served a file outside the store (%d)", p, code)
+		}
 	}
 
 	cancel()

@@ -1,4 +1,4 @@
-package reports
+package nightly
 
 import (
 	"encoding/xml"
@@ -10,52 +10,56 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 const evil = `<script>alert("x")</script>]]><img src=x onerror=alert(1)>`
 
-// sampleMatrix is a judged matrix as the nightly package hands it over,
+// sampleSummary is a judged matrix as Summarize hands it over,
 // with text from runs (checker summaries, errors) that must be escaped.
-func sampleMatrix() Matrix {
-	checks := func(lin string) map[string]MatrixCheck {
-		return map[string]MatrixCheck{
+func sampleSummary() Summary {
+	checks := func(lin string) map[string]Check {
+		return map[string]Check{
 			"linearizable":    {Verdict: lin, Summary: "lin " + evil},
 			"election-safety": {Verdict: "valid", Summary: "one leader per term"},
 		}
 	}
-	return Matrix{
+	return Summary{
 		Name: "nightly " + evil, File: "matrix-" + evil + ".yaml",
 		Started: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Duration: 95 * time.Second,
-		Status: "1 regression " + evil, Result: MatrixFail, ExitCode: 1,
+		Status: "1 regression " + evil, Result: ResultFail, ExitCode: 1,
 		Checkers: []string{"linearizable", "election-safety", "liveness"},
-		Runs: []MatrixRun{
+		Runs: []JudgedRun{
 			{Name: "with-report", System: "electd", Algo: "raft", Bug: "none", Nemesis: "all", Seed: 1, Faithful: true,
-				Verdict: "invalid", Checkers: checks("invalid"), Outcome: "regression", Result: MatrixFail,
+				Verdict: "invalid", Checkers: checks("invalid"), Outcome: "regression", Result: ResultFail,
 				Message: "a faithful build is invalid by linearizable " + evil, Replay: "splitbrain run --replay store/with-report",
 				Duration: 61 * time.Second},
 			{Name: "dir-only", System: "electd", Algo: "raft", Bug: "raft.local-read", Nemesis: "all", Seed: 2,
-				Verdict: "valid", Checkers: checks("valid"), Outcome: "not found", Result: MatrixSkip,
+				Verdict: "valid", Checkers: checks("valid"), Outcome: "not found", Result: ResultSkip,
 				Message: "valid: this seed did not expose the bug", Duration: 1500 * time.Millisecond,
 				ExpectedCheckers: []string{"linearizable"}},
 			{Name: "never-ran", System: "electd", Algo: "zab", Bug: "none", Nemesis: "partition+kill", Seed: 3, Faithful: true,
-				Outcome: "could not run", Result: MatrixError, Message: "cannot run: no Docker engine " + evil},
+				Outcome: "could not run", Result: ResultError, Message: "cannot run: no Docker engine " + evil},
 			{Name: "odd-result", System: "mynode", Bug: "none", Nemesis: "none", Seed: 4, Faithful: true,
 				Outcome: "pass", Result: "surprise"},
 		},
-		Bugs: []MatrixBug{{Bug: "raft.local-read", Algo: "raft", System: "electd", Nemesis: "all", Expected: []string{"linearizable"},
-			Runs: 2, Found: 1, By: []string{"linearizable ×1"}, Outcome: "found", Result: MatrixPass}},
+		Bugs: []BugResult{{Bug: "raft.local-read", Algo: "raft", System: "electd", Nemesis: "all", Expected: []string{"linearizable"},
+			Runs: 2, Found: 1, By: []string{"linearizable ×1"}, Outcome: "found", Result: ResultPass}},
 	}
 }
 
-func TestMatrixPage(t *testing.T) {
+func TestPage(t *testing.T) {
 	store := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(store, "with-report"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(store, "with-report", reportFile), []byte("r"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(store, "with-report", rundir.ReportFile), []byte("r"), 0o644))
 	require.NoError(t, os.MkdirAll(filepath.Join(store, "dir-only"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(store, "dir-only", settingsFile), []byte("{}"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(store, "dir-only", rundir.SettingsFile), []byte("{}"), 0o644))
 
-	require.NoError(t, WriteMatrix(filepath.Join(store, "nightly.html"), store, sampleMatrix()))
-	page := readFile(t, filepath.Join(store, "nightly.html"))
+	require.NoError(t, WritePage(filepath.Join(store, "nightly.html"), store, sampleSummary()))
+	b, err := os.ReadFile(filepath.Join(store, "nightly.html"))
+	require.NoError(t, err)
+	page := string(b)
 
 	t.Run("escaped", func(t *testing.T) {
 		assert.NotContains(t, page, "<script>")
@@ -95,9 +99,9 @@ func TestMatrixPage(t *testing.T) {
 	})
 }
 
-func TestMatrixJUnit(t *testing.T) {
+func TestJUnit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.xml")
-	require.NoError(t, WriteMatrixJUnit(path, sampleMatrix()))
+	require.NoError(t, WriteJUnit(path, sampleSummary()))
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var doc struct {

@@ -1,75 +1,74 @@
-package reports
+package nightly
 
 import (
-	"encoding/xml"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/splitbrain/splitbrain/reports"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
-// WriteMatrixJUnit writes the matrix's JUnit file to path.
-func WriteMatrixJUnit(path string, m Matrix) error {
-	b, err := MatrixJUnit(m)
+// WriteJUnit writes the matrix's JUnit file to path.
+func WriteJUnit(path string, m Summary) error {
+	b, err := JUnit(m)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, b)
+	return rundir.WriteFile(path, b)
 }
 
-// MatrixJUnit renders the matrix as JUnit XML. A run whose Result is
-// MatrixFail is a failure typed by its outcome ("regression", "unknown",
-// "not found"), MatrixError an error, MatrixSkip a skipped case carrying
+// JUnit renders the matrix as JUnit XML. A run whose Result is
+// ResultFail is a failure typed by its outcome ("regression", "unknown",
+// "not found"), ResultError an error, ResultSkip a skipped case carrying
 // its message; every case's system-out lists each checker's verdict and
 // the replay command, so a CI page alone says what happened.
-func MatrixJUnit(m Matrix) ([]byte, error) {
+func JUnit(m Summary) ([]byte, error) {
 	secs := func(d float64) string { return fmt.Sprintf("%.3f", d) }
-	suite := JUnitSuite{Name: m.Name, Time: secs(m.Duration.Seconds())}
+	suite := reports.JUnitSuite{Name: m.Name, Time: secs(m.Duration.Seconds())}
 	if !m.Started.IsZero() {
 		suite.Timestamp = m.Started.UTC().Format("2006-01-02T15:04:05")
 	}
-	suite.Properties = []JUnitProperty{{Name: "file", Value: m.File}, {Name: "status", Value: m.Status}}
+	suite.Properties = []reports.JUnitProperty{{Name: "file", Value: m.File}, {Name: "status", Value: m.Status}}
 	for _, r := range m.Runs {
 		class := "splitbrain.nightly." + r.System
 		if r.Algo != "" {
 			class += "." + r.Algo
 		}
 		out := caseOut(m, r)
-		c := JUnitCase{Name: r.Name, Classname: class, Time: secs(r.Duration.Seconds()), SystemOut: &JUnitText{out}}
+		c := reports.JUnitCase{Name: r.Name, Classname: class, Time: secs(r.Duration.Seconds()), SystemOut: &reports.JUnitText{Text: out}}
 		msg := r.Outcome
 		if r.Message != "" {
 			msg += ": " + r.Message
 		}
 		switch r.Result {
-		case MatrixFail:
-			c.Failure = &JUnitFailure{Type: r.Outcome, Message: msg, Body: out}
+		case ResultFail:
+			c.Failure = &reports.JUnitFailure{Type: r.Outcome, Message: msg, Body: out}
 			suite.Failures++
-		case MatrixError:
-			c.Error = &JUnitFailure{Type: r.Outcome, Message: msg, Body: out}
+		case ResultError:
+			c.Error = &reports.JUnitFailure{Type: r.Outcome, Message: msg, Body: out}
 			suite.Errors++
-		case MatrixSkip:
-			c.Skipped = &JUnitSkip{Message: msg}
+		case ResultSkip:
+			c.Skipped = &reports.JUnitSkip{Message: msg}
 			suite.Skipped++
-		case MatrixPass:
+		case ResultPass:
 		default:
 			// A result this file does not know is not a pass: it says so.
-			c.Failure = &JUnitFailure{Type: "unknown", Message: "unknown result " + r.Result + ": " + msg, Body: out}
+			c.Failure = &reports.JUnitFailure{Type: "unknown", Message: "unknown result " + r.Result + ": " + msg, Body: out}
 			suite.Failures++
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
 	suite.Tests = len(suite.Cases)
-	doc := JUnitSuites{Name: "splitbrain nightly", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
-		Skipped: suite.Skipped, Time: suite.Time, Suites: []JUnitSuite{suite}}
-	b, err := xml.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("junit: %w", err)
-	}
-	return append([]byte(xml.Header), append(b, '\n')...), nil
+	doc := reports.JUnitSuites{Name: "splitbrain nightly", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
+		Skipped: suite.Skipped, Time: suite.Time, Suites: []reports.JUnitSuite{suite}}
+	return reports.MarshalJUnit(doc)
 }
 
 // caseOut is a run's case text: its settings, each checker's verdict and
 // summary, and how to replay it.
-func caseOut(m Matrix, r MatrixRun) string {
+func caseOut(m Summary, r JudgedRun) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "system %s", r.System)
 	if r.Algo != "" {
@@ -86,21 +85,21 @@ func caseOut(m Matrix, r MatrixRun) string {
 	names := append([]string(nil), m.Checkers...)
 	var extra []string
 	for n := range r.Checkers {
-		if !contains(names, n) {
+		if !slices.Contains(names, n) {
 			extra = append(extra, n)
 		}
 	}
 	sort.Strings(extra)
 	for _, n := range append(names, extra...) {
 		if c, ok := r.Checkers[n]; ok {
-			fmt.Fprintf(&b, "%s: %s: %s\n", n, orUnknown(c.Verdict), c.Summary)
+			fmt.Fprintf(&b, "%s: %s: %s\n", n, c.Verdict, c.Summary)
 		}
 	}
 	if r.Replay != "" {
 		fmt.Fprintf(&b, "replay: %s\n", r.Replay)
 	}
 	if r.Name != "" {
-		fmt.Fprintf(&b, "report: %s/%s in the store\n", r.Name, reportFile)
+		fmt.Fprintf(&b, "report: %s/%s in the store\n", r.Name, rundir.ReportFile)
 	}
 	return b.String()
 }
