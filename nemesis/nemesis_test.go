@@ -238,7 +238,7 @@ func TestRunHealsOnCancel(t *testing.T) {
 
 func TestStrobe(t *testing.T) {
 	s := Schedule{Episodes: []Episode{
-		{Duration: Duration(100 * time.Millisecond), Kind: KindClock, Variant: Strobe, Count: 1, OffsetMS: 300, PeriodMS: 20, Order: []string{"n1", "n2", "n3"}},
+		{Duration: Duration(300 * time.Millisecond), Kind: KindClock, Variant: Strobe, Count: 1, OffsetMS: 300, PeriodMS: 20, Order: []string{"n1", "n2", "n3"}},
 	}}
 	fc := &fakeCluster{}
 	h := &history.Memory{}

@@ -3,6 +3,11 @@
 // skews and netem. One fault at a time, each healed before the next, each
 // recorded as a start and a stop entry in the history (docs/run-format.md).
 //
+// Each kind is a Fault (partition.go, kill.go, pause.go, clock.go,
+// netem.go) that injects itself and says how to heal; the executor
+// (executor.go) walks the schedule, aims at the leader, bounds and records
+// every step and retries heals.
+//
 // The schedule names targets by role where the fault is about a role ("the
 // leader at that moment") and by node otherwise, so a replay of a stored
 // schedule hits the same roles at the same offsets.
@@ -16,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Fault kinds (the --nemesis values).
@@ -71,30 +78,9 @@ func ParseKinds(s string) ([]string, error) {
 	return out, nil
 }
 
-// Duration is a time.Duration written in JSON as a string like "5s".
-type Duration time.Duration
-
-// MarshalJSON writes d as a Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a Go duration string or a number of nanoseconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		var n int64
-		if err2 := json.Unmarshal(b, &n); err2 != nil {
-			return fmt.Errorf("duration: want a string like \"5s\", got %s", b)
-		}
-		*d = Duration(n)
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is a time.Duration written in JSON as a string like "5s"; it
+// is the run directory's (run.json and schedule.json write it alike).
+type Duration = rundir.Duration
 
 // Episode is one fault: applied At after the run started, healed Duration
 // later.
@@ -362,20 +348,14 @@ func oneWay(dir string, minority, rest []string) Cut {
 	return c
 }
 
-// WriteFile stores s as indented JSON.
-func (s Schedule) WriteFile(path string) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+// WriteFile stores s as indented JSON, atomically.
+func (s Schedule) WriteFile(path string) error { return rundir.WriteJSON(path, s) }
 
 // ReadFile reads a stored schedule.
 func ReadFile(path string) (Schedule, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Schedule{}, err
+		return Schedule{}, fmt.Errorf("read schedule: %w", err)
 	}
 	var s Schedule
 	if err := json.Unmarshal(b, &s); err != nil {

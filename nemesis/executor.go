@@ -1,0 +1,160 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/splitbrain/splitbrain/history"
+)
+
+// Run applies the schedule's episodes at their offsets from start, each
+// healed at its end, until the schedule is done or ctx is. A fault in
+// effect when ctx ends is healed before Run returns. The error is the
+// history's: a fault that could not be applied is recorded and logged,
+// not returned.
+func (n *Nemesis) Run(ctx context.Context, s Schedule, start time.Time) error {
+	for _, ep := range s.Episodes {
+		if !waitUntil(ctx, start.Add(time.Duration(ep.At))) {
+			return nil
+		}
+		if err := n.episode(ctx, ep, start.Add(ep.End())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// episode applies ep's faults in turn, keeps them until end (or ctx) and
+// heals them, the last applied first.
+func (n *Nemesis) episode(ctx context.Context, ep Episode, end time.Time) error {
+	if why := n.skipping(ep.Kind); why != "" {
+		n.skip(ep, why)
+		return nil
+	}
+	order, ok := n.order(ctx, ep)
+	if !ok {
+		return nil // ctx ended while waiting for a leader: nothing applied
+	}
+	fs := faults(ep, order)
+	var in []Injected
+	var err error
+	for _, f := range fs {
+		var inj *Injected
+		inj, err = n.inject(ctx, ep, f)
+		if inj != nil {
+			in = append(in, *inj)
+		}
+		if err != nil {
+			break // the history failed: heal what is in effect and stop
+		}
+	}
+	if len(in) > 0 && err == nil {
+		n.setActive(fmt.Sprintf("%s %s", ep.String(), fs[0].Nodes()))
+		waitUntil(ctx, end)
+	}
+	for _, inj := range slices.Backward(in) {
+		err = errors.Join(err, n.heal(ctx, inj))
+	}
+	n.setActive("")
+	return err
+}
+
+func (n *Nemesis) skip(ep Episode, why string) {
+	n.cfg.Log.Info("nemesis: skipped a fault", "fault", ep.String(), "why", why)
+}
+
+var errNoLeader = errors.New("no leader known")
+
+// order is ep's node order for now. When ep aims at the leader it waits
+// (bounded by LeaderWait) for one to be known, and without one takes the
+// drawn order. false when ctx ended first.
+func (n *Nemesis) order(ctx context.Context, ep Episode) ([]string, bool) {
+	if !ep.Leader {
+		return ep.Resolve(""), true
+	}
+	leader, err := backoff.Retry(ctx, func() (string, error) {
+		if l := n.cfg.Leader(); l != "" {
+			return l, nil
+		}
+		return "", errNoLeader
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(50*time.Millisecond)), backoff.WithMaxElapsedTime(n.cfg.LeaderWait))
+	if ctx.Err() != nil {
+		return nil, false
+	}
+	if err != nil {
+		n.cfg.Log.Info("nemesis: no leader known; the fault takes the drawn node instead", "fault", ep.String(), "node", ep.Order[0])
+	}
+	return ep.Resolve(leader), true
+}
+
+// inject applies f (within one step) and records its start. It returns
+// what is in effect, nil when nothing is: f's kind is skipped here, or
+// turned out unsupported.
+func (n *Nemesis) inject(ctx context.Context, ep Episode, f Fault) (*Injected, error) {
+	if why := n.skipping(f.Kind()); why != "" {
+		n.skip(ep, why)
+		return nil, nil
+	}
+	sctx, cancel := n.step(ctx)
+	defer cancel()
+	inj, err := f.Inject(sctx, n.cfg.Cluster)
+	if errors.Is(err, errors.ErrUnsupported) {
+		n.markUnsupported(f.Kind(), err)
+		return nil, nil
+	}
+	return &inj, n.record(inj.Start, err)
+}
+
+// heal undoes inj, retrying a failure (bounded) so that a run never leaves
+// a fault in place, and records the stop entry once healed or given up
+// on. It outlives ctx on purpose: a run that was cut short heals all the
+// same.
+func (n *Nemesis) heal(ctx context.Context, inj Injected) error {
+	hctx := context.WithoutCancel(ctx)
+	_, err := backoff.Retry(hctx, func() (struct{}, error) {
+		sctx, cancel := n.step(hctx)
+		defer cancel()
+		return struct{}{}, inj.Heal(sctx)
+	}, backoff.WithMaxTries(3), backoff.WithBackOff(&backoff.ExponentialBackOff{
+		InitialInterval: 200 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}))
+	return n.record(inj.Stop, err)
+}
+
+// step bounds one fault action. It does not end with ctx: an action
+// started is finished (a half-applied partition is worse than a late one).
+func (n *Nemesis) step(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Step)
+}
+
+// record writes a nemesis entry, with err when the action failed.
+func (n *Nemesis) record(e Entry, err error) error {
+	op := history.Op{Process: history.Nemesis, Type: history.Info, F: string(e.F), Node: e.Node, Value: history.RawValue(e.Value)}
+	if err != nil {
+		op.Error = err.Error()
+		n.cfg.Log.Warn("nemesis: fault action failed", "f", e.F, "err", err)
+	}
+	if _, werr := n.cfg.History.Append(op); werr != nil {
+		return fmt.Errorf("record %s: %w", e.F, werr)
+	}
+	return nil
+}
+
+// waitUntil waits for t; false when ctx ended first.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	if !time.Now().Before(t) {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
