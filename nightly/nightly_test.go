@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/checker"
+	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -47,7 +48,7 @@ func writeRun(t testing.TB, store, name string, cfg runner.Config, rep checker.R
 		"bug": cfg.Bug, "nemesis": cfg.Nemesis, "seed": cfg.Seed,
 	})
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "run.json"), st, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.SettingsFile), st, 0o644))
 	require.NoError(t, checker.WriteReport(dir, rep))
 }
 
@@ -121,7 +122,7 @@ func TestExecute(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(page), `href="./nightly-20260102-electd-raft-none-all-s1/"`, "no report.html: linked to its directory")
 	assert.Contains(t, string(page), "<th>election-safety</th>")
-	_, err = os.Stat(filepath.Join(store, "index.html"))
+	_, err = os.Stat(filepath.Join(store, rundir.IndexFile))
 	assert.NoError(t, err, "the store's index is updated")
 
 	var j junitDoc

@@ -15,6 +15,7 @@ import (
 
 	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/nightly"
+	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -54,7 +55,7 @@ func (v verdictRunner) Run(ctx context.Context, cfg runner.Config) (runner.Resul
 		return runner.Result{}, err
 	}
 	st := fmt.Sprintf(`{"name":%q,"system":%q,"algo":%q,"bug":%q,"seed":%d}`, cfg.Name, cfg.System, cfg.Algo, cfg.Bug, cfg.Seed)
-	if err := os.WriteFile(filepath.Join(dir, "run.json"), []byte(st), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, rundir.SettingsFile), []byte(st), 0o644); err != nil {
 		return runner.Result{}, err
 	}
 	var rs []checker.Result
@@ -131,7 +132,7 @@ func TestNightlyExitCodes(t *testing.T) {
 			for _, w := range tt.want {
 				assert.Contains(t, out, w)
 			}
-			for _, f := range []string{nightly.SummaryFile, nightly.JUnitFile, "index.html"} {
+			for _, f := range []string{nightly.SummaryFile, nightly.JUnitFile, rundir.IndexFile} {
 				_, err := os.Stat(filepath.Join(store, f))
 				assert.NoError(t, err, f)
 			}

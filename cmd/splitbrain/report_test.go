@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // A small run made by hand: no run.json, results or logs.
@@ -23,7 +25,7 @@ func writeReportRun(t *testing.T, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{"history.jsonl": reportHistory, "events.jsonl": reportEvents} {
+	for name, body := range map[string]string{rundir.HistoryFile: reportHistory, rundir.EventsFile: reportEvents} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -39,12 +41,12 @@ func TestReportCommand(t *testing.T) {
 	if code := run([]string{"report", a}); code != exitValid {
 		t.Fatalf("report exited %d", code)
 	}
-	for _, f := range []string{"report.html", "junit.xml"} {
+	for _, f := range []string{rundir.ReportFile, rundir.JUnitFile} {
 		if _, err := os.Stat(filepath.Join(a, f)); err != nil {
 			t.Error(err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(store, "index.html")); err == nil {
+	if _, err := os.Stat(filepath.Join(store, rundir.IndexFile)); err == nil {
 		t.Error("a lone run got a store index beside it")
 	}
 
@@ -53,7 +55,7 @@ func TestReportCommand(t *testing.T) {
 	if code := run([]string{"report", b}); code != exitValid {
 		t.Fatalf("report exited %d", code)
 	}
-	index, err := os.ReadFile(filepath.Join(store, "index.html"))
+	index, err := os.ReadFile(filepath.Join(store, rundir.IndexFile))
 	if err != nil {
 		t.Fatal(err)
 	}
