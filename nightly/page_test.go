@@ -56,8 +56,8 @@ func TestPage(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(store, "dir-only"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(store, "dir-only", rundir.SettingsFile), []byte("{}"), 0o644))
 
-	require.NoError(t, WritePage(filepath.Join(store, "nightly.html"), store, sampleSummary()))
-	b, err := os.ReadFile(filepath.Join(store, "nightly.html"))
+	require.NoError(t, WritePage(filepath.Join(store, SummaryFile), store, sampleSummary()))
+	b, err := os.ReadFile(filepath.Join(store, SummaryFile))
 	require.NoError(t, err)
 	page := string(b)
 
