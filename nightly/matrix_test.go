@@ -94,8 +94,8 @@ func TestExpand(t *testing.T) {
 			check: func(t *testing.T, runs []Run) {
 				c := runs[0].Config
 				assert.Equal(t, 3, c.Nodes)
-				assert.Equal(t, 20*time.Second, c.TimeLimit)
-				assert.Equal(t, 2*time.Second, c.NemesisInterval)
+				assert.Equal(t, 20*time.Second, time.Duration(c.TimeLimit))
+				assert.Equal(t, 2*time.Second, time.Duration(c.NemesisInterval))
 				assert.Equal(t, 4, c.Concurrency)
 				assert.Equal(t, 2, c.Keys)
 				assert.Equal(t, "/store", c.Store)
@@ -131,7 +131,7 @@ func TestRepoMatrix(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, runs, 2*(2+len(bugs.All)), "faithful raft and zab and every planted bug, 2 seeds")
 	for _, r := range runs {
-		assert.Equal(t, 60*time.Second, r.Config.TimeLimit)
+		assert.Equal(t, 60*time.Second, time.Duration(r.Config.TimeLimit))
 		assert.Equal(t, "all", r.Nemesis)
 	}
 }

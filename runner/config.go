@@ -7,6 +7,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,31 +18,18 @@ import (
 
 	"github.com/splitbrain/splitbrain/election/bugs"
 	"github.com/splitbrain/splitbrain/nemesis"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Config is the settings of a run: the flags of splitbrain run, or the
-// keys of a -f file (the same names).
+// keys of a -f file (the same names). The embedded rundir.Config is what
+// run.json stores; the rest only steers this harness.
 type Config struct {
-	System          string        // "electd" or "contract"
-	Algo            string        // electd: "raft" or "zab"
-	Bug             string        // electd: planted bugs, comma-separated
-	ReadMode        string        // electd: "" (its default), "quorum" or "lease"
-	Binary          string        // contract: the node binary
-	Args            string        // contract: its arguments, with {id} {listen} {peers} {data}
-	Nodes           int           // ensemble size
-	Workload        string        // "register"
-	Nemesis         []string      // fault kinds
-	NemesisInterval time.Duration // about how long each fault lasts, and each calm between
-	TimeLimit       time.Duration // how long clients run
-	Concurrency     int           // client processes at a time
-	Rate            float64       // operations per second, 0 for as fast as the clients go
-	Keys            int           // register keys
-	OpTimeout       time.Duration // client operation timeout
-	Seed            int64         // draws the schedule and the clients' choices
-	SeedSet         bool          // Seed was given (else drawn at random)
-	Store           string        // where run directories go
-	Name            string        // the run directory's name; drawn when empty
-	Replay          string        // a stored run whose fault schedule to re-run
+	rundir.Config
+	SeedSet bool   // Seed was given (else drawn at random)
+	Store   string // where run directories go
+	Name    string // the run directory's name; drawn when empty
+	Replay  string // a stored run whose fault schedule to re-run
 }
 
 // Defaults returns the settings a run has when nothing is said.
@@ -60,44 +48,65 @@ type Field struct {
 	Name    string
 	Default string
 	Usage   string
-	Type    string // what the value is, for --help: int, duration, ...
-	set     func(c *Config, v string) error
+	Type    string                          // what the value is, for --help: int, duration, ...
+	parse   func(c *Config, v string) error // reads the text into c
+	check   func(c *Config) error           // whether c's value is allowed; nil: any
 	get     func(c *Config) string
 }
 
-// Set parses v into c's setting.
+// Set parses v into c's setting; c is unchanged when v is not allowed.
 func (f Field) Set(c *Config, v string) error { return f.set(c, v) }
 
 // Get returns c's setting as text.
 func (f Field) Get(c *Config) string { return f.get(c) }
 
+func (f Field) set(c *Config, v string) error {
+	next := *c
+	if err := f.parse(&next, v); err != nil {
+		return err
+	}
+	if f.check != nil {
+		if err := f.check(&next); err != nil {
+			return err
+		}
+	}
+	*c = next
+	return nil
+}
+
 func intField(name, def, usage string, lo, hi int, p func(*Config) *int) Field {
 	return Field{Name: name, Default: def, Usage: usage, Type: "int",
-		set: func(c *Config, v string) error {
+		parse: func(c *Config, v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
 				return fmt.Errorf("want an integer, got %q", v)
 			}
-			if n < lo || n > hi {
+			*p(c) = n
+			return nil
+		},
+		check: func(c *Config) error {
+			if n := *p(c); n < lo || n > hi {
 				return fmt.Errorf("want %d to %d, got %d", lo, hi, n)
 			}
-			*p(c) = n
 			return nil
 		},
 		get: func(c *Config) string { return strconv.Itoa(*p(c)) }}
 }
 
-func durField(name, def, usage string, lo time.Duration, p func(*Config) *time.Duration) Field {
+func durField(name, def, usage string, lo time.Duration, p func(*Config) *rundir.Duration) Field {
 	return Field{Name: name, Default: def, Usage: usage, Type: "duration",
-		set: func(c *Config, v string) error {
+		parse: func(c *Config, v string) error {
 			d, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil {
 				return fmt.Errorf("want a duration like 5s or 1m30s, got %q", v)
 			}
-			if d < lo {
+			*p(c) = rundir.Duration(d)
+			return nil
+		},
+		check: func(c *Config) error {
+			if d := time.Duration(*p(c)); d < lo {
 				return fmt.Errorf("want at least %v, got %v", lo, d)
 			}
-			*p(c) = d
 			return nil
 		},
 		get: func(c *Config) string { return p(c).String() }}
@@ -105,12 +114,11 @@ func durField(name, def, usage string, lo time.Duration, p func(*Config) *time.D
 
 func oneOf(name, def, usage string, allowed []string, p func(*Config) *string) Field {
 	return Field{Name: name, Default: def, Usage: usage, Type: "string",
-		set: func(c *Config, v string) error {
-			v = strings.TrimSpace(v)
-			if !slices.Contains(allowed, v) {
+		parse: func(c *Config, v string) error { *p(c) = strings.TrimSpace(v); return nil },
+		check: func(c *Config) error {
+			if v := *p(c); !slices.Contains(allowed, v) {
 				return fmt.Errorf("want one of %s, got %q", strings.Join(allowed, ", "), v)
 			}
-			*p(c) = v
 			return nil
 		},
 		get: func(c *Config) string { return *p(c) }}
@@ -118,8 +126,8 @@ func oneOf(name, def, usage string, allowed []string, p func(*Config) *string) F
 
 func strField(name, def, usage string, p func(*Config) *string) Field {
 	return Field{Name: name, Default: def, Usage: usage, Type: "string",
-		set: func(c *Config, v string) error { *p(c) = v; return nil },
-		get: func(c *Config) string { return *p(c) }}
+		parse: func(c *Config, v string) error { *p(c) = v; return nil },
+		get:   func(c *Config) string { return *p(c) }}
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
@@ -130,13 +138,10 @@ var Fields = []Field{
 		[]string{"electd", "contract"}, func(c *Config) *string { return &c.System }),
 	oneOf("algo", "raft", "electd's protocol: raft or zab", []string{"raft", "zab"}, func(c *Config) *string { return &c.Algo }),
 	{Name: "bug", Default: "", Type: "names", Usage: "electd's planted bugs, comma-separated (electd --list-bugs)",
-		set: func(c *Config, v string) error {
-			v = strings.TrimSpace(v)
-			if _, err := bugs.Parse(v, ""); err != nil {
-				return err
-			}
-			c.Bug = v
-			return nil
+		parse: func(c *Config, v string) error { c.Bug = strings.TrimSpace(v); return nil },
+		check: func(c *Config) error {
+			_, err := bugs.Parse(c.Bug, "")
+			return err
 		},
 		get: func(c *Config) string { return c.Bug }},
 	oneOf("read-mode", "", "electd's read path: quorum or lease (empty: electd's default)",
@@ -147,12 +152,20 @@ var Fields = []Field{
 	intField("nodes", "5", "nodes in the ensemble", 3, 9, func(c *Config) *int { return &c.Nodes }),
 	oneOf("workload", "register", "the workload: register", []string{"register"}, func(c *Config) *string { return &c.Workload }),
 	{Name: "nemesis", Default: "all", Type: "kinds", Usage: "fault kinds, comma-separated: partition,kill,pause,clock,netem; or all, or none",
-		set: func(c *Config, v string) error {
+		parse: func(c *Config, v string) error {
 			k, err := nemesis.ParseKinds(v)
 			if err != nil {
 				return err
 			}
 			c.Nemesis = k
+			return nil
+		},
+		check: func(c *Config) error {
+			for _, k := range c.Nemesis {
+				if !slices.Contains(nemesis.AllKinds, k) {
+					return fmt.Errorf("unknown fault kind %q: want some of %s", k, strings.Join(nemesis.AllKinds, ", "))
+				}
+			}
 			return nil
 		},
 		get: func(c *Config) string {
@@ -162,26 +175,32 @@ var Fields = []Field{
 			return strings.Join(c.Nemesis, ",")
 		}},
 	durField("nemesis-interval", "5s", "about how long each fault lasts, and the calm after it", 100*time.Millisecond,
-		func(c *Config) *time.Duration { return &c.NemesisInterval }),
+		func(c *Config) *rundir.Duration { return &c.NemesisInterval }),
 	durField("time-limit", "60s", "how long the clients run (the final phase comes after)", time.Second,
-		func(c *Config) *time.Duration { return &c.TimeLimit }),
+		func(c *Config) *rundir.Duration { return &c.TimeLimit }),
 	intField("concurrency", "10", "client processes at a time, bound to the nodes round robin", 1, 1000,
 		func(c *Config) *int { return &c.Concurrency }),
 	{Name: "rate", Default: "0", Type: "float", Usage: "operations per second over all clients; 0 for as fast as they go",
-		set: func(c *Config, v string) error {
+		parse: func(c *Config, v string) error {
 			r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil || r < 0 || r != r {
+			if err != nil {
 				return fmt.Errorf("want a number of operations per second, 0 or more, got %q", v)
 			}
 			c.Rate = r
 			return nil
 		},
+		check: func(c *Config) error {
+			if c.Rate < 0 || math.IsNaN(c.Rate) {
+				return fmt.Errorf("want a number of operations per second, 0 or more, got %g", c.Rate)
+			}
+			return nil
+		},
 		get: func(c *Config) string { return strconv.FormatFloat(c.Rate, 'g', -1, 64) }},
 	intField("keys", "5", "register keys", 1, 1000, func(c *Config) *int { return &c.Keys }),
 	durField("op-timeout", "1s", "client operation timeout; a timeout is an indeterminate (info) outcome", 10*time.Millisecond,
-		func(c *Config) *time.Duration { return &c.OpTimeout }),
+		func(c *Config) *rundir.Duration { return &c.OpTimeout }),
 	{Name: "seed", Default: "", Type: "int", Usage: "seed of the fault schedule and the clients' choices (default: random, and printed)",
-		set: func(c *Config, v string) error {
+		parse: func(c *Config, v string) error {
 			v = strings.TrimSpace(v)
 			if v == "" {
 				c.Seed, c.SeedSet = 0, false
@@ -202,12 +221,11 @@ var Fields = []Field{
 		}},
 	strField("store", "./store", "where run directories go", func(c *Config) *string { return &c.Store }),
 	{Name: "name", Default: "", Type: "string", Usage: "the run directory's name under the store (default: system-algo-bug-time)",
-		set: func(c *Config, v string) error {
-			v = strings.TrimSpace(v)
-			if v != "" && !nameRE.MatchString(v) {
-				return fmt.Errorf("want letters, digits, '.', '_' and '-' only, got %q", v)
+		parse: func(c *Config, v string) error { c.Name = strings.TrimSpace(v); return nil },
+		check: func(c *Config) error {
+			if c.Name != "" && !nameRE.MatchString(c.Name) {
+				return fmt.Errorf("want letters, digits, '.', '_' and '-' only, got %q", c.Name)
 			}
-			c.Name = v
 			return nil
 		},
 		get: func(c *Config) string { return c.Name }},
@@ -224,9 +242,18 @@ func FieldByName(name string) (Field, bool) {
 	return Field{}, false
 }
 
-// Validate checks what single settings can't: combinations.
+// Validate checks every setting's range, and what single settings can't:
+// combinations. A Config read from run.json gets the same checks as flags.
 func (c Config) Validate() error {
 	var errs []error
+	for _, f := range Fields {
+		if f.check == nil {
+			continue
+		}
+		if err := f.check(&c); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
+		}
+	}
 	switch c.System {
 	case "contract":
 		if c.Binary == "" {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 func TestDefaults(t *testing.T) {
@@ -17,11 +19,11 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "raft", c.Algo)
 	assert.Equal(t, 5, c.Nodes)
 	assert.Equal(t, []string{"partition", "kill", "pause", "clock", "netem"}, c.Nemesis)
-	assert.Equal(t, 5*time.Second, c.NemesisInterval)
-	assert.Equal(t, 60*time.Second, c.TimeLimit)
+	assert.Equal(t, rundir.Duration(5*time.Second), c.NemesisInterval)
+	assert.Equal(t, rundir.Duration(60*time.Second), c.TimeLimit)
 	assert.Equal(t, 10, c.Concurrency)
 	assert.Equal(t, 5, c.Keys)
-	assert.Equal(t, time.Second, c.OpTimeout)
+	assert.Equal(t, rundir.Duration(time.Second), c.OpTimeout)
 	assert.False(t, c.SeedSet)
 	assert.Equal(t, "./store", c.Store)
 	assert.NoError(t, c.Validate())
@@ -46,8 +48,8 @@ rate: 100
 	assert.Equal(t, "zab.no-stepdown", c.Bug)
 	assert.Equal(t, 3, c.Nodes)
 	assert.Equal(t, []string{"partition", "kill"}, c.Nemesis)
-	assert.Equal(t, 2*time.Second, c.NemesisInterval)
-	assert.Equal(t, 30*time.Second, c.TimeLimit)
+	assert.Equal(t, rundir.Duration(2*time.Second), c.NemesisInterval)
+	assert.Equal(t, rundir.Duration(30*time.Second), c.TimeLimit)
 	assert.Equal(t, int64(42), c.Seed)
 	assert.True(t, c.SeedSet)
 	assert.Equal(t, 100.0, c.Rate)
@@ -105,29 +107,101 @@ func TestValidate(t *testing.T) {
 	assert.ErrorContains(t, c.Validate(), "belongs to --algo raft")
 
 	c = Defaults()
-	c.NemesisInterval, c.TimeLimit = time.Minute, 10*time.Second
+	c.NemesisInterval, c.TimeLimit = rundir.Duration(time.Minute), rundir.Duration(10*time.Second)
 	assert.ErrorContains(t, c.Validate(), "no fault would fit")
 }
 
 func TestReadSettings(t *testing.T) {
 	dir := t.TempDir()
-	st := Settings{Name: "x", System: "electd", Algo: "zab", Bug: "zab.no-stepdown", Nodes: 3,
-		Nemesis: []string{"kill"}, Seed: 9, TimeLimit: "20s", Concurrency: 4, Keys: 2,
-		NemesisInterval: "2s", OpTimeout: "500ms", Workload: "register"}
-	require.NoError(t, writeJSON(filepath.Join(dir, SettingsFile), st))
+	st := rundir.Settings{Name: "x", Config: rundir.Config{System: "electd", Algo: "zab", Bug: "zab.no-stepdown", Nodes: 3,
+		Nemesis: []string{"kill"}, Seed: 9, TimeLimit: rundir.Duration(20 * time.Second), Concurrency: 4, Keys: 2,
+		NemesisInterval: rundir.Duration(2 * time.Second), OpTimeout: rundir.Duration(500 * time.Millisecond), Workload: "register"}}
+	require.NoError(t, rundir.WriteSettings(dir, st))
 	c, err := ReadSettings(dir)
 	require.NoError(t, err)
-	assert.Equal(t, "zab", c.Algo)
-	assert.Equal(t, 3, c.Nodes)
-	assert.Equal(t, []string{"kill"}, c.Nemesis)
-	assert.Equal(t, int64(9), c.Seed)
+	assert.Equal(t, st.Config, c.Config, "run.json reads straight into the config")
 	assert.True(t, c.SeedSet)
-	assert.Equal(t, 20*time.Second, c.TimeLimit)
-	assert.Equal(t, 500*time.Millisecond, c.OpTimeout)
+	assert.Equal(t, Defaults().Store, c.Store, "harness-only settings keep their defaults")
+	assert.Empty(t, c.Replay)
+}
 
-	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsFile), []byte(`{"nodes": 42}`), 0o644))
-	_, err = ReadSettings(dir)
-	assert.ErrorContains(t, err, "nodes: want 3 to 9")
+// A run.json as runner wrote it before rundir (every key, durations as
+// strings, "nemesis": [] for none) replays with the same settings.
+func TestReadSettingsOfEarlierRuns(t *testing.T) {
+	const old = `{
+  "name": "electd-raft-20261130-100000",
+  "started": "2026-11-30T10:00:00Z",
+  "system": "electd",
+  "algo": "raft",
+  "bug": "raft.vote-twice",
+  "nodes": 3,
+  "nemesis": [],
+  "seed": 1234,
+  "time_limit": "30s",
+  "concurrency": 6,
+  "keys": 4,
+  "command": "splitbrain run --nodes 3 --nemesis none --store ./store --seed 1234",
+  "replay": "splitbrain run --replay store/electd-raft-20261130-100000",
+  "workload": "register",
+  "nemesis_interval": "2s",
+  "rate": 50,
+  "op_timeout": "750ms",
+  "read_mode": "quorum",
+  "ensemble": "9a8b7c6d5e4f"
+}`
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.SettingsFile), []byte(old), 0o644))
+	c, err := ReadSettings(dir)
+	require.NoError(t, err)
+	want := Defaults()
+	want.Bug, want.Nodes, want.Nemesis, want.Seed, want.SeedSet = "raft.vote-twice", 3, nil, 1234, true
+	want.TimeLimit, want.NemesisInterval, want.OpTimeout = rundir.Duration(30*time.Second), rundir.Duration(2*time.Second), rundir.Duration(750*time.Millisecond)
+	want.Concurrency, want.Keys, want.Rate, want.ReadMode = 6, 4, 50, "quorum"
+	assert.Equal(t, want, c)
+	assert.Equal(t, []string{"--bug", "raft.vote-twice", "--read-mode", "quorum", "--nodes", "3", "--nemesis", "none",
+		"--nemesis-interval", "2s", "--time-limit", "30s", "--concurrency", "6", "--rate", "50", "--keys", "4",
+		"--op-timeout", "750ms", "--seed", "1234"}, c.Flags())
+}
+
+func TestReadSettingsErrors(t *testing.T) {
+	tests := []struct {
+		name, json, want string
+	}{
+		{"out of range", `{"nodes": 42}`, "nodes: want 3 to 9, got 42"},
+		{"unknown algo", `{"algo": "paxos"}`, `algo: want one of raft, zab, got "paxos"`},
+		{"unknown fault", `{"nemesis": ["meteor"]}`, `nemesis: unknown fault kind "meteor"`},
+		{"short interval", `{"nemesis_interval": "1ms"}`, "nemesis-interval: want at least 100ms, got 1ms"},
+		{"negative rate", `{"rate": -1}`, "rate: want a number of operations per second, 0 or more"},
+		{"combination", `{"nemesis": ["kill"], "nemesis_interval": "2m", "time_limit": "1m"}`, "no fault would fit"},
+		{"bad duration", `{"time_limit": "soon"}`, "duration"},
+		{"not JSON", `{"nodes": `, "run.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.SettingsFile), []byte(tt.json), 0o644))
+			_, err := ReadSettings(dir)
+			require.Error(t, err)
+			assert.ErrorContains(t, err, "--replay")
+			assert.ErrorContains(t, err, tt.want)
+		})
+	}
+	_, err := ReadSettings(t.TempDir())
+	assert.ErrorIs(t, err, rundir.ErrNoSettings)
+}
+
+func TestSetLeavesConfigAloneOnError(t *testing.T) {
+	c := Defaults()
+	f, ok := FieldByName("nodes")
+	require.True(t, ok)
+	require.Error(t, f.Set(&c, "12"))
+	assert.Equal(t, 5, c.Nodes)
+	require.NoError(t, f.Set(&c, "7"))
+	assert.Equal(t, 7, c.Nodes)
+	d, _ := FieldByName("time_limit")
+	require.NoError(t, d.Set(&c, "90s"))
+	assert.Equal(t, rundir.Duration(90*time.Second), c.TimeLimit)
+	assert.Equal(t, "1m30s", d.Get(&c))
 }
 
 func TestShellQuote(t *testing.T) {

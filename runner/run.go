@@ -1,8 +1,8 @@
 package runner
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,32 +10,35 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 
 	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/nemesis"
 	"github.com/splitbrain/splitbrain/reports"
-	"github.com/splitbrain/splitbrain/store"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/runstore"
 	"github.com/splitbrain/splitbrain/systems"
 	"github.com/splitbrain/splitbrain/systems/contract"
 	"github.com/splitbrain/splitbrain/systems/electd"
 	"github.com/splitbrain/splitbrain/workloads"
 )
 
-// Files of a run directory this package writes (the others are the
-// checker's and the reports').
+// Bounds of the run's waits.
 const (
-	SettingsFile = "run.json"
-	ScheduleFile = "schedule.json"
-	LogsDir      = "logs"
+	startTimeout  = 90 * time.Second // starting the ensemble (the image is built before)
+	leaderTimeout = 30 * time.Second // the first leader, before the clients start
+	healTimeout   = 30 * time.Second // healing every fault
+	agreeTimeout  = 30 * time.Second // the final phase's agreed leader
+	finalTries    = 5                // rounds of final reads
+	finalBackoff  = 500 * time.Millisecond
 )
-
-// startTimeout bounds starting the ensemble (the image is built before).
-const startTimeout = 90 * time.Second
 
 // ErrCannotRun marks errors that kept the run from happening (no engine,
 // a bad setting, a run directory in the way); the command exits 3.
@@ -71,80 +74,50 @@ type Result struct {
 	Duration    time.Duration
 }
 
-// Settings is run.json.
-type Settings struct {
-	Name            string   `json:"name"`
-	Started         string   `json:"started"`
-	System          string   `json:"system"`
-	Algo            string   `json:"algo"`
-	Bug             string   `json:"bug"`
-	Nodes           int      `json:"nodes"`
-	Nemesis         []string `json:"nemesis"`
-	Seed            int64    `json:"seed"`
-	TimeLimit       string   `json:"time_limit"`
-	Concurrency     int      `json:"concurrency"`
-	Keys            int      `json:"keys"`
-	Command         string   `json:"command"`
-	Replay          string   `json:"replay"`
-	Workload        string   `json:"workload"`
-	NemesisInterval string   `json:"nemesis_interval"`
-	Rate            float64  `json:"rate"`
-	OpTimeout       string   `json:"op_timeout"`
-	ReadMode        string   `json:"read_mode,omitempty"`
-	Binary          string   `json:"binary,omitempty"`
-	Args            string   `json:"args,omitempty"`
-	ReplayOf        string   `json:"replay_of,omitempty"`
-	Ensemble        string   `json:"ensemble,omitempty"` // the containers' run label
+// Verdict is the run's outcome: the report's verdict, except that a run
+// cut short is never valid (it did not do what it was asked), but unknown.
+func (r Result) Verdict() checker.Verdict {
+	if r.Interrupted && r.Report.Verdict == checker.Valid {
+		return checker.Unknown
+	}
+	return r.Report.Verdict
 }
 
 // ReadSettings reads a stored run's run.json as a Config: the base of
-// --replay, which flags and -f then override.
+// --replay, which flags and -f then override. It is checked as flags are.
 func ReadSettings(dir string) (Config, error) {
-	b, err := os.ReadFile(filepath.Join(dir, SettingsFile))
+	s, err := rundir.ReadSettings(dir)
 	if err != nil {
 		return Config{}, fmt.Errorf("--replay: %w", err)
 	}
-	var s Settings
-	if err := json.Unmarshal(b, &s); err != nil {
-		return Config{}, fmt.Errorf("--replay: %s: %w", filepath.Join(dir, SettingsFile), err)
-	}
 	c := Defaults()
-	set := func(name, v string) error {
-		if v == "" {
-			return nil
-		}
-		f, _ := FieldByName(name)
-		if err := f.set(&c, v); err != nil {
-			return fmt.Errorf("--replay: %s: %s: %w", filepath.Join(dir, SettingsFile), name, err)
-		}
-		return nil
-	}
-	nem := strings.Join(s.Nemesis, ",")
-	if nem == "" {
-		nem = "none"
-	}
-	for _, kv := range [][2]string{
-		{"system", s.System}, {"algo", s.Algo}, {"bug", s.Bug}, {"nodes", itoa(s.Nodes)}, {"nemesis", nem},
-		{"time-limit", s.TimeLimit}, {"concurrency", itoa(s.Concurrency)}, {"keys", itoa(s.Keys)},
-		{"workload", s.Workload}, {"nemesis-interval", s.NemesisInterval}, {"op-timeout", s.OpTimeout},
-		{"read-mode", s.ReadMode}, {"binary", s.Binary}, {"args", s.Args}, {"seed", fmt.Sprint(s.Seed)},
-		{"rate", fmt.Sprint(s.Rate)},
-	} {
-		if err := set(kv[0], kv[1]); err != nil {
-			return Config{}, err
-		}
+	c.Config = withDefaults(s.Config, c.Config)
+	c.SeedSet = true
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("--replay: %s: %w", filepath.Join(dir, rundir.SettingsFile), err)
 	}
 	return c, nil
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return ""
+// withDefaults fills in what a run.json left empty, as older versions may
+// have: an empty value there never meant anything but the default.
+func withDefaults(c, d rundir.Config) rundir.Config {
+	c.System = cmp.Or(c.System, d.System)
+	c.Algo = cmp.Or(c.Algo, d.Algo)
+	c.Workload = cmp.Or(c.Workload, d.Workload)
+	c.Nodes = cmp.Or(c.Nodes, d.Nodes)
+	c.Concurrency = cmp.Or(c.Concurrency, d.Concurrency)
+	c.Keys = cmp.Or(c.Keys, d.Keys)
+	c.NemesisInterval = cmp.Or(c.NemesisInterval, d.NemesisInterval)
+	c.TimeLimit = cmp.Or(c.TimeLimit, d.TimeLimit)
+	c.OpTimeout = cmp.Or(c.OpTimeout, d.OpTimeout)
+	if len(c.Nemesis) == 0 {
+		c.Nemesis = nil // "nemesis": [] is no faults, as --nemesis none
 	}
-	return fmt.Sprint(n)
+	return c
 }
 
-// System returns the systems.System the settings describe.
+// system returns the systems.System the settings describe.
 func (c Config) system() (systems.System, error) {
 	switch c.System {
 	case "contract":
@@ -186,343 +159,467 @@ func cannot(err error) error { return fmt.Errorf("%w: %w", ErrCannotRun, err) }
 // written; a run that found bugs returns a Result whose Report says so.
 // Cancelling ctx (Ctrl-C) cuts the run short: the nemesis heals, the
 // ensemble is torn down, and what was recorded is judged and stored.
+//
+// The phases: prepare (settings, engine, image, run directory), start
+// (records, ensemble, observer, clients), drive (the client phase), settle
+// (heal, final reads, teardown) and judge (check and store).
 func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
-	log := opts.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	if err := cfg.Validate(); err != nil {
-		return Result{}, cannot(err)
-	}
-	var sched *nemesis.Schedule
-	if cfg.Replay != "" {
-		s, err := nemesis.ReadFile(filepath.Join(cfg.Replay, ScheduleFile))
-		if err != nil {
-			return Result{}, cannot(fmt.Errorf("--replay: %w", err))
-		}
-		if len(s.Nodes) != cfg.Nodes {
-			return Result{}, cannot(fmt.Errorf("--replay: the stored schedule is for %d nodes, not --nodes %d", len(s.Nodes), cfg.Nodes))
-		}
-		sched = &s
-		if !cfg.SeedSet {
-			cfg.Seed, cfg.SeedSet = s.Seed, true
+	r := &run{cfg: cfg, opts: opts, log: cmp.Or(opts.Log, slog.Default()), began: time.Now()}
+	defer r.release()
+	for _, phase := range []func(context.Context) error{r.prepare, r.start, r.drive, r.settle, r.judge} {
+		if err := phase(ctx); err != nil {
+			return r.res, err
 		}
 	}
-	if !cfg.SeedSet {
-		cfg.Seed, cfg.SeedSet = rand.Int64N(1<<31), true
-	}
-	if cfg.Binary != "" {
-		// Stored absolute, so that the replay command works from anywhere.
-		if abs, err := filepath.Abs(cfg.Binary); err == nil {
-			cfg.Binary = abs
-		}
-	}
-	sys, err := cfg.system()
-	if err != nil {
-		return Result{}, cannot(err)
-	}
+	return r.res, nil
+}
 
-	// The engine, and what killed runs left behind.
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err = clusters.Ping(pctx)
-	cancel()
+// run is one run's state, filled in phase by phase.
+type run struct {
+	cfg   Config
+	opts  Options
+	log   *slog.Logger
+	began time.Time // Run was called
+
+	// prepare
+	sys     systems.System
+	sched   nemesis.Schedule
+	nodes   []string // "n1", ...
+	noClock bool     // the system accepts no clock faults
+	dir     string
+	image   string
+	runID   string // the containers' label
+	res     Result
+
+	// start
+	t0      time.Time // the history's time zero
+	hist    *history.Writer
+	events  *history.EventWriter
+	ens     *clusters.Ensemble
+	eps     []workloads.Endpoint
+	obs     *workloads.Observer
+	stopObs func() // stops the observer, once
+	stats   *workloads.Stats
+	reg     *workloads.Register
+	nem     *nemesis.Nemesis
+}
+
+// prepare checks the settings, draws the seed and the schedule, makes sure
+// an engine answers, builds the image and writes run.json and
+// schedule.json into a new run directory.
+func (r *run) prepare(ctx context.Context) error {
+	if err := r.cfg.Validate(); err != nil {
+		return cannot(err)
+	}
+	if err := r.loadSchedule(); err != nil {
+		return cannot(err)
+	}
+	if r.cfg.Binary != "" {
+		// Stored absolute, so that the replay command works from anywhere.
+		if abs, err := filepath.Abs(r.cfg.Binary); err == nil {
+			r.cfg.Binary = abs
+		}
+	}
+	sys, err := r.cfg.system()
 	if err != nil {
-		return Result{}, cannot(fmt.Errorf("%w; start one, or set DOCKER_HOST", err))
+		return cannot(err)
+	}
+	r.sys, r.noClock = sys, sys.Clock == systems.ClockNone
+	if err := r.checkEngine(ctx); err != nil {
+		return cannot(err)
+	}
+	if r.dir, err = r.pickDir(); err != nil {
+		return cannot(err)
+	}
+	r.log.Info("run", "dir", r.dir, "seed", r.cfg.Seed, "system", sys.Name, "nodes", r.cfg.Nodes,
+		"faults", len(r.sched.Episodes), "time_limit", r.cfg.TimeLimit)
+	if err := r.buildImage(ctx); err != nil {
+		return cannot(err)
+	}
+	if err := os.MkdirAll(filepath.Join(r.dir, rundir.LogsDir), 0o755); err != nil {
+		return cannot(err)
+	}
+	return r.writeSettings()
+}
+
+// loadSchedule reads the replayed run's schedule (its seed too, unless one
+// was given), or draws one from the seed.
+func (r *run) loadSchedule() error {
+	r.nodes = make([]string, r.cfg.Nodes)
+	for i := range r.nodes {
+		r.nodes[i] = fmt.Sprintf("n%d", i+1)
+	}
+	if r.cfg.Replay != "" {
+		s, err := nemesis.ReadFile(filepath.Join(r.cfg.Replay, rundir.ScheduleFile))
+		if err != nil {
+			return fmt.Errorf("--replay: %w", err)
+		}
+		if len(s.Nodes) != r.cfg.Nodes {
+			return fmt.Errorf("--replay: the stored schedule is for %d nodes, not --nodes %d", len(s.Nodes), r.cfg.Nodes)
+		}
+		if !r.cfg.SeedSet {
+			r.cfg.Seed, r.cfg.SeedSet = s.Seed, true
+		}
+		r.sched = s
+		return nil
+	}
+	if !r.cfg.SeedSet {
+		r.cfg.Seed, r.cfg.SeedSet = rand.Int64N(1<<31), true
+	}
+	r.sched = nemesis.Generate(r.cfg.Seed, r.nodes, r.cfg.Nemesis,
+		time.Duration(r.cfg.NemesisInterval), time.Duration(r.cfg.TimeLimit))
+	return nil
+}
+
+// checkEngine makes sure an engine answers and removes what killed runs
+// left behind.
+func (r *run) checkEngine(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := clusters.Ping(pctx); err != nil {
+		return fmt.Errorf("%w; start one, or set DOCKER_HOST", err)
 	}
 	if n, err := clusters.Clean(ctx); err != nil {
-		log.Warn("could not remove what earlier runs left behind", "err", err)
+		r.log.Warn("could not remove what earlier runs left behind", "err", err)
 	} else if n > 0 {
-		log.Info("removed containers and networks of runs that died", "count", n)
+		r.log.Info("removed containers and networks of runs that died", "count", n)
 	}
+	return nil
+}
 
-	now := time.Now()
-	name := cfg.Name
-	if name == "" {
-		name = cfg.defaultName(now)
+// pickDir names the run directory: --name, which must be new, or a drawn
+// name, numbered when taken.
+func (r *run) pickDir() (string, error) {
+	name := cmp.Or(r.cfg.Name, r.cfg.defaultName(r.began))
+	dir := filepath.Join(r.cfg.Store, name)
+	if _, err := os.Stat(dir); err != nil {
+		return dir, nil
 	}
-	dir := filepath.Join(cfg.Store, name)
-	if _, err := os.Stat(dir); err == nil {
-		if cfg.Name != "" {
-			return Result{}, cannot(fmt.Errorf("--name %s: %s already exists; pick another name", cfg.Name, dir))
+	if r.cfg.Name != "" {
+		return "", fmt.Errorf("--name %s: %s already exists; pick another name", r.cfg.Name, dir)
+	}
+	for i := 2; ; i++ {
+		d := fmt.Sprintf("%s-%d", dir, i)
+		if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+			return d, nil
 		}
-		for i := 2; ; i++ {
-			d := fmt.Sprintf("%s-%d", filepath.Join(cfg.Store, name), i)
-			if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
-				dir, name = d, filepath.Base(d)
-				break
-			}
-		}
 	}
-	nodes := make([]string, cfg.Nodes)
-	for i := range nodes {
-		nodes[i] = fmt.Sprintf("n%d", i+1)
-	}
-	noClock := sys.Clock == systems.ClockNone
-	if sched == nil {
-		kinds := cfg.Nemesis
-		s := nemesis.Generate(cfg.Seed, nodes, kinds, cfg.NemesisInterval, cfg.TimeLimit)
-		sched = &s
-	}
-	log.Info("run", "dir", dir, "seed", cfg.Seed, "system", sys.Name, "nodes", cfg.Nodes,
-		"faults", len(sched.Episodes), "time_limit", cfg.TimeLimit)
+}
 
-	// The image first, so that the run's clock starts with the ensemble.
-	img, err := clusters.BuildImage(ctx, sys)
+// buildImage builds the node image first, so that the run's clock starts
+// with the ensemble.
+func (r *run) buildImage(ctx context.Context) error {
+	img, err := clusters.BuildImage(ctx, r.sys)
 	if err != nil && ctx.Err() == nil {
 		// A concurrent image clean-up can remove a layer mid-build; once more.
-		log.Warn("building the node image failed; trying once more", "err", err)
-		img, err = clusters.BuildImage(ctx, sys)
+		r.log.Warn("building the node image failed; trying once more", "err", err)
+		img, err = clusters.BuildImage(ctx, r.sys)
 	}
 	if err != nil {
-		return Result{}, cannot(fmt.Errorf("building the node image: %w", err))
+		return fmt.Errorf("building the node image: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, LogsDir), 0o755); err != nil {
-		return Result{}, cannot(err)
-	}
-	program := opts.Program
-	if program == "" {
-		program = "splitbrain"
-	}
-	res := Result{Dir: dir, Seed: cfg.Seed, Replay: program + " run --replay " + ShellQuote([]string{dir})}
-	runID := fmt.Sprintf("%x", rand.Uint64()&0xffffffffffff)
-	st := Settings{
-		Name: name, Started: now.UTC().Format(time.RFC3339), System: cfg.System, Algo: cfg.Algo, Bug: cfg.Bug,
-		Nodes: cfg.Nodes, Nemesis: cfg.Nemesis, Seed: cfg.Seed, TimeLimit: cfg.TimeLimit.String(),
-		Concurrency: cfg.Concurrency, Keys: cfg.Keys,
-		Command:  program + " run " + ShellQuote(append(cfg.Flags(), "--store", cfg.Store)),
-		Replay:   res.Replay,
-		Workload: cfg.Workload, NemesisInterval: cfg.NemesisInterval.String(), Rate: cfg.Rate,
-		OpTimeout: cfg.OpTimeout.String(), ReadMode: cfg.ReadMode, Binary: cfg.Binary, Args: cfg.Args,
-		ReplayOf: cfg.Replay, Ensemble: runID,
-	}
-	if st.Nemesis == nil {
-		st.Nemesis = []string{}
-	}
-	if err := writeJSON(filepath.Join(dir, SettingsFile), st); err != nil {
-		return res, err
-	}
-	if err := sched.WriteFile(filepath.Join(dir, ScheduleFile)); err != nil {
-		return res, err
-	}
+	r.image = img.Tag
+	return nil
+}
 
-	start := time.Now()
-	hist, err := history.Create(filepath.Join(dir, checker.HistoryFile), start)
-	if err != nil {
-		return res, err
+// writeSettings writes run.json and schedule.json; from here on the
+// Result names the run directory.
+func (r *run) writeSettings() error {
+	program := cmp.Or(r.opts.Program, "splitbrain")
+	r.res = Result{Dir: r.dir, Seed: r.cfg.Seed, Replay: program + " run --replay " + ShellQuote([]string{r.dir})}
+	r.runID = fmt.Sprintf("%x", rand.Uint64()&0xffffffffffff)
+	st := rundir.Settings{
+		Name:     filepath.Base(r.dir),
+		Started:  r.began.UTC().Format(time.RFC3339),
+		Config:   r.cfg.Config,
+		Command:  program + " run " + ShellQuote(append(r.cfg.Flags(), "--store", r.cfg.Store)),
+		Replay:   r.res.Replay,
+		ReplayOf: r.cfg.Replay,
+		Ensemble: r.runID,
 	}
-	histClosed := false
-	defer func() {
-		if !histClosed {
-			hist.Close()
-		}
-	}()
-	events, err := history.CreateEvents(filepath.Join(dir, checker.EventsFile))
-	if err != nil {
-		return res, err
+	if err := rundir.WriteSettings(r.dir, st); err != nil {
+		return err
 	}
-	var evErrOnce sync.Once
+	return r.sched.WriteFile(filepath.Join(r.dir, rundir.ScheduleFile))
+}
+
+// start opens the history and the events, starts the ensemble and the
+// observer, waits (bounded) for a leader and makes the clients and the
+// nemesis.
+func (r *run) start(ctx context.Context) error {
+	if err := r.openRecords(); err != nil {
+		return err
+	}
+	if err := r.startEnsemble(ctx); err != nil {
+		return cannot(fmt.Errorf("starting the ensemble: %w", err))
+	}
+	r.startObserver(ctx)
+	r.waitLeader(ctx)
+	r.stats = &workloads.Stats{}
+	reg, err := workloads.NewRegister(workloads.RegisterConfig{
+		Nodes: r.eps, Concurrency: r.cfg.Concurrency, Keys: r.cfg.Keys, Rate: r.cfg.Rate,
+		Timeout: time.Duration(r.cfg.OpTimeout), Seed: r.cfg.Seed, History: r.hist, Stats: r.stats,
+	})
+	if err != nil {
+		return cannot(err)
+	}
+	r.reg = reg
+	r.nem = nemesis.New(nemesis.Config{Cluster: r.ens, History: r.hist, Leader: r.obs.Leader, NoClock: r.noClock, Log: r.log})
+	if r.noClock && slices.Contains(r.cfg.Nemesis, nemesis.KindClock) {
+		r.log.Info("clock faults skipped: the system accepts no clock")
+	}
+	return nil
+}
+
+// openRecords creates history.jsonl, whose time zero is now, and
+// events.jsonl.
+func (r *run) openRecords() error {
+	r.t0 = time.Now()
+	hist, err := history.Create(filepath.Join(r.dir, rundir.HistoryFile), r.t0)
+	if err != nil {
+		return err
+	}
+	r.hist = hist
+	events, err := history.CreateEvents(filepath.Join(r.dir, rundir.EventsFile))
+	if err != nil {
+		return err
+	}
+	r.events = events
+	return nil
+}
+
+// startEnsemble starts the nodes, their events going to events.jsonl.
+func (r *run) startEnsemble(ctx context.Context) error {
+	var once sync.Once
 	onEvent := func(ev clusters.Event) {
-		if err := events.Append(clusters.HistoryEvent(ev, start)); err != nil {
-			evErrOnce.Do(func() { log.Error("writing events", "err", err) })
+		if err := r.events.Append(clusters.HistoryEvent(ev, r.t0)); err != nil {
+			once.Do(func() { r.log.Error("writing events", "err", err) })
 		}
 	}
 	// Bounded: a server that never listens (a bad flag, a crash at start)
 	// must not hang the run.
-	sctx, cancelStart := context.WithTimeout(ctx, startTimeout)
-	ens, err := clusters.Start(sctx, sys, cfg.Nodes, clusters.Options{Image: img.Tag, RunID: runID, OnEvent: onEvent,
-		Logf: func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }})
-	cancelStart()
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	ens, err := clusters.Start(sctx, r.sys, r.cfg.Nodes, clusters.Options{Image: r.image, RunID: r.runID, OnEvent: onEvent,
+		Logf: func(f string, a ...any) { r.log.Debug(fmt.Sprintf(f, a...)) }})
 	if err != nil {
 		if sctx.Err() != nil && ctx.Err() == nil {
-			err = fmt.Errorf("the nodes' servers did not accept connections within %v (%w); does %q start by hand?", startTimeout, err, strings.Join(sys.Args, " "))
+			err = fmt.Errorf("the nodes' servers did not accept connections within %v (%w); does %q start by hand?",
+				startTimeout, err, strings.Join(r.sys.Args, " "))
 		}
-		events.Close()
-		return res, cannot(fmt.Errorf("starting the ensemble: %w", err))
+		return err
 	}
-	bg := context.WithoutCancel(ctx)
-	tornDown := false
-	teardown := func() {
-		if tornDown {
-			return
-		}
-		tornDown = true
-		lctx, cancel := context.WithTimeout(bg, 30*time.Second)
-		defer cancel()
-		for _, nd := range ens.Nodes() {
-			b, err := ens.Logs(lctx, nd.ID)
-			if err != nil {
-				log.Warn("node log", "node", nd.ID, "err", err)
-			}
-			if len(b) > 0 {
-				_ = os.WriteFile(filepath.Join(dir, LogsDir, nd.ID+".log"), b, 0o644)
-			}
-		}
-		tctx, cancel2 := context.WithTimeout(bg, 60*time.Second)
-		defer cancel2()
-		if err := ens.Teardown(tctx); err != nil {
-			log.Warn("teardown", "err", err)
-		}
-		if err := events.Close(); err != nil {
-			log.Warn("closing events", "err", err)
-		}
-	}
-	defer teardown()
-
-	eps := make([]workloads.Endpoint, 0, cfg.Nodes)
+	r.ens = ens
 	for _, nd := range ens.Nodes() {
-		eps = append(eps, workloads.Endpoint{Node: nd.ID, Base: "http://" + nd.Addr})
+		r.eps = append(r.eps, workloads.Endpoint{Node: nd.ID, Base: "http://" + nd.Addr})
 	}
-	obs := workloads.NewObserver(eps, workloads.DefaultPoll, events, hist.Since)
-	obsCtx, stopObs := context.WithCancel(bg)
-	obsDone := make(chan error, 1)
-	go func() { obsDone <- obs.Run(obsCtx) }()
-	stopObserver := sync.OnceFunc(func() {
-		stopObs()
-		if err := <-obsDone; err != nil {
-			log.Warn("observer", "err", err)
+	return nil
+}
+
+// startObserver polls every node's status into events.jsonl until settle
+// stops it; an interrupt does not stop it, so that the heal is observed.
+func (r *run) startObserver(ctx context.Context) {
+	r.obs = workloads.NewObserver(r.eps, workloads.DefaultPoll, r.events, r.hist.Since)
+	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- r.obs.Run(octx) }()
+	r.stopObs = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			r.log.Warn("observer", "err", err)
 		}
 	})
-	defer stopObserver()
+}
 
-	// Clients start once there is a leader (bounded: a system that never
-	// elects one still gets its run, and the liveness checker says so).
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	for obs.Leader() == "" && wctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	if l := obs.Leader(); l != "" {
-		log.Info("ensemble up", "leader", l, "after", time.Since(start).Round(time.Millisecond))
+// waitLeader waits for a first leader before the clients start (bounded: a
+// system that never elects one still gets its run, and the liveness
+// checker says so).
+func (r *run) waitLeader(ctx context.Context) {
+	wctx, cancel := context.WithTimeout(ctx, leaderTimeout)
+	defer cancel()
+	if waitFor(wctx, 50*time.Millisecond, func() bool { return r.obs.Leader() != "" }) {
+		r.log.Info("ensemble up", "leader", r.obs.Leader(), "after", time.Since(r.t0).Round(time.Millisecond))
 	} else if ctx.Err() == nil {
-		log.Warn("no leader after 30s; running the clients anyway")
+		r.log.Warn("no leader after 30s; running the clients anyway")
 	}
+}
 
-	stats := &workloads.Stats{}
-	reg, err := workloads.NewRegister(workloads.RegisterConfig{
-		Nodes: eps, Concurrency: cfg.Concurrency, Keys: cfg.Keys, Rate: cfg.Rate, Timeout: cfg.OpTimeout,
-		Seed: cfg.Seed, History: hist, Stats: stats,
-	})
-	if err != nil {
-		return res, cannot(err)
-	}
-	nem := nemesis.New(nemesis.Config{Cluster: ens, History: hist, Leader: obs.Leader, NoClock: noClock, Log: log})
-	if noClock && containsKind(cfg.Nemesis, nemesis.KindClock) {
-		log.Info("clock faults skipped: the system accepts no clock")
-	}
-
-	// The client phase.
-	phase, endPhase := context.WithTimeout(ctx, cfg.TimeLimit)
-	clientStart := time.Now()
+// drive is the client phase: the clients and the nemesis for the time
+// limit, or until ctx is cancelled.
+func (r *run) drive(ctx context.Context) error {
+	limit := time.Duration(r.cfg.TimeLimit)
+	phase, end := context.WithTimeout(ctx, limit)
+	defer end()
+	began := time.Now()
 	var wg sync.WaitGroup
 	var regErr, nemErr error
-	wg.Go(func() { regErr = reg.Run(phase) })
-	wg.Go(func() { nemErr = nem.Run(phase, *sched, clientStart) })
+	wg.Go(func() { regErr = r.reg.Run(phase) })
+	wg.Go(func() { nemErr = r.nem.Run(phase, r.sched, began) })
 	progDone := make(chan struct{})
 	go func() {
 		defer close(progDone)
-		progress(phase, opts, log, clientStart, cfg.TimeLimit, stats, nem, obs)
+		progress(phase, r.opts, r.log, began, limit, r.stats, r.nem, r.obs)
 	}()
 	wg.Wait()
-	endPhase()
+	end()
 	<-progDone
 	if err := errors.Join(regErr, nemErr); err != nil {
-		return res, fmt.Errorf("recording the history: %w", err)
+		return fmt.Errorf("recording the history: %w", err)
 	}
-	res.Interrupted = ctx.Err() != nil
+	r.res.Interrupted = ctx.Err() != nil
+	return nil
+}
 
-	// The final phase: heal, agree on a leader, read every key through it.
-	if !res.Interrupted {
-		if err := finalPhase(ctx, log, ens, nodes, noClock, eps, reg); err != nil {
-			return res, err
+// settle ends the run on the engine: the final phase (or, when
+// interrupted, only the heal), then the ensemble's logs and teardown, and
+// the history closed.
+func (r *run) settle(ctx context.Context) error {
+	if !r.res.Interrupted {
+		if err := r.finalPhase(ctx); err != nil {
+			return err
 		}
 	} else {
-		log.Warn("interrupted: healing, tearing down and judging what was recorded")
-		hctx, cancel := context.WithTimeout(bg, 30*time.Second)
-		if err := nemesis.HealAll(hctx, ens, nodes, noClock); err != nil {
-			log.Debug("heal", "err", err)
+		r.log.Warn("interrupted: healing, tearing down and judging what was recorded")
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healTimeout)
+		if err := nemesis.HealAll(hctx, r.ens, r.nodes, r.noClock); err != nil {
+			r.log.Debug("heal", "err", err)
 		}
 		cancel()
 	}
-	res.Ops = stats.OK.Load() + stats.Fail.Load() + stats.Info.Load()
-	res.Faults = nem.Applied()
-	stopObserver()
-	teardown()
-	histClosed = true
-	if err := hist.Close(); err != nil {
-		return res, err
-	}
-
-	// Judge and store.
-	log.Info("checking", "dir", dir)
-	copts := checker.Options{VisualizeDir: dir, LinearizableTimeout: opts.LinearizableTimeout}
-	rep, err := checker.CheckDir(bg, dir, copts)
-	if err != nil {
-		return res, fmt.Errorf("checking %s: %w", dir, err)
-	}
-	res.Report = rep
-	if err := checker.WriteReport(dir, rep); err != nil {
-		return res, err
-	}
-	if err := reports.Write(dir); err != nil {
-		log.Warn("writing the report", "err", err)
-	} else {
-		res.ReportFile = filepath.Join(dir, "report.html")
-	}
-	if err := store.WriteIndex(cfg.Store); err != nil {
-		log.Debug("writing the store index", "err", err)
-	}
-	res.Duration = time.Since(now)
-	return res, nil
-}
-
-func containsKind(kinds []string, k string) bool {
-	for _, x := range kinds {
-		if x == k {
-			return true
-		}
-	}
-	return false
+	r.res.Ops = r.stats.OK.Load() + r.stats.Fail.Load() + r.stats.Info.Load()
+	r.res.Faults = r.nem.Applied()
+	return r.release()
 }
 
 // finalPhase heals every fault, waits (bounded) for a leader every node
-// agrees on and reads every key through it.
-func finalPhase(ctx context.Context, log *slog.Logger, ens *clusters.Ensemble, nodes []string, noClock bool, eps []workloads.Endpoint, reg *workloads.Register) error {
-	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err := nemesis.HealAll(hctx, ens, nodes, noClock)
+// agrees on and reads every key through it, a few rounds until every read
+// succeeds.
+func (r *run) finalPhase(ctx context.Context) error {
+	hctx, cancel := context.WithTimeout(ctx, healTimeout)
+	err := nemesis.HealAll(hctx, r.ens, r.nodes, r.noClock)
 	cancel()
 	if err != nil {
-		log.Warn("final phase: healing", "err", err)
+		r.log.Warn("final phase: healing", "err", err)
 	}
-	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	leader, err := workloads.AgreedLeader(lctx, eps, 100*time.Millisecond)
+	lctx, cancel := context.WithTimeout(ctx, agreeTimeout)
+	leader, err := workloads.AgreedLeader(lctx, r.eps, 100*time.Millisecond)
 	cancel()
 	if err != nil {
-		log.Warn("final phase: no leader all nodes agree on within 30s; no final reads", "why", err)
+		r.log.Warn("final phase: no leader all nodes agree on within 30s; no final reads", "why", err)
 		return nil
 	}
-	log.Info("final phase: reading every key", "leader", leader)
-	var ep workloads.Endpoint
-	for _, e := range eps {
-		if e.Node == leader {
-			ep = e
-		}
-	}
-	for attempt := 0; attempt < 5; attempt++ {
-		outs, err := reg.FinalReads(ctx, ep)
+	r.log.Info("final phase: reading every key", "leader", leader)
+	i := slices.IndexFunc(r.eps, func(e workloads.Endpoint) bool { return e.Node == leader })
+	ep := r.eps[max(i, 0)]
+	errNotAllOK := errors.New("some final reads did not succeed")
+	var histErr error
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+		outs, err := r.reg.FinalReads(ctx, ep)
 		if err != nil {
-			return fmt.Errorf("recording the history: %w", err)
+			histErr = err
+			return struct{}{}, backoff.Permanent(err)
 		}
-		allOK := true
 		for _, o := range outs {
-			allOK = allOK && o.Type == history.OK
+			if o.Type != history.OK {
+				return struct{}{}, errNotAllOK
+			}
 		}
-		if allOK || ctx.Err() != nil {
-			return nil
-		}
-		time.Sleep(500 * time.Millisecond)
+		return struct{}{}, nil
+	}, backoff.WithBackOff(backoff.NewConstantBackOff(finalBackoff)), backoff.WithMaxTries(finalTries))
+	switch {
+	case histErr != nil:
+		return fmt.Errorf("recording the history: %w", histErr)
+	case errors.Is(err, errNotAllOK):
+		r.log.Warn("final phase: " + errNotAllOK.Error())
 	}
-	log.Warn("final phase: some final reads did not succeed")
+	return nil // done, or cut short by ctx
+}
+
+// release stops what the run started, in order, each once: the observer,
+// the ensemble (its logs saved first), the events and the history. Run
+// defers it too, so that an error on the way leaves nothing running.
+func (r *run) release() error {
+	if r.stopObs != nil {
+		r.stopObs()
+		r.stopObs = nil
+	}
+	if r.ens != nil {
+		r.teardown(context.Background())
+		r.ens = nil
+	}
+	if r.events != nil {
+		if err := r.events.Close(); err != nil {
+			r.log.Warn("closing events", "err", err)
+		}
+		r.events = nil
+	}
+	if r.hist == nil {
+		return nil
+	}
+	err := r.hist.Close()
+	r.hist = nil
+	return err
+}
+
+// teardown saves every node's log and removes the ensemble, whatever
+// happened to the run's context.
+func (r *run) teardown(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, nd := range r.ens.Nodes() {
+		b, err := r.ens.Logs(lctx, nd.ID)
+		if err != nil {
+			r.log.Warn("node log", "node", nd.ID, "err", err)
+		}
+		if len(b) > 0 {
+			_ = os.WriteFile(filepath.Join(r.dir, rundir.LogsDir, nd.ID+".log"), b, 0o644)
+		}
+	}
+	tctx, cancel2 := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel2()
+	if err := r.ens.Teardown(tctx); err != nil {
+		r.log.Warn("teardown", "err", err)
+	}
+}
+
+// judge checks the stored history and events, writes results.json and the
+// report, and updates the store's index. It runs even when interrupted.
+func (r *run) judge(ctx context.Context) error {
+	r.log.Info("checking", "dir", r.dir)
+	copts := checker.Options{VisualizeDir: r.dir, LinearizableTimeout: r.opts.LinearizableTimeout}
+	rep, err := checker.CheckDir(context.WithoutCancel(ctx), r.dir, copts)
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", r.dir, err)
+	}
+	r.res.Report = rep
+	if err := checker.WriteReport(r.dir, rep); err != nil {
+		return err
+	}
+	if err := reports.Write(r.dir); err != nil {
+		r.log.Warn("writing the report", "err", err)
+	} else {
+		r.res.ReportFile = filepath.Join(r.dir, rundir.ReportFile)
+	}
+	if err := runstore.WriteIndex(r.cfg.Store); err != nil {
+		r.log.Debug("writing the store index", "err", err)
+	}
+	r.res.Duration = time.Since(r.began)
 	return nil
+}
+
+// waitFor polls cond every period until it holds (true) or ctx is done
+// (false).
+func waitFor(ctx context.Context, every time.Duration, cond func() bool) bool {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return cond()
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // progress reports the run as it goes: a live line on a terminal, plain log
@@ -532,34 +629,24 @@ func progress(ctx context.Context, opts Options, log *slog.Logger, start time.Ti
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	if opts.Live && opts.Progress != nil {
+	live := opts.Live && opts.Progress != nil
+	if live {
 		every = 250 * time.Millisecond
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
-	line := func() (elapsed time.Duration, fault, leader string) {
-		elapsed = min(time.Since(start), limit).Truncate(time.Second)
-		fault = nem.Active()
-		if fault == "" {
-			fault = "none"
-		}
-		leader = obs.Leader()
-		if leader == "" {
-			leader = "none"
-		}
-		return
-	}
 	for {
 		select {
 		case <-ctx.Done():
-			if opts.Live && opts.Progress != nil {
+			if live {
 				fmt.Fprintln(opts.Progress)
 			}
 			return
 		case <-t.C:
 		}
-		el, fault, leader := line()
-		if opts.Live && opts.Progress != nil {
+		el := min(time.Since(start), limit).Truncate(time.Second)
+		fault, leader := cmp.Or(nem.Active(), "none"), cmp.Or(obs.Leader(), "none")
+		if live {
 			fmt.Fprintf(opts.Progress, "\r\033[K%v/%v  ops ok %d fail %d info %d  fault: %s  leader: %s",
 				el, limit, st.OK.Load(), st.Fail.Load(), st.Info.Load(), fault, leader)
 			continue
@@ -567,12 +654,4 @@ func progress(ctx context.Context, opts Options, log *slog.Logger, start time.Ti
 		log.Info("progress", "elapsed", el, "limit", limit, "ok", st.OK.Load(), "fail", st.Fail.Load(),
 			"info", st.Info.Load(), "fault", fault, "leader", leader)
 	}
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

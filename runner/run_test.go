@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/nemesis"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // needEngine skips the test when no Docker engine answers.
@@ -39,8 +42,8 @@ func TestPipeline(t *testing.T) {
 	store := t.TempDir()
 	cfg := Defaults()
 	cfg.Nodes = 3
-	cfg.TimeLimit = 12 * time.Second
-	cfg.NemesisInterval = 2 * time.Second
+	cfg.TimeLimit = rundir.Duration(12 * time.Second)
+	cfg.NemesisInterval = rundir.Duration(2 * time.Second)
 	cfg.Concurrency = 6
 	cfg.Seed, cfg.SeedSet = 11, true
 	cfg.Store = store
@@ -60,7 +63,7 @@ func TestPipeline(t *testing.T) {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
 	var st map[string]any
-	b, err := os.ReadFile(filepath.Join(dir, SettingsFile))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.SettingsFile))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &st))
 	for _, k := range []string{"name", "started", "system", "algo", "bug", "nodes", "nemesis", "seed", "time_limit", "concurrency", "keys", "command", "replay"} {
@@ -94,48 +97,131 @@ func TestPipeline(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, cfg.Nodes, again.Nodes)
 	assert.Equal(t, cfg.Seed, again.Seed)
-	s1, err := nemesis.ReadFile(filepath.Join(dir, ScheduleFile))
+	s1, err := nemesis.ReadFile(filepath.Join(dir, rundir.ScheduleFile))
 	require.NoError(t, err)
-	assert.Equal(t, nemesis.Generate(11, []string{"n1", "n2", "n3"}, cfg.Nemesis, cfg.NemesisInterval, cfg.TimeLimit), s1)
+	assert.Equal(t, nemesis.Generate(11, []string{"n1", "n2", "n3"}, cfg.Nemesis,
+		time.Duration(cfg.NemesisInterval), time.Duration(cfg.TimeLimit)), s1)
 
-	// Nothing is left running.
-	n, err := clusters.CleanRun(ctx, readEnsemble(t, dir))
-	require.NoError(t, err)
-	assert.Zero(t, n, "teardown removed the containers and the network")
+	// Nothing is left on the engine.
+	assert.Empty(t, leftOnEngine(t, readEnsemble(t, dir)), "teardown removed the containers and the network")
 }
 
-// TestRunInterrupted cancels a run mid-way, as Ctrl-C does: the ensemble
-// goes, and what was recorded is judged and stored.
+// TestRunInterrupted cancels a run once it is under way (a fault applied,
+// client operations done), as Ctrl-C does: the nemesis heals, the ensemble
+// goes, what was recorded is judged and stored, and the outcome is never
+// valid (the run did not do what it was asked).
 func TestRunInterrupted(t *testing.T) {
 	needEngine(t)
 	cfg := Defaults()
 	cfg.Nodes = 3
-	cfg.TimeLimit = time.Minute
-	cfg.NemesisInterval = time.Second
+	cfg.TimeLimit = rundir.Duration(time.Minute)
+	cfg.NemesisInterval = rundir.Duration(time.Second)
 	cfg.Nemesis = []string{nemesis.KindKill}
 	cfg.Seed, cfg.SeedSet = 5, true
 	cfg.Store = t.TempDir()
 	cfg.Name = "interrupted"
-	ctx, cancel := context.WithCancel(context.Background())
+	dir := filepath.Join(cfg.Store, cfg.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var cancelled atomic.Bool
 	go func() {
-		time.Sleep(12 * time.Second) // image, ensemble and a few seconds of clients
-		cancel()
+		// Polls the history the run writes; however long the image build
+		// takes, the cancel comes while the clients and the nemesis run.
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if underWay(filepath.Join(dir, rundir.HistoryFile)) {
+				cancelled.Store(true)
+				cancel()
+				return
+			}
+		}
 	}()
 	res, err := Run(ctx, cfg, Options{Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	require.NoError(t, err)
+	require.True(t, cancelled.Load(), "the run ended before it was under way")
 	assert.True(t, res.Interrupted)
-	assert.NotEqual(t, checker.Verdict(""), res.Report.Verdict)
-	assert.FileExists(t, filepath.Join(res.Dir, "results.json"))
-	n, err := clusters.CleanRun(context.Background(), readEnsemble(t, res.Dir))
+	assert.Less(t, res.Duration, time.Duration(cfg.TimeLimit), "cut short")
+	assert.Positive(t, res.Ops)
+
+	// Judged: results.json holds the verdict of what was recorded, and
+	// check says the same of the stored directory.
+	require.FileExists(t, filepath.Join(dir, rundir.ResultsFile))
+	assert.NotEmpty(t, res.Report.Checkers)
+	rep, err := checker.CheckDir(context.Background(), dir, checker.Options{})
 	require.NoError(t, err)
-	assert.Zero(t, n)
+	assert.Equal(t, rep.Verdict, res.Report.Verdict)
+	// A faithful build: nothing wrong is found in what was recorded, but
+	// the run's outcome is unknown, never valid.
+	assert.Contains(t, []checker.Verdict{checker.Valid, checker.Unknown}, res.Report.Verdict)
+	assert.Equal(t, checker.Unknown, res.Verdict())
+
+	// Every fault healed: each nemesis entry is paired.
+	ops, _, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
+	require.NoError(t, err)
+	var kills, starts int
+	for _, op := range ops {
+		switch {
+		case op.Process == history.Nemesis && op.F == string(rundir.Kill):
+			kills++
+		case op.Process == history.Nemesis && op.F == string(rundir.Start):
+			starts++
+		}
+	}
+	assert.Positive(t, kills)
+	assert.Equal(t, kills, starts, "every killed node started again")
+
+	// Torn down: nothing with the run's label is left on the engine.
+	assert.Empty(t, leftOnEngine(t, readEnsemble(t, dir)))
+	assert.FileExists(t, filepath.Join(dir, rundir.LogsDir, "n1.log"))
+}
+
+// underWay says whether the history at path shows a fault applied and a
+// client operation completed.
+func underWay(path string) bool {
+	ops, _, err := history.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	fault, client := false, false
+	for _, op := range ops {
+		fault = fault || op.Process == history.Nemesis
+		client = client || (op.Process != history.Nemesis && op.Type == history.OK)
+	}
+	return fault && client
+}
+
+// leftOnEngine lists the containers (running or not) and networks that
+// carry the run's label.
+func leftOnEngine(t *testing.T, runID string) []string {
+	t.Helper()
+	cli, err := clusters.Docker()
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := make(client.Filters).Add("label", clusters.LabelRun+"="+runID)
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	require.NoError(t, err)
+	var left []string
+	for _, c := range cs.Items {
+		left = append(left, "container "+c.ID)
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	require.NoError(t, err)
+	for _, n := range ns.Items {
+		left = append(left, "network "+n.Name)
+	}
+	return left
 }
 
 func readEnsemble(t *testing.T, dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, SettingsFile))
+	s, err := rundir.ReadSettings(dir)
 	require.NoError(t, err)
-	var s Settings
-	require.NoError(t, json.Unmarshal(b, &s))
 	require.NotEmpty(t, s.Ensemble)
 	return s.Ensemble
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -86,10 +87,10 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 				fmt.Fprintf(out, "report:   %s\n", res.ReportFile)
 			}
 			fmt.Fprintf(out, "replay:   %s\n", res.Replay)
-			code := res.Report.Verdict.ExitCode()
-			if res.Interrupted && code == exitValid {
+			code := res.Verdict().ExitCode()
+			if res.Interrupted && res.Report.Verdict == checker.Valid {
 				// Nothing wrong was seen, but the run was cut short.
-				return &exitError{code: exitUnknown, err: errors.New("run: interrupted before the time limit; valid so far")}
+				return &exitError{code: code, err: errors.New("run: interrupted before the time limit; valid so far")}
 			}
 			if code != exitValid {
 				return &exitError{code: code}

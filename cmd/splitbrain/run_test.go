@@ -33,7 +33,7 @@ func TestRunSettingsFlagsOverrideFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "zab", cfg.Algo)
 	assert.Equal(t, 7, cfg.Nodes, "the flag wins")
-	assert.Equal(t, 20*time.Second, cfg.TimeLimit)
+	assert.Equal(t, 20*time.Second, time.Duration(cfg.TimeLimit))
 }
 
 func TestRunBadInput(t *testing.T) {
