@@ -5,7 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/timeline"
 )
 
 // LeaderClaim is one node's claim to lead a term, first seen at Time.
@@ -20,32 +21,36 @@ type TermViolation struct {
 	Claims []LeaderClaim `json:"claims"`
 }
 
+// ElectionDetails is election-safety's evidence.
+type ElectionDetails struct {
+	Violations []TermViolation `json:"violations"`
+}
+
+const noRoles = "no role events recorded: nothing to judge"
+
 // ElectionSafety checks that no two nodes ever became leader in the same
 // term, over the whole run: not only at the same instant, since two leaders
-// of one term at different times break the protocol just the same.
-func ElectionSafety(events []history.Event) Result {
+// of one term at different times break the protocol just the same. Every
+// role report counts, from any source: an observer's poll is the node's
+// own answer, so a claim it saw was made.
+func ElectionSafety(tl *timeline.Timeline) Result {
 	first := map[int64]map[string]int64{} // term -> node -> first claim
-	roleEvents := 0
-	for _, ev := range events {
-		if ev.Event != history.EventRole {
+	for _, rep := range tl.Reports {
+		if rep.Role != rundir.RoleLeader {
 			continue
 		}
-		roleEvents++
-		if ev.Role != "leader" {
-			continue
-		}
-		nodes := first[ev.Term]
+		nodes := first[rep.Term]
 		if nodes == nil {
 			nodes = map[string]int64{}
-			first[ev.Term] = nodes
+			first[rep.Term] = nodes
 		}
-		if t, ok := nodes[ev.Node]; !ok || ev.Time < t {
-			nodes[ev.Node] = ev.Time
+		if t, ok := nodes[rep.Node]; !ok || rep.Time < t {
+			nodes[rep.Node] = rep.Time
 		}
 	}
-	r := Result{Name: "election-safety"}
-	if roleEvents == 0 {
-		r.Verdict, r.Summary = Unknown, "no role events recorded: nothing to judge"
+	r := Result{Name: NameElectionSafety}
+	if len(tl.Reports) == 0 {
+		r.Verdict, r.Summary = Unknown, noRoles
 		return r
 	}
 	var violations []TermViolation
@@ -57,7 +62,12 @@ func ElectionSafety(events []history.Event) Result {
 		for n, t := range nodes {
 			v.Claims = append(v.Claims, LeaderClaim{Node: n, Time: t})
 		}
-		sort.Slice(v.Claims, func(i, j int) bool { return v.Claims[i].Time < v.Claims[j].Time })
+		sort.Slice(v.Claims, func(i, j int) bool {
+			if v.Claims[i].Time != v.Claims[j].Time {
+				return v.Claims[i].Time < v.Claims[j].Time
+			}
+			return v.Claims[i].Node < v.Claims[j].Node
+		})
 		violations = append(violations, v)
 	}
 	sort.Slice(violations, func(i, j int) bool { return violations[i].Term < violations[j].Term })
@@ -73,50 +83,53 @@ func ElectionSafety(events []history.Event) Result {
 	}
 	r.Verdict = Invalid
 	r.Summary = fmt.Sprintf("%d term(s) with two or more leaders; first: term %d led by %s", len(violations), v.Term, strings.Join(names, " and "))
-	r.Details = map[string]any{"violations": violations}
+	r.Details = ElectionDetails{Violations: violations}
 	return r
 }
 
 // TermRegression is a node's term going down.
 type TermRegression struct {
-	Node   string `json:"node"`
-	Source string `json:"source,omitempty"`
-	From   int64  `json:"from"`
-	To     int64  `json:"to"`
-	Time   int64  `json:"time"`
+	Node   string        `json:"node"`
+	Source rundir.Source `json:"source,omitempty"`
+	From   int64         `json:"from"`
+	To     int64         `json:"to"`
+	Time   int64         `json:"time"`
+}
+
+// TermDetails is term-monotonic's evidence.
+type TermDetails struct {
+	Regressions []TermRegression `json:"regressions"`
 }
 
 // TermMonotonic checks that each node's term never decreases, across
 // restarts too. Reports from different sources (a node's own stdout, the
 // observer's polls) are compared only among themselves: each source is
 // ordered, but their stamps race each other by a few milliseconds.
-func TermMonotonic(events []history.Event) Result {
-	type stream struct{ node, source string }
-	last := map[stream]history.Event{}
-	var regressions []TermRegression
-	n := 0
-	for _, ev := range events {
-		if ev.Event != history.EventRole {
-			continue
-		}
-		n++
-		s := stream{ev.Node, ev.Source}
-		if prev, ok := last[s]; ok && ev.Term < prev.Term {
-			regressions = append(regressions, TermRegression{Node: ev.Node, Source: ev.Source, From: prev.Term, To: ev.Term, Time: ev.Time})
-		}
-		last[s] = ev
+func TermMonotonic(tl *timeline.Timeline) Result {
+	type stream struct {
+		node   string
+		source rundir.Source
 	}
-	r := Result{Name: "term-monotonic"}
+	last := map[stream]int64{}
+	var regressions []TermRegression
+	for _, rep := range tl.Reports {
+		s := stream{rep.Node, rep.Source}
+		if prev, ok := last[s]; ok && rep.Term < prev {
+			regressions = append(regressions, TermRegression{Node: rep.Node, Source: rep.Source, From: prev, To: rep.Term, Time: rep.Time})
+		}
+		last[s] = rep.Term
+	}
+	r := Result{Name: NameTermMonotonic}
 	switch {
-	case n == 0:
-		r.Verdict, r.Summary = Unknown, "no role events recorded: nothing to judge"
+	case len(tl.Reports) == 0:
+		r.Verdict, r.Summary = Unknown, noRoles
 	case len(regressions) == 0:
-		r.Verdict, r.Summary = Valid, fmt.Sprintf("terms never decreased over %d role reports", n)
+		r.Verdict, r.Summary = Valid, fmt.Sprintf("terms never decreased over %d role reports", len(tl.Reports))
 	default:
 		g := regressions[0]
 		r.Verdict = Invalid
 		r.Summary = fmt.Sprintf("%d term regression(s); first: %s went from term %d to %d at %s", len(regressions), g.Node, g.From, g.To, formatTime(g.Time))
-		r.Details = map[string]any{"regressions": regressions}
+		r.Details = TermDetails{Regressions: regressions}
 	}
 	return r
 }

@@ -8,10 +8,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/timeline"
 )
 
-func role(t int64, node, r string, term int64) history.Event {
-	return history.Event{Time: t, Node: node, Event: history.EventRole, Role: r, Term: term}
+func role(t int64, node string, r rundir.Role, term int64) history.Event {
+	return history.Event{Time: t, Node: node, Event: history.EventRole, Role: string(r), Term: term}
 }
 
 func lease(node string, term, from, until int64) history.Event {
@@ -28,27 +30,27 @@ func TestElectionSafety(t *testing.T) {
 	}{
 		{"no events", nil, Unknown},
 		{"one leader per term", []history.Event{
-			role(1, "n1", "leader", 1), role(2, "n2", "follower", 1),
-			role(50, "n2", "candidate", 2), role(60, "n2", "leader", 2),
-			role(61, "n2", "leader", 2), // reported again by the observer
+			role(1, "n1", rundir.RoleLeader, 1), role(2, "n2", rundir.RoleFollower, 1),
+			role(50, "n2", rundir.RoleCandidate, 2), role(60, "n2", rundir.RoleLeader, 2),
+			role(61, "n2", rundir.RoleLeader, 2), // reported again by the observer
 		}, Valid},
 		{"two leaders in one term at different times", []history.Event{
-			role(1, "n1", "leader", 3), role(9, "n1", "follower", 4),
-			role(100, "n3", "leader", 3),
+			role(1, "n1", rundir.RoleLeader, 3), role(9, "n1", rundir.RoleFollower, 4),
+			role(100, "n3", rundir.RoleLeader, 3),
 		}, Invalid},
 		{"two leaders in one term at once", []history.Event{
-			role(1, "n1", "leader", 3), role(2, "n2", "leader", 3),
+			role(1, "n1", rundir.RoleLeader, 3), role(2, "n2", rundir.RoleLeader, 3),
 		}, Invalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := ElectionSafety(tt.events)
+			r := ElectionSafety(timeline.New(nil, tt.events))
 			assert.Equal(t, tt.want, r.Verdict, r.Summary)
 		})
 	}
-	r := ElectionSafety([]history.Event{role(1, "n1", "leader", 3), role(100, "n3", "leader", 3)})
+	r := ElectionSafety(timeline.New(nil, []history.Event{role(1, "n1", rundir.RoleLeader, 3), role(100, "n3", rundir.RoleLeader, 3)}))
 	assert.Contains(t, r.Summary, "term 3 led by n1 and n3")
-	v := r.Details.(map[string]any)["violations"].([]TermViolation)
+	v := r.Details.(ElectionDetails).Violations
 	require.Len(t, v, 1)
 	assert.Equal(t, []LeaderClaim{{"n1", 1}, {"n3", 100}}, v[0].Claims)
 }
@@ -59,7 +61,7 @@ func TestLeaseSafety(t *testing.T) {
 		events []history.Event
 		want   Verdict
 	}{
-		{"no leases", []history.Event{role(1, "n1", "leader", 1)}, Valid},
+		{"no leases: not applicable", []history.Event{role(1, "n1", rundir.RoleLeader, 1)}, Skipped},
 		{"one node extends its own lease", []history.Event{
 			lease("n1", 1, 0, 100*ms), lease("n1", 1, 50*ms, 150*ms), lease("n1", 1, 100*ms, 200*ms),
 		}, Valid},
@@ -116,25 +118,25 @@ func TestTermMonotonic(t *testing.T) {
 		events []history.Event
 		want   Verdict
 	}{
-		{"rising", []history.Event{role(1, "n1", "follower", 1), role(2, "n1", "leader", 2), role(3, "n2", "follower", 1)}, Valid},
-		{"term goes down", []history.Event{role(1, "n1", "leader", 5), role(2, "n1", "follower", 4)}, Invalid},
-		{"term goes down across a restart", []history.Event{role(1, "n1", "leader", 5), role(9, "n1", "follower", 0)}, Invalid},
+		{"rising", []history.Event{role(1, "n1", rundir.RoleFollower, 1), role(2, "n1", rundir.RoleLeader, 2), role(3, "n2", rundir.RoleFollower, 1)}, Valid},
+		{"term goes down", []history.Event{role(1, "n1", rundir.RoleLeader, 5), role(2, "n1", rundir.RoleFollower, 4)}, Invalid},
+		{"term goes down across a restart", []history.Event{role(1, "n1", rundir.RoleLeader, 5), role(9, "n1", rundir.RoleFollower, 0)}, Invalid},
 		{"sources race but each rises", []history.Event{
-			{Time: 10, Node: "n1", Event: "role", Role: "leader", Term: 5, Source: "observer"},
-			{Time: 11, Node: "n1", Event: "role", Role: "candidate", Term: 4, Source: "node"},
-			{Time: 12, Node: "n1", Event: "role", Role: "leader", Term: 5, Source: "node"},
+			{Time: 10, Node: "n1", Event: history.EventRole, Role: string(rundir.RoleLeader), Term: 5, Source: string(rundir.SourceObserver)},
+			{Time: 11, Node: "n1", Event: history.EventRole, Role: string(rundir.RoleCandidate), Term: 4, Source: string(rundir.SourceNode)},
+			{Time: 12, Node: "n1", Event: history.EventRole, Role: string(rundir.RoleLeader), Term: 5, Source: string(rundir.SourceNode)},
 		}, Valid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := TermMonotonic(tt.events)
+			r := TermMonotonic(timeline.New(nil, tt.events))
 			assert.Equal(t, tt.want, r.Verdict, r.Summary)
 		})
 	}
 }
 
-func nemesis(t int64, f, node string) history.Op {
-	return history.Op{Time: t, Process: history.Nemesis, Type: history.Info, F: f, Node: node}
+func nemesis(t int64, f rundir.Fault, node string) history.Op {
+	return history.Op{Time: t, Process: history.Nemesis, Type: history.Info, F: string(f), Node: node}
 }
 
 func TestLiveness(t *testing.T) {
@@ -147,30 +149,30 @@ func TestLiveness(t *testing.T) {
 		windows int
 	}{
 		{"leader kept across the heal",
-			[]history.Op{nemesis(2*s, "start-partition", ""), nemesis(4*s, "stop-partition", "")},
-			[]history.Event{role(1*s, "n1", "leader", 1), role(20*s, "n2", "follower", 1)},
+			[]history.Op{nemesis(2*s, rundir.StartPartition, ""), nemesis(4*s, rundir.StopPartition, "")},
+			[]history.Event{role(1*s, "n1", rundir.RoleLeader, 1), role(20*s, "n2", rundir.RoleFollower, 1)},
 			Valid, 1},
 		{"new leader soon after a kill",
-			[]history.Op{nemesis(2*s, "kill", "n1"), nemesis(3*s, "start", "n1")},
-			[]history.Event{role(1*s, "n1", "leader", 1), role(5*s, "n2", "leader", 2), role(6*s, "n1", "follower", 2)},
+			[]history.Op{nemesis(2*s, rundir.Kill, "n1"), nemesis(3*s, rundir.Start, "n1")},
+			[]history.Event{role(1*s, "n1", rundir.RoleLeader, 1), role(5*s, "n2", rundir.RoleLeader, 2), role(6*s, "n1", rundir.RoleFollower, 2)},
 			Valid, 2},
 		{"leader too late",
-			[]history.Op{nemesis(2*s, "kill", "n1"), nemesis(3*s, "start", "n1")},
-			[]history.Event{role(1*s, "n1", "leader", 1), role(30*s, "n2", "leader", 2)},
+			[]history.Op{nemesis(2*s, rundir.Kill, "n1"), nemesis(3*s, rundir.Start, "n1")},
+			[]history.Event{role(1*s, "n1", rundir.RoleLeader, 1), role(30*s, "n2", rundir.RoleLeader, 2)},
 			Invalid, 2},
 		{"a stale claim does not count",
-			[]history.Op{nemesis(2*s, "stop-partition", "")},
-			[]history.Event{role(1*s, "n1", "leader", 1), role(1500*ms, "n2", "candidate", 2), role(40*s, "n3", "follower", 2)},
+			[]history.Op{nemesis(2*s, rundir.StopPartition, "")},
+			[]history.Event{role(1*s, "n1", rundir.RoleLeader, 1), role(1500*ms, "n2", rundir.RoleCandidate, 2), role(40*s, "n3", rundir.RoleFollower, 2)},
 			Invalid, 2},
 		{"run ended too soon to tell",
-			[]history.Op{nemesis(2*s, "pause", "n1"), nemesis(3*s, "resume", "n1")},
-			[]history.Event{role(1*s, "n1", "leader", 1), role(3*s, "n1", "candidate", 2), role(4*s, "n2", "follower", 2)},
+			[]history.Op{nemesis(2*s, rundir.Pause, "n1"), nemesis(3*s, rundir.Resume, "n1")},
+			[]history.Event{role(1*s, "n1", rundir.RoleLeader, 1), role(3*s, "n1", rundir.RoleCandidate, 2), role(4*s, "n2", rundir.RoleFollower, 2)},
 			Unknown, 2},
-		{"no role events", []history.Op{nemesis(2*s, "kill", "n1")}, nil, Unknown, 0},
+		{"no role events", []history.Op{nemesis(2*s, rundir.Kill, "n1")}, nil, Unknown, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Liveness(tt.ops, tt.events, 10*time.Second)
+			r := Liveness(timeline.New(tt.ops, tt.events), 10*time.Second)
 			assert.Equal(t, tt.want, r.Verdict, r.Summary)
 			if tt.events != nil {
 				d := r.Details.(LivenessDetails)
@@ -178,8 +180,8 @@ func TestLiveness(t *testing.T) {
 			}
 		})
 	}
-	r := Liveness([]history.Op{nemesis(2*s, "kill", "n1"), nemesis(3*s, "start", "n1")},
-		[]history.Event{role(1*s, "n1", "leader", 1), role(5*s, "n2", "leader", 2)}, 10*time.Second)
+	r := Liveness(timeline.New([]history.Op{nemesis(2*s, rundir.Kill, "n1"), nemesis(3*s, rundir.Start, "n1")},
+		[]history.Event{role(1*s, "n1", rundir.RoleLeader, 1), role(5*s, "n2", rundir.RoleLeader, 2)}), 10*time.Second)
 	d := r.Details.(LivenessDetails)
 	assert.Equal(t, Window{From: 2 * s, To: 5 * s, Duration: 3 * s}, d.Windows[1], "failover window runs from the kill to the new leader")
 	assert.Equal(t, 5*s, d.LeaderAt)
@@ -192,6 +194,9 @@ func TestCombine(t *testing.T) {
 	assert.Equal(t, Unknown, Combine([]Result{r(Valid), r(Unknown)}))
 	assert.Equal(t, Invalid, Combine([]Result{r(Unknown), r(Invalid)}))
 	assert.Equal(t, Unknown, Combine(nil))
+	assert.Equal(t, Valid, Combine([]Result{r(Skipped), r(Valid)}), "skipped checkers do not count")
+	assert.Equal(t, Invalid, Combine([]Result{r(Skipped), r(Invalid)}))
+	assert.Equal(t, Unknown, Combine([]Result{r(Skipped), r(Skipped)}), "nothing ran: unknown, never valid")
 }
 
 func TestLinearizableNeedsOperations(t *testing.T) {

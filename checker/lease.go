@@ -17,8 +17,14 @@ type Lease struct {
 
 // LeaseOverlap is two nodes' leases holding at once.
 type LeaseOverlap struct {
-	A, B    Lease
+	First   Lease `json:"first"`  // the earlier-starting lease
+	Second  Lease `json:"second"` // the later one, starting inside First
 	Overlap int64 `json:"overlap_ns"`
+}
+
+// LeaseDetails is lease-safety's evidence.
+type LeaseDetails struct {
+	Overlaps []LeaseOverlap `json:"overlaps"`
 }
 
 // LeaseSafety checks that no two nodes' leases overlap in true time. A node
@@ -30,9 +36,9 @@ func LeaseSafety(events []history.Event) Result {
 			leases = append(leases, Lease{Node: ev.Node, Term: ev.Term, From: ev.From, Until: ev.Until})
 		}
 	}
-	r := Result{Name: "lease-safety"}
+	r := Result{Name: NameLeaseSafety}
 	if len(leases) == 0 {
-		r.Verdict, r.Summary = Valid, "no node took a lease"
+		r.Verdict, r.Summary = Skipped, "no node took a lease: not applicable"
 		return r
 	}
 	sort.Slice(leases, func(i, j int) bool { return leases[i].From < leases[j].From })
@@ -48,7 +54,7 @@ func LeaseSafety(events []history.Event) Result {
 			w = second
 		}
 		if w != nil && w.Until > l.From {
-			overlaps = append(overlaps, LeaseOverlap{A: *w, B: *l, Overlap: min(w.Until, l.Until) - l.From})
+			overlaps = append(overlaps, LeaseOverlap{First: *w, Second: *l, Overlap: min(w.Until, l.Until) - l.From})
 		}
 		switch {
 		case best == nil || l.Until > best.Until:
@@ -67,7 +73,7 @@ func LeaseSafety(events []history.Event) Result {
 	o := overlaps[0]
 	r.Verdict = Invalid
 	r.Summary = fmt.Sprintf("%d lease overlap(s); first: %s (term %d) and %s (term %d) both held a lease for %.1f ms from %s",
-		len(overlaps), o.A.Node, o.A.Term, o.B.Node, o.B.Term, float64(o.Overlap)/1e6, formatTime(o.B.From))
-	r.Details = map[string]any{"overlaps": overlaps}
+		len(overlaps), o.First.Node, o.First.Term, o.Second.Node, o.Second.Term, float64(o.Overlap)/1e6, formatTime(o.Second.From))
+	r.Details = LeaseDetails{Overlaps: overlaps}
 	return r
 }

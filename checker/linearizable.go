@@ -16,13 +16,13 @@ func Linearizable(ctx context.Context, ops []history.Op, opts Options) Result {
 	if !anyOK(paired) {
 		// Vacuously linearizable, but a run whose clients got nothing done
 		// proves nothing: say so rather than pass it.
-		return Result{Name: "linearizable", Verdict: Unknown, Summary: "no client operation completed ok: nothing to judge"}
+		return Result{Name: NameLinearizable, Verdict: Unknown, Summary: "no client operation completed ok: nothing to judge"}
 	}
 	res := linearizable.Check(ctx, paired, linearizable.Options{
 		Timeout:      opts.LinearizableTimeout,
 		VisualizeDir: opts.VisualizeDir,
 	})
-	return Result{Name: "linearizable", Verdict: Verdict(res.Verdict), Summary: res.Summary, Details: res}
+	return Result{Name: NameLinearizable, Verdict: Verdict(res.Verdict), Summary: res.Summary, Details: res}
 }
 
 func anyOK(ops []history.Operation) bool {

@@ -7,25 +7,45 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/timeline"
 )
 
-// Files of a run directory (docs/run-format.md).
+// Checker names, as results.json and --checkers spell them.
 const (
-	HistoryFile = "history.jsonl"
-	EventsFile  = "events.jsonl"
-	ResultsFile = "results.json"
+	NameLinearizable   = "linearizable"
+	NameElectionSafety = "election-safety"
+	NameLeaseSafety    = "lease-safety"
+	NameTermMonotonic  = "term-monotonic"
+	NameLiveness       = "liveness"
 )
+
+// Names lists every checker, in the order a Report gives them.
+var Names = []string{NameLinearizable, NameElectionSafety, NameLeaseSafety, NameTermMonotonic, NameLiveness}
 
 // Report is the judgement of one run, stored as results.json.
 type Report struct {
+	// Verdict combines the checkers that ran (Combine).
 	Verdict  Verdict  `json:"verdict"`
 	Ops      int      `json:"ops"`    // history entries read
 	Events   int      `json:"events"` // node events read
 	Warnings []string `json:"warnings,omitempty"`
 	Checkers []Result `json:"checkers"`
+}
+
+// Checker returns the named checker's result, or nil when it did not run.
+func (r *Report) Checker(name string) *Result {
+	for i := range r.Checkers {
+		if r.Checkers[i].Name == name {
+			return &r.Checkers[i]
+		}
+	}
+	return nil
 }
 
 // Options tune the checkers.
@@ -39,6 +59,12 @@ type Options struct {
 	// VisualizeDir receives a Porcupine visualization per failing key; empty
 	// for none.
 	VisualizeDir string
+	// Checkers names the checkers to run (Names); empty for all.
+	Checkers []string
+	// NoEvents says the run has no events.jsonl at all (as opposed to one
+	// with no role event): the checkers that judge events are skipped.
+	// CheckDir sets it.
+	NoEvents bool
 }
 
 func (o Options) withDefaults() Options {
@@ -52,13 +78,33 @@ func (o Options) withDefaults() Options {
 }
 
 // ErrNoHistory means the directory holds no history.jsonl.
-var ErrNoHistory = errors.New("no " + HistoryFile + " in the run directory")
+var ErrNoHistory = errors.New("no " + rundir.HistoryFile + " in the run directory")
 
-// CheckDir reads the run in dir and runs every checker. It writes nothing
+// ErrUnknownChecker is returned for a name not in Names.
+var ErrUnknownChecker = errors.New("unknown checker")
+
+// CheckNames returns an error naming any of names that is not a checker.
+func CheckNames(names []string) error {
+	var bad []string
+	for _, n := range names {
+		if !slices.Contains(Names, n) {
+			bad = append(bad, n)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s (the checkers are %s)", ErrUnknownChecker, strings.Join(bad, ", "), strings.Join(Names, ", "))
+	}
+	return nil
+}
+
+// CheckDir reads the run in dir and runs the checkers. It writes nothing
 // but the visualizations Options asks for. An error means the run could not
-// be judged at all (missing or garbage input).
+// be judged at all (missing or garbage input, an unknown checker name).
 func CheckDir(ctx context.Context, dir string, opts Options) (Report, error) {
-	path := filepath.Join(dir, HistoryFile)
+	if err := CheckNames(opts.Checkers); err != nil {
+		return Report{}, err
+	}
+	path := filepath.Join(dir, rundir.HistoryFile)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return Report{}, fmt.Errorf("%s: %w", dir, ErrNoHistory)
 	}
@@ -66,7 +112,11 @@ func CheckDir(ctx context.Context, dir string, opts Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	events, ewarn, err := history.ReadEventsFile(filepath.Join(dir, EventsFile))
+	epath := filepath.Join(dir, rundir.EventsFile)
+	if _, err := os.Stat(epath); errors.Is(err, os.ErrNotExist) {
+		opts.NoEvents = true
+	}
+	events, ewarn, err := history.ReadEventsFile(epath)
 	if err != nil {
 		return Report{}, err
 	}
@@ -75,45 +125,56 @@ func CheckDir(ctx context.Context, dir string, opts Options) (Report, error) {
 	return rep, nil
 }
 
-// Check runs every checker over a history and its events.
+// Check runs the checkers over a history and its events. The leader
+// checkers read one timeline.Timeline of them, as the report does.
 func Check(ctx context.Context, ops []history.Op, events []history.Event, opts Options) Report {
 	opts = opts.withDefaults()
-	results := []Result{
-		Linearizable(ctx, ops, opts),
-		ElectionSafety(events),
-		LeaseSafety(events),
-		TermMonotonic(events),
-		Liveness(ops, events, opts.LivenessBound),
+	run := func(name string) bool { return len(opts.Checkers) == 0 || slices.Contains(opts.Checkers, name) }
+	tl := timeline.New(ops, events)
+	noEvents := func(name string) Result {
+		return Result{Name: name, Verdict: Skipped, Summary: "no " + rundir.EventsFile + " in the run directory: nothing to judge it on"}
+	}
+	var results []Result
+	for _, name := range Names {
+		if !run(name) {
+			continue
+		}
+		var r Result
+		switch {
+		case name == NameLinearizable:
+			r = Linearizable(ctx, ops, opts)
+		case opts.NoEvents:
+			r = noEvents(name)
+		case name == NameElectionSafety:
+			r = ElectionSafety(tl)
+		case name == NameLeaseSafety:
+			r = LeaseSafety(events)
+		case name == NameTermMonotonic:
+			r = TermMonotonic(tl)
+		case name == NameLiveness:
+			r = Liveness(tl, opts.LivenessBound)
+		}
+		results = append(results, r)
 	}
 	return Report{Verdict: Combine(results), Ops: len(ops), Events: len(events), Checkers: results}
 }
 
-// WriteReport stores rep as dir/results.json.
+// WriteReport stores rep as dir/results.json, replaced whole.
 func WriteReport(dir string, rep Report) error {
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode results: %w", err)
-	}
-	tmp := filepath.Join(dir, ResultsFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write results: %w", err)
-	}
-	// Rename so that a reader never sees half a file.
-	if err := os.Rename(tmp, filepath.Join(dir, ResultsFile)); err != nil {
-		return fmt.Errorf("write results: %w", err)
-	}
-	return nil
+	return rundir.WriteJSON(filepath.Join(dir, rundir.ResultsFile), rep)
 }
 
-// ReadReport loads dir/results.json.
+// ReadReport loads dir/results.json, each checker's details decoded into
+// its type (see Result.Details).
 func ReadReport(dir string) (Report, error) {
 	var rep Report
-	b, err := os.ReadFile(filepath.Join(dir, ResultsFile))
+	path := filepath.Join(dir, rundir.ResultsFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return rep, fmt.Errorf("read results: %w", err)
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
-		return rep, fmt.Errorf("%s: %w", filepath.Join(dir, ResultsFile), err)
+		return rep, fmt.Errorf("%s: %w", path, err)
 	}
 	return rep, nil
 }

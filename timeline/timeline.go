@@ -38,6 +38,7 @@ type Span struct {
 	Node     string
 	Term     int64
 	From, To int64
+	Open     bool // the run ended with this leader: it leads at To too
 }
 
 // Window is a stretch with no leader (Leaderless) or with two or more
@@ -296,7 +297,7 @@ func (tl *Timeline) replay(cs []change) {
 		}
 	}
 	if cur != nil {
-		cur.To = tl.End
+		cur.To, cur.Open = tl.End, true
 		tl.Leaders = append(tl.Leaders, *cur)
 	}
 	if contest != nil {
@@ -331,25 +332,35 @@ func gaps(spans []Span, end int64) []Window {
 // LeaderAt is the leader at time t, after everything that happened at t,
 // and its term; "" when nobody leads.
 func (tl *Timeline) LeaderAt(t int64) (string, int64) {
-	i := sort.Search(len(tl.Leaders), func(i int) bool { return tl.Leaders[i].To > t })
-	if i < len(tl.Leaders) && tl.Leaders[i].From <= t {
+	if i := tl.spanAt(t); i >= 0 {
 		return tl.Leaders[i].Node, tl.Leaders[i].Term
 	}
 	return "", 0
 }
 
+// spanAt is the index of the leader span holding t, or -1.
+func (tl *Timeline) spanAt(t int64) int {
+	i := sort.Search(len(tl.Leaders), func(i int) bool { return tl.Leaders[i].To > t })
+	if i < len(tl.Leaders) && tl.Leaders[i].From <= t {
+		return i
+	}
+	if n := len(tl.Leaders); n > 0 && tl.Leaders[n-1].Open && tl.Leaders[n-1].To == t {
+		return n - 1
+	}
+	return -1
+}
+
 // LeaderFrom is the first time at or after t with a leader, and who; -1
 // and "" when no leader comes.
 func (tl *Timeline) LeaderFrom(t int64) (int64, string) {
-	i := sort.Search(len(tl.Leaders), func(i int) bool { return tl.Leaders[i].To > t })
+	if i := tl.spanAt(t); i >= 0 {
+		return t, tl.Leaders[i].Node
+	}
+	i := sort.Search(len(tl.Leaders), func(i int) bool { return tl.Leaders[i].From > t })
 	if i == len(tl.Leaders) {
-		// A leader whose span ends the run at t still leads at t.
-		if n := len(tl.Leaders); n > 0 && tl.Leaders[n-1].To == t && t == tl.End && tl.Leaders[n-1].From <= t {
-			return t, tl.Leaders[n-1].Node
-		}
 		return -1, ""
 	}
-	return max(t, tl.Leaders[i].From), tl.Leaders[i].Node
+	return tl.Leaders[i].From, tl.Leaders[i].Node
 }
 
 // Nodes lists every node the timeline knows of: reporting or faulted.

@@ -29,7 +29,9 @@ func nem(t int64, f rundir.Fault, node string, v any) history.Op {
 }
 
 // end is a client entry that fixes the run's end.
-func end(t int64) history.Op { return history.Op{Time: t, Process: 0, Type: history.Invoke, F: history.FRead} }
+func end(t int64) history.Op {
+	return history.Op{Time: t, Process: 0, Type: history.Invoke, F: history.FRead}
+}
 
 const (
 	leader    = rundir.RoleLeader
