@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math/rand/v2"
 	"time"
 
 	"github.com/splitbrain/splitbrain/rundir"
@@ -98,5 +99,27 @@ func (k clock) strobe(ctx context.Context, set func(time.Duration, float64) func
 		stop()
 		<-done
 		return reset(ctx)
+	}
+}
+
+// drawClock draws a clock fault on one node (the leader half the time):
+// a bump of 0.2 to 5 s either way, a rate, or a strobe of 0.1 to 2 s
+// every 50 to 500 ms.
+func drawClock(rng *rand.Rand, ep *Episode, _ bool) {
+	ep.Variant = pick(rng, Bump, Rate, Strobe)
+	ep.Leader = rng.IntN(2) == 0
+	ep.Count = 1
+	sign := int64(1)
+	if rng.IntN(2) == 0 {
+		sign = -1
+	}
+	switch ep.Variant {
+	case Bump:
+		ep.OffsetMS = sign * (200 + rng.Int64N(4801))
+	case Rate:
+		ep.ClockRate = []float64{0.25, 0.5, 0.8, 1.25, 2, 4}[rng.IntN(6)]
+	case Strobe:
+		ep.OffsetMS = sign * (100 + rng.Int64N(1901))
+		ep.PeriodMS = 50 + rng.Int64N(451)
 	}
 }

@@ -29,11 +29,15 @@ func (n *Nemesis) Run(ctx context.Context, s Schedule, start time.Time) error {
 	return nil
 }
 
-// episode applies ep's faults in turn, keeps them until end (or ctx) and
-// heals them, the last applied first.
+// episode aims ep, applies its faults, keeps them until end (or ctx) and
+// heals them.
 func (n *Nemesis) episode(ctx context.Context, ep Episode, end time.Time) error {
+	if len(ep.Order) == 0 {
+		n.skip(ep, ep.Kind, "no nodes to aim at")
+		return nil
+	}
 	if why := n.skipping(ep.Kind); why != "" {
-		n.skip(ep, why)
+		n.skip(ep, ep.Kind, why)
 		return nil
 	}
 	order, ok := n.order(ctx, ep)
@@ -41,31 +45,43 @@ func (n *Nemesis) episode(ctx context.Context, ep Episode, end time.Time) error 
 		return nil // ctx ended while waiting for a leader: nothing applied
 	}
 	fs := faults(ep, order)
-	var in []Injected
-	var err error
-	for _, f := range fs {
-		var inj *Injected
-		inj, err = n.inject(ctx, ep, f)
-		if inj != nil {
-			in = append(in, *inj)
-		}
-		if err != nil {
-			break // the history failed: heal what is in effect and stop
-		}
-	}
+	in, err := n.apply(ctx, ep, fs)
 	if len(in) > 0 && err == nil {
 		n.setActive(fmt.Sprintf("%s %s", ep.String(), fs[0].Nodes()))
 		waitUntil(ctx, end)
 	}
-	for _, inj := range slices.Backward(in) {
-		err = errors.Join(err, n.heal(ctx, inj))
-	}
+	err = errors.Join(err, n.healAll(ctx, in))
 	n.setActive("")
 	return err
 }
 
-func (n *Nemesis) skip(ep Episode, why string) {
-	n.cfg.Log.Info("nemesis: skipped a fault", "fault", ep.String(), "why", why)
+// apply injects fs in turn and returns those in effect. It stops at a
+// history error, returning what is in effect so far to be healed.
+func (n *Nemesis) apply(ctx context.Context, ep Episode, fs []Fault) ([]Injected, error) {
+	var in []Injected
+	for _, f := range fs {
+		inj, err := n.inject(ctx, ep, f)
+		if inj != nil {
+			in = append(in, *inj)
+		}
+		if err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// healAll heals faults applied together, the last applied first.
+func (n *Nemesis) healAll(ctx context.Context, in []Injected) error {
+	var errs []error
+	for _, inj := range slices.Backward(in) {
+		errs = append(errs, n.heal(ctx, inj))
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Nemesis) skip(ep Episode, kind, why string) {
+	n.cfg.Log.Info("nemesis: skipped a fault", "fault", ep.String(), "kind", kind, "why", why)
 }
 
 var errNoLeader = errors.New("no leader known")
@@ -97,7 +113,7 @@ func (n *Nemesis) order(ctx context.Context, ep Episode) ([]string, bool) {
 // turned out unsupported.
 func (n *Nemesis) inject(ctx context.Context, ep Episode, f Fault) (*Injected, error) {
 	if why := n.skipping(f.Kind()); why != "" {
-		n.skip(ep, why)
+		n.skip(ep, f.Kind(), why)
 		return nil, nil
 	}
 	sctx, cancel := n.step(ctx)

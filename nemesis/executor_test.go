@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 func TestHealRetries(t *testing.T) {
@@ -21,7 +22,7 @@ func TestHealRetries(t *testing.T) {
 	require.NoError(t, New(Config{Cluster: fc, History: h}).Run(context.Background(), s, time.Now()))
 	assert.Equal(t, []string{"kill n1", "start n1", "start n1", "start n1"}, fc.Calls(), "healed at the third try")
 	require.Len(t, h.Ops(), 2)
-	assert.Equal(t, "start", h.Ops()[1].F)
+	assert.Equal(t, string(rundir.Start), h.Ops()[1].F)
 	assert.Empty(t, h.Ops()[1].Error, "healed in the end")
 }
 
@@ -86,4 +87,17 @@ func TestHistoryFailureStillHeals(t *testing.T) {
 	assert.Equal(t, []string{"partition [[n2] [n1 n3]]", "heal"}, fc.Calls(),
 		"the cut is healed; the clock is not frozen on top of a history that fails; the run stops")
 	assert.Equal(t, int32(2), h.appended.Load(), "the start, then the stop")
+}
+
+func TestRunSkipsWhatItCannotAim(t *testing.T) {
+	fc := &fakeCluster{}
+	h := &history.Memory{}
+	s := Schedule{Episodes: []Episode{
+		{Kind: KindKill, Variant: One, Count: 1},                        // no order: a hand-made schedule
+		{Kind: "meteor", Variant: One, Count: 1, Order: []string{"n1"}}, // a kind from a newer harness
+		{Kind: KindPause, Variant: One, Count: 1, Order: []string{"n2"}},
+	}}
+	require.NoError(t, New(Config{Cluster: fc, History: h}).Run(context.Background(), s, time.Now()))
+	assert.Equal(t, []string{"pause n2", "resume n2"}, fc.Calls())
+	assert.Len(t, h.Ops(), 2)
 }

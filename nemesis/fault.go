@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/splitbrain/splitbrain/rundir"
@@ -42,25 +43,35 @@ type Entry struct {
 	Value map[string]any
 }
 
-// builders work out an episode's faults for its node order (from
-// Episode.Resolve), in the order they are applied; they are healed in
-// reverse.
-var builders = map[string]func(ep Episode, order []string) []Fault{
-	KindPartition: newPartition,
-	KindKill:      newKill,
-	KindPause:     newPause,
-	KindClock:     newClock,
-	KindNetem:     newNetem,
+// kind is what the package knows of a fault kind: how often Generate
+// draws it, how it draws an episode's parameters, and how an episode
+// becomes faults for its node order (from Episode.Resolve), in the order
+// they are applied (they are healed in reverse).
+type kind struct {
+	weight int
+	draw   func(rng *rand.Rand, ep *Episode, clock bool)
+	build  func(ep Episode, order []string) []Fault
+}
+
+// registry holds every kind of AllKinds. The weights favour the faults that
+// find the most: partitions (split votes, lost writes) and pauses (a
+// deposed leader waking up and answering before it notices), then crashes.
+var registry = map[string]kind{
+	KindPartition: {weight: 3, draw: drawPartition, build: newPartition},
+	KindKill:      {weight: 2, draw: drawKill, build: newKill},
+	KindPause:     {weight: 3, draw: drawPause, build: newPause},
+	KindClock:     {weight: 1, draw: drawClock, build: newClock},
+	KindNetem:     {weight: 1, draw: drawNetem, build: newNetem},
 }
 
 // faults works out ep's faults for order; none for an unknown kind
 // (ReadFile refuses those).
 func faults(ep Episode, order []string) []Fault {
-	build, ok := builders[ep.Kind]
+	k, ok := registry[ep.Kind]
 	if !ok {
 		return nil
 	}
-	return build(ep, order)
+	return k.build(ep, order)
 }
 
 // hit is what every fault carries: the variant it was drawn as, the nodes

@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"math/rand/v2"
 
 	"github.com/splitbrain/splitbrain/rundir"
 )
@@ -20,4 +21,18 @@ func (k kill) Inject(ctx context.Context, c Cluster) (Injected, error) {
 		Stop:  k.stop(rundir.Start),
 		Heal:  func(ctx context.Context) error { return each(ctx, k.nodes, c.Start) },
 	}, err
+}
+
+// drawKill draws a kill: one node, the leader, or a minority (with the
+// leader or not).
+func drawKill(rng *rand.Rand, ep *Episode, _ bool) {
+	ep.Variant = pick(rng, One, Leader, Minority)
+	ep.Count = 1
+	switch ep.Variant {
+	case Leader:
+		ep.Leader = true
+	case Minority:
+		ep.Count = (len(ep.Order) - 1) / 2
+		ep.Leader = rng.IntN(2) == 0
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 var five = []string{"n1", "n2", "n3", "n4", "n5"}
@@ -36,6 +37,7 @@ func TestGenerateDeterministic(t *testing.T) {
 		{"clock and pause", 4, five, []string{KindClock, KindPause}, 2 * time.Second, 30 * time.Second, 4},
 		{"none", 5, five, nil, 5 * time.Second, 60 * time.Second, 0},
 		{"too short", 6, five, AllKinds, 5 * time.Second, 4 * time.Second, 0},
+		{"unknown kinds only", 7, five, []string{"meteor"}, time.Second, 10 * time.Second, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,13 +204,13 @@ func TestRunRecordsStartAndStop(t *testing.T) {
 	n := New(Config{Cluster: fc, History: h, Leader: func() string { return "n2" }, NoClock: true})
 	require.NoError(t, n.Run(context.Background(), s, time.Now()))
 
-	var fs []string
+	var fs []rundir.Fault
 	for _, op := range h.Ops() {
 		assert.Equal(t, history.Nemesis, op.Process)
 		assert.Equal(t, history.Info, op.Type)
-		fs = append(fs, op.F)
+		fs = append(fs, rundir.Fault(op.F))
 	}
-	assert.Equal(t, []string{"start-partition", "stop-partition", "kill", "start", "pause", "resume"}, fs,
+	assert.Equal(t, []rundir.Fault{rundir.StartPartition, rundir.StopPartition, rundir.Kill, rundir.Start, rundir.Pause, rundir.Resume}, fs,
 		"clock skipped (no clock), netem skipped (unsupported)")
 	var v map[string]any
 	require.NoError(t, json.Unmarshal(h.Ops()[0].Value.Raw, &v))
@@ -232,7 +234,7 @@ func TestRunHealsOnCancel(t *testing.T) {
 	require.NoError(t, n.Run(ctx, s, time.Now()))
 	assert.Equal(t, []string{"kill n1", "kill n2", "start n1", "start n2"}, fc.calls)
 	require.Len(t, h.Ops(), 2)
-	assert.Equal(t, "start", h.Ops()[1].F)
+	assert.Equal(t, string(rundir.Start), h.Ops()[1].F)
 	assert.Equal(t, "", h.Ops()[1].Node, "two targets: listed in value.nodes")
 }
 
@@ -247,8 +249,8 @@ func TestStrobe(t *testing.T) {
 	assert.Equal(t, "clock n1 300ms 1", fc.calls[0])
 	assert.Equal(t, "clock n1 0s 1", fc.calls[len(fc.calls)-1])
 	require.Len(t, h.Ops(), 2)
-	assert.Equal(t, "clock-strobe", h.Ops()[0].F)
-	assert.Equal(t, "clock-reset", h.Ops()[1].F)
+	assert.Equal(t, string(rundir.ClockStrobe), h.Ops()[0].F)
+	assert.Equal(t, string(rundir.ClockReset), h.Ops()[1].F)
 }
 
 func TestFrozenClockPartition(t *testing.T) {
@@ -258,11 +260,11 @@ func TestFrozenClockPartition(t *testing.T) {
 	h := &history.Memory{}
 	require.NoError(t, New(Config{Cluster: fc, History: h, Leader: func() string { return "n3" }}).Run(context.Background(), s, time.Now()))
 	assert.Equal(t, []string{"partition [[n3] [n1 n2]]", "clock n3 0s 0", "clock n3 0s 1", "heal"}, fc.calls)
-	var fs []string
+	var fs []rundir.Fault
 	for _, op := range h.Ops() {
-		fs = append(fs, op.F)
+		fs = append(fs, rundir.Fault(op.F))
 	}
-	assert.Equal(t, []string{"start-partition", "clock-bump", "clock-reset", "stop-partition"}, fs)
+	assert.Equal(t, []rundir.Fault{rundir.StartPartition, rundir.ClockBump, rundir.ClockReset, rundir.StopPartition}, fs)
 
 	// Without clock control, the partition alone.
 	fc, h = &fakeCluster{}, &history.Memory{}

@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/splitbrain/splitbrain/rundir"
@@ -36,4 +37,20 @@ func (n netem) Inject(ctx context.Context, c Cluster) (Injected, error) {
 	start := n.start(rundir.StartNetem)
 	start.Value["delay_ms"], start.Value["loss"] = n.delayMS, n.loss
 	return Injected{Start: start, Stop: n.stop(rundir.StopNetem), Heal: off}, err
+}
+
+// drawNetem draws netem on one node, the leader or all of them: a delay
+// of 20 to 300 ms, or a loss of 5 to 50 %.
+func drawNetem(rng *rand.Rand, ep *Episode, _ bool) {
+	ep.Variant = pick(rng, One, Leader, All)
+	ep.Leader = ep.Variant == Leader
+	ep.Count = 1
+	if ep.Variant == All {
+		ep.Count = len(ep.Order)
+	}
+	if rng.IntN(2) == 0 {
+		ep.DelayMS = 20 + rng.Int64N(281)
+	} else {
+		ep.Loss = float64(5+rng.IntN(46)) / 100
+	}
 }

@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"math/rand/v2"
 
 	"github.com/splitbrain/splitbrain/rundir"
 )
@@ -21,4 +22,11 @@ func (p pause) Inject(ctx context.Context, c Cluster) (Injected, error) {
 		Stop:  p.stop(rundir.Resume),
 		Heal:  func(ctx context.Context) error { return each(ctx, p.nodes, c.Resume) },
 	}, err
+}
+
+// drawPause draws a pause, of the leader two times in three.
+func drawPause(rng *rand.Rand, ep *Episode, _ bool) {
+	ep.Variant = pick(rng, One, Leader, Leader)
+	ep.Leader = ep.Variant == Leader
+	ep.Count = 1
 }
