@@ -10,8 +10,8 @@ import (
 	"github.com/splitbrain/splitbrain/rundir"
 )
 
-// freezeVariant is the kind a frozen clock is recorded as (value.kind of
-// its clock-bump entry); it is never drawn as an episode's variant.
+// freezeVariant is the value.kind of a frozen clock's clock-bump entry;
+// it is never drawn as an episode's variant.
 const freezeVariant = "freeze"
 
 // clock skews its nodes' clocks: a jump (bump), a rate (rate; rate 0
@@ -52,30 +52,34 @@ func freeze(nodes []string) Fault {
 func (clock) Kind() string { return KindClock }
 
 func (k clock) Inject(ctx context.Context, c Cluster) (Injected, error) {
-	set := func(offset time.Duration, rate float64) func(ctx context.Context) error {
-		return func(ctx context.Context) error {
-			return each(ctx, k.nodes, func(ctx context.Context, id string) error { return c.Clock(ctx, id, offset, rate) })
-		}
-	}
-	err := set(k.offset, k.rate)(ctx)
+	err := k.set(ctx, c, k.offset, k.rate)
 	if errors.Is(err, errors.ErrUnsupported) {
 		return Injected{}, err
 	}
 	start := k.start(k.f)
 	maps.Copy(start.Value, k.fields)
-	heal := set(0, 1)
+	heal := func(ctx context.Context) error { return k.set(ctx, c, 0, 1) }
 	if k.period > 0 {
-		heal = k.strobe(ctx, set, heal)
+		stop := k.strobe(ctx, c)
+		heal = func(ctx context.Context) error {
+			stop()
+			return k.set(ctx, c, 0, 1)
+		}
 	}
 	return Injected{Start: start, Stop: k.stop(rundir.ClockReset), Heal: heal}, err
 }
 
-// strobe flips the clocks between the offset and true time every period
-// until the heal it returns stops flipping and then resets them.
-func (k clock) strobe(ctx context.Context, set func(time.Duration, float64) func(context.Context) error,
-	reset func(context.Context) error) func(context.Context) error {
-	// The flipping outlives Inject's step; only the heal ends it.
-	fctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+// set sets the clocks of k's nodes.
+func (k clock) set(ctx context.Context, c Cluster, offset time.Duration, rate float64) error {
+	return each(ctx, k.nodes, func(ctx context.Context, id string) error { return c.Clock(ctx, id, offset, rate) })
+}
+
+// strobe flips the clocks between the offset and true time every period,
+// from now until the stop it returns is called (which waits for the
+// flipping to end, and may be called again).
+func (k clock) strobe(ctx context.Context, c Cluster) (stop func()) {
+	// The flipping outlives Inject's step; only stop ends it.
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -92,13 +96,12 @@ func (k clock) strobe(ctx context.Context, set func(time.Duration, float64) func
 			if on {
 				offset = k.offset
 			}
-			_ = set(offset, 1)(fctx) // a missed flip is healed with the rest
+			_ = k.set(fctx, c, offset, 1) // a missed flip is healed with the rest
 		}
 	}()
-	return func(ctx context.Context) error {
-		stop()
+	return func() {
+		cancel()
 		<-done
-		return reset(ctx)
 	}
 }
 
