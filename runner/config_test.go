@@ -163,6 +163,22 @@ func TestReadSettingsOfEarlierRuns(t *testing.T) {
 		"--op-timeout", "750ms", "--seed", "1234"}, c.Flags())
 }
 
+// testdata/run-before-rundir.json was written by runner's own writer
+// before rundir (commit f40bbe7); that version's ReadSettings gave these
+// flags for it.
+func TestReadSettingsWrittenBeforeRundir(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("testdata", "run-before-rundir.json"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.SettingsFile), b, 0o644))
+	c, err := ReadSettings(dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"--algo", "zab", "--bug", "zab.no-stepdown", "--read-mode", "lease", "--nemesis", "partition,clock",
+		"--nemesis-interval", "3s", "--time-limit", "45s", "--concurrency", "8", "--rate", "12.5", "--keys", "3",
+		"--op-timeout", "800ms", "--seed", "77"}, c.Flags())
+	assert.Equal(t, 5, c.Nodes)
+}
+
 func TestReadSettingsErrors(t *testing.T) {
 	tests := []struct {
 		name, json, want string

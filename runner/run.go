@@ -214,24 +214,17 @@ func (r *run) prepare(ctx context.Context) error {
 	if err := r.loadSchedule(); err != nil {
 		return cannot(err)
 	}
-	if r.cfg.Binary != "" {
-		// Stored absolute, so that the replay command works from anywhere.
-		if abs, err := filepath.Abs(r.cfg.Binary); err == nil {
-			r.cfg.Binary = abs
-		}
-	}
-	sys, err := r.cfg.system()
-	if err != nil {
+	if err := r.resolveSystem(); err != nil {
 		return cannot(err)
 	}
-	r.sys, r.noClock = sys, sys.Clock == systems.ClockNone
 	if err := r.checkEngine(ctx); err != nil {
 		return cannot(err)
 	}
+	var err error
 	if r.dir, err = r.pickDir(); err != nil {
 		return cannot(err)
 	}
-	r.log.Info("run", "dir", r.dir, "seed", r.cfg.Seed, "system", sys.Name, "nodes", r.cfg.Nodes,
+	r.log.Info("run", "dir", r.dir, "seed", r.cfg.Seed, "system", r.sys.Name, "nodes", r.cfg.Nodes,
 		"faults", len(r.sched.Episodes), "time_limit", r.cfg.TimeLimit)
 	if err := r.buildImage(ctx); err != nil {
 		return cannot(err)
@@ -268,6 +261,22 @@ func (r *run) loadSchedule() error {
 	}
 	r.sched = nemesis.Generate(r.cfg.Seed, r.nodes, r.cfg.Nemesis,
 		time.Duration(r.cfg.NemesisInterval), time.Duration(r.cfg.TimeLimit))
+	return nil
+}
+
+// resolveSystem describes the system under test; a contract binary is
+// stored absolute, so that the replay command works from anywhere.
+func (r *run) resolveSystem() error {
+	if r.cfg.Binary != "" {
+		if abs, err := filepath.Abs(r.cfg.Binary); err == nil {
+			r.cfg.Binary = abs
+		}
+	}
+	sys, err := r.cfg.system()
+	if err != nil {
+		return err
+	}
+	r.sys, r.noClock = sys, sys.Clock == systems.ClockNone
 	return nil
 }
 
@@ -355,6 +364,11 @@ func (r *run) start(ctx context.Context) error {
 	}
 	r.startObserver(ctx)
 	r.waitLeader(ctx)
+	return r.newClients()
+}
+
+// newClients makes the register workload's clients and the nemesis.
+func (r *run) newClients() error {
 	r.stats = &workloads.Stats{}
 	reg, err := workloads.NewRegister(workloads.RegisterConfig{
 		Nodes: r.eps, Concurrency: r.cfg.Concurrency, Keys: r.cfg.Keys, Rate: r.cfg.Rate,
@@ -492,8 +506,7 @@ func (r *run) settle(ctx context.Context) error {
 }
 
 // finalPhase heals every fault, waits (bounded) for a leader every node
-// agrees on and reads every key through it, a few rounds until every read
-// succeeds.
+// agrees on and reads every key through it.
 func (r *run) finalPhase(ctx context.Context) error {
 	hctx, cancel := context.WithTimeout(ctx, healTimeout)
 	err := nemesis.HealAll(hctx, r.ens, r.nodes, r.noClock)
@@ -510,10 +523,17 @@ func (r *run) finalPhase(ctx context.Context) error {
 	}
 	r.log.Info("final phase: reading every key", "leader", leader)
 	i := slices.IndexFunc(r.eps, func(e workloads.Endpoint) bool { return e.Node == leader })
-	ep := r.eps[max(i, 0)]
-	errNotAllOK := errors.New("some final reads did not succeed")
+	return r.finalReads(ctx, r.eps[max(i, 0)])
+}
+
+// errNotAllOK is a round of final reads in which some read failed.
+var errNotAllOK = errors.New("some final reads did not succeed")
+
+// finalReads reads every key through ep, a few rounds until every read
+// succeeds. Only the history's errors are errors.
+func (r *run) finalReads(ctx context.Context, ep workloads.Endpoint) error {
 	var histErr error
-	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		outs, err := r.reg.FinalReads(ctx, ep)
 		if err != nil {
 			histErr = err
