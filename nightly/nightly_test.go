@@ -311,6 +311,24 @@ func TestSummaryStatus(t *testing.T) {
 	assert.Equal(t, "a faithful build is invalid by election-safety", sum.Runs[0].Message)
 }
 
+// TestSkippedChecker: a checker that did not apply (skipped) neither
+// fails a faithful run nor is named as why a run proved nothing.
+func TestSkippedChecker(t *testing.T) {
+	m, err := Parse("s.yaml", []byte("systems: [electd]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 2\n"))
+	require.NoError(t, err)
+	runs, err := Expand(m, "20260102", "store")
+	require.NoError(t, err)
+	store := t.TempDir()
+	writeRun(t, store, runs[0].Name, runs[0].Config, report(map[string]checker.Verdict{"lease-safety": checker.Skipped}))
+	writeRun(t, store, runs[1].Name, runs[1].Config, report(map[string]checker.Verdict{
+		"lease-safety": checker.Skipped, "linearizable": checker.Unknown}))
+	sum := Summarize(m, store, []Done{{Run: runs[0]}, {Run: runs[1]}}, false)
+	assert.Equal(t, OutcomePass, sum.Runs[0].Outcome)
+	assert.Equal(t, string(checker.Skipped), sum.Runs[0].Checkers["lease-safety"].Verdict, "shown as skipped")
+	assert.Equal(t, OutcomeUnknown, sum.Runs[1].Outcome)
+	assert.Equal(t, "the run proved nothing: unknown by linearizable", sum.Runs[1].Message)
+}
+
 // TestSummaryEscapes: text from a run directory (a checker's summary) is
 // escaped on the page and keeps the JUnit file well-formed.
 func TestSummaryEscapes(t *testing.T) {

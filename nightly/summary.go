@@ -154,7 +154,9 @@ func judge(store string, d Done) (JudgedRun, []string) {
 	}
 	var unknownBy []string
 	for _, c := range rep.Checkers {
-		if c.Verdict != checker.Valid && c.Verdict != checker.Invalid {
+		// A skipped checker did not apply to the run: it is no reason for
+		// an unknown verdict, so it is not named as one.
+		if c.Verdict != checker.Valid && c.Verdict != checker.Invalid && c.Verdict != checker.Skipped {
 			unknownBy = append(unknownBy, c.Name)
 		}
 	}
