@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // A 100k-operation run is generated and reported once per test binary and
@@ -53,7 +55,7 @@ func TestReportSize100k(t *testing.T) {
 		t.Skip("100k-operation run skipped in -short mode")
 	}
 	dir := bigRun(t)
-	st, err := os.Stat(filepath.Join(dir, reportFile))
+	st, err := os.Stat(filepath.Join(dir, rundir.ReportFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func BenchmarkWrite100k(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	st, err := os.Stat(filepath.Join(dir, reportFile))
+	st, err := os.Stat(filepath.Join(dir, rundir.ReportFile))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // artifactsDir is where the browser test keeps what a person may want to
@@ -126,7 +128,7 @@ func TestReportInBrowser(t *testing.T) {
 	if err := Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	report := filepath.Join(dir, reportFile)
+	report := filepath.Join(dir, rundir.ReportFile)
 
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(fileURL(report)), chromedp.WaitVisible(chromedp.ID("timeline-svg"))); err != nil {
 		t.Fatal(err)
@@ -160,7 +162,7 @@ func TestReportInBrowser(t *testing.T) {
 	}
 
 	// The node log page: the <script> line is shown, not run.
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(fileURL(filepath.Join(dir, logsDir, "n1.html"))), chromedp.WaitVisible(chromedp.CSS("pre.log"))); err != nil {
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(fileURL(filepath.Join(dir, rundir.LogsDir, "n1.html"))), chromedp.WaitVisible(chromedp.CSS("pre.log"))); err != nil {
 		t.Fatal(err)
 	}
 	logText := do(t, b, chromedp.Text(chromedp.CSS("pre.log")))
@@ -188,7 +190,7 @@ func TestReportInBrowser(t *testing.T) {
 	t.Logf("screenshot: %s; run directory: %s", shot, keep)
 
 	// A 100k-operation run: the page opens promptly, still self-contained.
-	bigReport := filepath.Join(big, reportFile)
+	bigReport := filepath.Join(big, rundir.ReportFile)
 	start := time.Now()
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(fileURL(bigReport)), chromedp.WaitVisible(chromedp.ID("latency-svg"))); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/splitbrain/splitbrain/checker/linearizable"
+	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // genConfig shapes a generated run directory.
@@ -73,7 +75,7 @@ func generate(dir string, cfg genConfig) error {
 		cfg.Keys = 5
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 42))
-	if err := os.MkdirAll(filepath.Join(dir, logsDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, rundir.LogsDir), 0o755); err != nil {
 		return err
 	}
 	nodes := make([]string, cfg.Nodes)
@@ -103,11 +105,11 @@ func generate(dir string, cfg genConfig) error {
 		ord++
 	}
 	var events []history.Event
-	role := func(t int64, node, r string, term int64) {
-		events = append(events, history.Event{Time: t, Node: node, Event: history.EventRole, Role: r, Term: term, Source: "node"})
+	role := func(t int64, node string, r rundir.Role, term int64) {
+		events = append(events, history.Event{Time: t, Node: node, Event: history.EventRole, Role: string(r), Term: term, Source: string(rundir.SourceNode)})
 	}
-	nemesis := func(t int64, f string, node string, v any) {
-		op := history.Op{Time: t, Process: history.Nemesis, Type: history.Info, F: f, Node: node}
+	nemesis := func(t int64, f rundir.Fault, node string, v any) {
+		op := history.Op{Time: t, Process: history.Nemesis, Type: history.Info, F: string(f), Node: node}
 		if v != nil {
 			op.Value = history.RawValue(v)
 		}
@@ -115,21 +117,18 @@ func generate(dir string, cfg genConfig) error {
 	}
 	type outage struct{ from, to int64 } // clients cannot get an answer
 	var outages []outage
-	var leaderless [][2]int64
-	var violations []map[string]any
 
 	// The cluster: n1 wins the first election.
 	term := int64(1)
 	leader := nodes[0]
 	for _, n := range nodes {
-		role(0, n, "follower", 0)
+		role(0, n, rundir.RoleFollower, 0)
 	}
-	role(150*ms, leader, "candidate", 1)
-	role(200*ms, leader, "leader", 1)
+	role(150*ms, leader, rundir.RoleCandidate, 1)
+	role(200*ms, leader, rundir.RoleLeader, 1)
 	for _, n := range nodes[1:] {
-		role(205*ms, n, "follower", 1)
+		role(205*ms, n, rundir.RoleFollower, 1)
 	}
-	leaderless = append(leaderless, [2]int64{0, 200 * ms})
 	outages = append(outages, outage{0, 200 * ms})
 	other := func(not string) string {
 		for {
@@ -140,16 +139,16 @@ func generate(dir string, cfg genConfig) error {
 		}
 	}
 	lease := func(t int64, node string, term int64) {
-		events = append(events, history.Event{Time: t, Node: node, Event: history.EventLease, Term: term, From: t, Until: t + 1500*ms, Source: "node"})
+		events = append(events, history.Event{Time: t, Node: node, Event: history.EventLease, Term: term, From: t, Until: t + 1500*ms, Source: string(rundir.SourceNode)})
 	}
 	lease(200*ms, leader, 1)
 	elect := func(t int64, winner string, newTerm int64, except string) {
-		role(t, winner, "candidate", newTerm)
-		role(t+50*ms, winner, "leader", newTerm)
+		role(t, winner, rundir.RoleCandidate, newTerm)
+		role(t+50*ms, winner, rundir.RoleLeader, newTerm)
 		lease(t+50*ms, winner, newTerm)
 		for _, n := range nodes {
 			if n != winner && n != except {
-				role(t+55*ms, n, "follower", newTerm)
+				role(t+55*ms, n, rundir.RoleFollower, newTerm)
 			}
 		}
 	}
@@ -165,43 +164,41 @@ func generate(dir string, cfg genConfig) error {
 					rest = append(rest, n)
 				}
 			}
-			nemesis(t, "start-partition", "", map[string]any{"groups": [][]string{{leader}, rest}})
+			nemesis(t, rundir.StartPartition, "", map[string]any{"groups": [][]string{{leader}, rest}})
 			winner := rest[rng.IntN(len(rest))]
 			newTerm := term + 1
 			if cfg.Bug && partitions == 2 {
 				newTerm = term // the bug: a second leader in the same term
-				violations = append(violations, map[string]any{"term": term, "nodes": []string{leader, winner}, "from": t + 350*ms, "to": t + d + 20*ms})
 			}
 			elect(t+300*ms, winner, newTerm, leader)
 			outages = append(outages, outage{t, t + 350*ms})
-			nemesis(t+d, "stop-partition", "", nil)
-			role(t+d+20*ms, leader, "follower", max(newTerm, term+1))
+			nemesis(t+d, rundir.StopPartition, "", nil)
+			role(t+d+20*ms, leader, rundir.RoleFollower, max(newTerm, term+1))
 			leader, term = winner, max(newTerm, term+1)
 		case 1: // kill the leader, restart it later
 			victim := leader
-			nemesis(t, "kill", victim, map[string]any{"node": victim})
+			nemesis(t, rundir.Kill, victim, map[string]any{"node": victim})
 			winner := other(victim)
 			elect(t+400*ms, winner, term+1, victim)
-			leaderless = append(leaderless, [2]int64{t, t + 450*ms})
 			outages = append(outages, outage{t, t + 450*ms})
 			d := int64(1500+rng.IntN(1000)) * ms
-			nemesis(t+d, "start", victim, map[string]any{"node": victim})
-			role(t+d+300*ms, victim, "follower", term+1)
+			nemesis(t+d, rundir.Start, victim, map[string]any{"node": victim})
+			role(t+d+300*ms, victim, rundir.RoleFollower, term+1)
 			leader, term = winner, term+1
 		case 2: // pause the leader past its election timeout
 			victim := leader
-			nemesis(t, "pause", victim, map[string]any{"node": victim})
+			nemesis(t, rundir.Pause, victim, map[string]any{"node": victim})
 			winner := other(victim)
 			elect(t+400*ms, winner, term+1, victim)
 			outages = append(outages, outage{t, t + 450*ms})
 			d := int64(1200+rng.IntN(600)) * ms
-			nemesis(t+d, "resume", victim, map[string]any{"node": victim})
-			role(t+d+30*ms, victim, "follower", term+1)
+			nemesis(t+d, rundir.Resume, victim, map[string]any{"node": victim})
+			role(t+d+30*ms, victim, rundir.RoleFollower, term+1)
 			leader, term = winner, term+1
 		case 3: // bump a follower's clock
 			n := other(leader)
-			nemesis(t, "clock-bump", n, map[string]any{"node": n, "delta_ms": 900})
-			nemesis(t+2*int64(time.Second), "clock-reset", n, map[string]any{"node": n})
+			nemesis(t, rundir.ClockBump, n, map[string]any{"node": n, "delta_ms": 900})
+			nemesis(t+2*int64(time.Second), rundir.ClockReset, n, map[string]any{"node": n})
 		}
 	}
 
@@ -291,10 +288,9 @@ func generate(dir string, cfg genConfig) error {
 		hb.Write(b)
 		hb.WriteByte('\n')
 	}
-	if err := os.WriteFile(filepath.Join(dir, historyFile), []byte(hb.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, rundir.HistoryFile), []byte(hb.String()), 0o644); err != nil {
 		return err
 	}
-	end := entries[len(entries)-1].op.Time
 
 	sort.SliceStable(events, func(i, j int) bool { return events[i].Time < events[j].Time })
 	var eb strings.Builder
@@ -312,7 +308,7 @@ func generate(dir string, cfg genConfig) error {
 			fmt.Fprintf(logs[ev.Node], "%s INFO raft: became %s term=%d\n", start.Add(time.Duration(ev.Time)).Format(time.RFC3339Nano), ev.Role, ev.Term)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, eventsFile), []byte(eb.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, rundir.EventsFile), []byte(eb.String()), 0o644); err != nil {
 		return err
 	}
 	if cfg.Bare {
@@ -322,7 +318,7 @@ func generate(dir string, cfg genConfig) error {
 		fmt.Fprintf(logs[nodes[0]], "%s WARN client sent %s\n", start.Format(time.RFC3339Nano), evilLog)
 	}
 	for n, b := range logs {
-		if err := os.WriteFile(filepath.Join(dir, logsDir, n+".log"), []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, rundir.LogsDir, n+".log"), []byte(b.String()), 0o644); err != nil {
 			return err
 		}
 	}
@@ -341,45 +337,17 @@ func generate(dir string, cfg genConfig) error {
 		"seed": cfg.Seed, "time_limit": fmt.Sprint(time.Duration(dur).Round(time.Second)), "concurrency": cfg.Clients,
 		"keys": cfg.Keys, "command": command, "replay": command + " --replay",
 	}
-	if err := writeJSON(filepath.Join(dir, settingsFile), settings); err != nil {
+	if err := writeJSON(filepath.Join(dir, rundir.SettingsFile), settings); err != nil {
 		return err
 	}
 
-	failKey := keys[len(keys)-1]
-	vis := linearizable.VisualizationName(failKey)
-	if err := os.WriteFile(filepath.Join(dir, vis), []byte("<!DOCTYPE html><title>porcupine</title><p>visualization</p>"), 0o644); err != nil {
+	// results.json is what the checkers make of the run: the report reads
+	// their output, never a hand-written imitation of it.
+	rep, err := checker.CheckDir(context.Background(), dir, checker.Options{VisualizeDir: dir, LinearizableTimeout: 20 * time.Second})
+	if err != nil {
 		return err
 	}
-	var windows []map[string]int64
-	for _, w := range leaderless {
-		windows = append(windows, map[string]int64{"from": w[0], "to": w[1], "duration_ns": w[1] - w[0]})
-	}
-	safety := map[string]any{"name": "election-safety", "verdict": "valid", "summary": "at most one leader per term"}
-	if len(violations) > 0 {
-		safety = map[string]any{"name": "election-safety", "verdict": "invalid",
-			"summary": fmt.Sprintf("%d terms with two leaders", len(violations)), "details": map[string]any{"violations": violations}}
-	}
-	res := map[string]any{
-		"verdict": "invalid", "ops": cfg.Ops, "warnings": []string{"lease-safety: nodes reported no leases"},
-		"checkers": []any{
-			map[string]any{"name": "linearizable", "verdict": "invalid", "summary": fmt.Sprintf("key %s is not linearizable (1 of %d keys)", failKey, len(keys)),
-				"details": map[string]any{"keys": []any{map[string]any{"key": failKey, "verdict": "invalid", "reason": evilErrorIf(cfg.Evil), "visualization": vis,
-					"ops": []any{map[string]any{"index": 412, "process": 3, "type": "ok", "f": "read", "value": nil, "output": 7, "call": 1, "role": "impossible read"}}}}}},
-			safety,
-			map[string]any{"name": "lease-safety", "verdict": "unknown", "summary": "no lease events to judge"},
-			map[string]any{"name": "term-monotonic", "verdict": "valid", "summary": "terms never went backwards on any node"},
-			map[string]any{"name": "liveness", "verdict": "valid", "summary": fmt.Sprintf("%d leaderless windows, longest 450ms", len(windows)),
-				"details": map[string]any{"windows": windows, "end": end}},
-		},
-	}
-	return writeJSON(filepath.Join(dir, resultsFile), res)
-}
-
-func evilErrorIf(evil bool) string {
-	if evil {
-		return evilError
-	}
-	return "no linearization after op 412"
+	return checker.WriteReport(dir, rep)
 }
 
 func writeJSON(path string, v any) error {

@@ -4,6 +4,9 @@ import (
 	"encoding/xml"
 	"fmt"
 	"strings"
+
+	"github.com/splitbrain/splitbrain/checker"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // JUnitSuites is a JUnit XML file as CI systems read it (the
@@ -88,7 +91,7 @@ func junitXML(r *run) ([]byte, error) {
 		suite.Properties = append(suite.Properties, JUnitProperty{Name: k, Value: r.Settings.str(k)})
 	}
 	replay := r.Settings.str("replay")
-	tail := "\n\nreport: " + reportFile + " in the run directory"
+	tail := "\n\nreport: " + rundir.ReportFile + " in the run directory"
 	if replay != "" {
 		tail = "\n\nreplay: " + replay + tail
 	}
@@ -101,8 +104,12 @@ func junitXML(r *run) ([]byte, error) {
 	} else {
 		for _, c := range r.Results.Checkers {
 			jc := JUnitCase{Name: c.Name, Classname: class, Time: "0"}
-			verdict := orUnknown(c.Verdict)
-			if verdict != "valid" {
+			verdict := orUnknown(string(c.Verdict))
+			switch c.Verdict {
+			case checker.Valid:
+			case checker.Skipped:
+				jc.Skipped = &JUnitSkip{Message: c.Summary}
+			default:
 				body := c.Summary
 				if d := prettyJSON(c.Details, maxFailureDetails); d != "" {
 					body += "\n\n" + d
@@ -126,8 +133,11 @@ func junitXML(r *run) ([]byte, error) {
 		if c.Failure != nil {
 			suite.Failures++
 		}
+		if c.Skipped != nil {
+			suite.Skipped++
+		}
 	}
-	doc := JUnitSuites{Name: "splitbrain", Tests: suite.Tests, Failures: suite.Failures, Suites: []JUnitSuite{suite}}
+	doc := JUnitSuites{Name: "splitbrain", Tests: suite.Tests, Failures: suite.Failures, Skipped: suite.Skipped, Suites: []JUnitSuite{suite}}
 	return MarshalJUnit(doc)
 }
 

@@ -15,54 +15,9 @@ import (
 
 	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/timeline"
 )
-
-// File names inside a run directory.
-const (
-	historyFile  = "history.jsonl"
-	eventsFile   = "events.jsonl"
-	resultsFile  = "results.json"
-	settingsFile = "run.json"
-	logsDir      = "logs"
-	reportFile   = "report.html"
-	junitFile    = "junit.xml"
-	indexFile    = "index.html"
-)
-
-// results is results.json as the report uses it: checker.Report with each
-// checker's details kept as raw JSON, because each checker shapes them its
-// own way and the report reads them by field name.
-type results struct {
-	Verdict  string
-	Ops      int
-	Warnings []string
-	Checkers []checkerResult
-}
-
-type checkerResult struct {
-	Name    string
-	Verdict string
-	Summary string
-	Details json.RawMessage
-}
-
-// readResults reads dir/results.json through the checker package, which
-// owns its format.
-func readResults(dir string) (*results, error) {
-	rep, err := checker.ReadReport(dir)
-	if err != nil {
-		return nil, err
-	}
-	res := &results{Verdict: string(rep.Verdict), Ops: rep.Ops, Warnings: rep.Warnings}
-	for _, c := range rep.Checkers {
-		d, err := json.Marshal(c.Details)
-		if err != nil {
-			return nil, fmt.Errorf("%s details: %w", c.Name, err)
-		}
-		res.Checkers = append(res.Checkers, checkerResult{Name: c.Name, Verdict: string(c.Verdict), Summary: c.Summary, Details: d})
-	}
-	return res, nil
-}
 
 // settings is run.json. Every field is optional; raw keeps them all, in
 // file order, so that fields this package does not know are shown too.
@@ -159,11 +114,12 @@ type run struct {
 	Name        string
 	Settings    settings
 	HasSettings bool
-	Results     *results
+	Results     *checker.Report // nil when the run was not checked
 	Ops         []history.Op
 	HasHistory  bool
 	Operations  []history.Operation
 	Events      []history.Event
+	Timeline    *timeline.Timeline // the replay of Ops and Events
 	Logs        []logFile
 	Notes       []string // what was missing or damaged, for the reader
 	End         int64    // the last time anything happened, ns since start
@@ -187,14 +143,14 @@ func loadRun(dir string) (*run, error) {
 	}
 	r := &run{Dir: abs, Name: filepath.Base(abs)}
 
-	switch b, err := os.ReadFile(filepath.Join(abs, settingsFile)); {
+	switch b, err := os.ReadFile(filepath.Join(abs, rundir.SettingsFile)); {
 	case errors.Is(err, fs.ErrNotExist):
-		r.note("no %s: the run's settings are unknown", settingsFile)
+		r.note("no %s: the run's settings are unknown", rundir.SettingsFile)
 	case err != nil:
-		r.note("cannot read %s: %v", settingsFile, err)
+		r.note("cannot read %s: %v", rundir.SettingsFile, err)
 	default:
 		if s, err := parseSettings(b); err != nil {
-			r.note("%s is damaged: %v", settingsFile, err)
+			r.note("%s is damaged: %v", rundir.SettingsFile, err)
 		} else {
 			r.Settings, r.HasSettings = s, true
 			if n := s.str("name"); n != "" {
@@ -203,22 +159,22 @@ func loadRun(dir string) (*run, error) {
 		}
 	}
 
-	switch res, err := readResults(abs); {
+	switch res, err := checker.ReadReport(abs); {
 	case errors.Is(err, fs.ErrNotExist):
-		r.note("no %s: the run has not been checked (run `splitbrain check %s`)", resultsFile, dir)
+		r.note("no %s: the run has not been checked (run `splitbrain check %s`)", rundir.ResultsFile, dir)
 	case err != nil:
-		r.note("%s cannot be read: %v", resultsFile, err)
+		r.note("%s cannot be read: %v", rundir.ResultsFile, err)
 	default:
-		r.Results = res
+		r.Results = &res
 	}
 
-	hpath := filepath.Join(abs, historyFile)
+	hpath := filepath.Join(abs, rundir.HistoryFile)
 	if _, err := os.Stat(hpath); errors.Is(err, fs.ErrNotExist) {
-		r.note("no %s: no client operations to show", historyFile)
+		r.note("no %s: no client operations to show", rundir.HistoryFile)
 	} else {
 		ops, warns, err := history.ReadFile(hpath)
 		if err != nil {
-			r.note("%s cannot be read: %v", historyFile, err)
+			r.note("%s cannot be read: %v", rundir.HistoryFile, err)
 		} else {
 			r.Ops, r.HasHistory = ops, true
 			r.Operations = history.Operations(ops)
@@ -226,9 +182,9 @@ func loadRun(dir string) (*run, error) {
 		}
 	}
 
-	evs, warns, err := history.ReadEventsFile(filepath.Join(abs, eventsFile))
+	evs, warns, err := history.ReadEventsFile(filepath.Join(abs, rundir.EventsFile))
 	if err != nil {
-		r.note("%s cannot be read: %v", eventsFile, err)
+		r.note("%s cannot be read: %v", rundir.EventsFile, err)
 	} else {
 		r.Events = evs
 		r.Notes = append(r.Notes, warns...)
@@ -240,9 +196,9 @@ func loadRun(dir string) (*run, error) {
 	// the timeline can sweep them.
 	sort.SliceStable(r.Events, func(i, j int) bool { return r.Events[i].Time < r.Events[j].Time })
 
-	ents, err := os.ReadDir(filepath.Join(abs, logsDir))
+	ents, err := os.ReadDir(filepath.Join(abs, rundir.LogsDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.note("cannot list %s: %v", logsDir, err)
+		r.note("cannot list %s: %v", rundir.LogsDir, err)
 	}
 	for _, e := range ents {
 		name := e.Name()
@@ -255,7 +211,7 @@ func loadRun(dir string) (*run, error) {
 		}
 		r.Logs = append(r.Logs, logFile{
 			Node: strings.TrimSuffix(name, ".log"),
-			Path: filepath.Join(abs, logsDir, name),
+			Path: filepath.Join(abs, rundir.LogsDir, name),
 			Size: info.Size(),
 		})
 	}
@@ -267,6 +223,7 @@ func loadRun(dir string) (*run, error) {
 	for _, ev := range r.Events {
 		r.End = max(r.End, ev.Time)
 	}
+	r.Timeline = timeline.New(r.Ops, r.Events)
 	return r, nil
 }
 
@@ -278,9 +235,9 @@ func (r *run) note(format string, args ...any) {
 // run was not checked.
 func (r *run) verdict() string {
 	if r.Results == nil || r.Results.Verdict == "" {
-		return "unknown"
+		return string(checker.Unknown)
 	}
-	return r.Results.Verdict
+	return string(r.Results.Verdict)
 }
 
 // started is run.json's start time, if it parses.
@@ -294,16 +251,11 @@ func (r *run) started() (time.Time, bool) {
 }
 
 // checker returns the named checker's result, or nil.
-func (r *run) checker(name string) *checkerResult {
+func (r *run) checker(name string) *checker.Result {
 	if r.Results == nil {
 		return nil
 	}
-	for i := range r.Results.Checkers {
-		if r.Results.Checkers[i].Name == name {
-			return &r.Results.Checkers[i]
-		}
-	}
-	return nil
+	return r.Results.Checker(name)
 }
 
 // nodeLess orders node names naturally, so n2 comes before n10.

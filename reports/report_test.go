@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/splitbrain/splitbrain/checker"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -24,7 +27,7 @@ func TestWriteReport(t *testing.T) {
 	if err := Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	page := readFile(t, filepath.Join(dir, reportFile))
+	page := readFile(t, filepath.Join(dir, rundir.ReportFile))
 	for _, want := range []string{
 		`id="verdict">invalid<`,
 		`id="timeline-svg"`, `id="latency-svg"`,
@@ -46,7 +49,7 @@ func TestWriteReport(t *testing.T) {
 	if strings.Contains(page, "<script") {
 		t.Error("report carries a script; it needs none")
 	}
-	if _, err := os.Stat(filepath.Join(dir, logsDir, "n1.html")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, rundir.LogsDir, "n1.html")); err != nil {
 		t.Errorf("node log page: %v", err)
 	}
 }
@@ -57,8 +60,8 @@ func TestEscaping(t *testing.T) {
 	if err := Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	page := readFile(t, filepath.Join(dir, reportFile))
-	logPage := readFile(t, filepath.Join(dir, logsDir, "n1.html"))
+	page := readFile(t, filepath.Join(dir, rundir.ReportFile))
+	logPage := readFile(t, filepath.Join(dir, rundir.LogsDir, "n1.html"))
 	for name, s := range map[string]string{"report": page, "log page": logPage} {
 		if strings.Contains(s, "<script") || strings.Contains(s, "<img") || strings.Contains(s, "<b>not") {
 			t.Errorf("%s holds unescaped markup from the run", name)
@@ -81,7 +84,7 @@ func TestBareAndEmptyDirectories(t *testing.T) {
 	if err := Write(bare); err != nil {
 		t.Fatal(err)
 	}
-	page := readFile(t, filepath.Join(bare, reportFile))
+	page := readFile(t, filepath.Join(bare, rundir.ReportFile))
 	for _, want := range []string{"no run.json", "no results.json", `id="timeline-svg"`, `id="verdict">unknown<`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("bare report lacks %q", want)
@@ -91,7 +94,7 @@ func TestBareAndEmptyDirectories(t *testing.T) {
 	if err := Write(empty); err != nil {
 		t.Fatal(err)
 	}
-	page = readFile(t, filepath.Join(empty, reportFile))
+	page = readFile(t, filepath.Join(empty, rundir.ReportFile))
 	if !strings.Contains(page, "no history.jsonl") {
 		t.Error("empty report does not say the history is missing")
 	}
@@ -107,7 +110,7 @@ func TestJUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc JUnitSuites
-	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(dir, junitFile))), &doc); err != nil {
+	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(dir, rundir.JUnitFile))), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if len(doc.Suites) != 1 {
@@ -127,14 +130,62 @@ func TestJUnit(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]string{"linearizable": "invalid", "election-safety": "invalid", "lease-safety": "unknown", "term-monotonic": "pass", "liveness": "pass"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("case %s: %s, want %s", k, got[k], v)
+	// The cases say what results.json says, which the checkers wrote.
+	rep, err := checker.ReadReport(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := 0
+	for _, c := range rep.Checkers {
+		want := "pass"
+		if c.Verdict != checker.Valid {
+			want = string(c.Verdict)
+			failures++
+		}
+		if got[c.Name] != want {
+			t.Errorf("case %s: %s, want %s", c.Name, got[c.Name], want)
 		}
 	}
-	if s.Tests != 5 || s.Failures != 3 || doc.Failures != 3 {
-		t.Errorf("counts: tests %d failures %d/%d, want 5 and 3", s.Tests, s.Failures, doc.Failures)
+	for _, name := range []string{"linearizable", "election-safety"} {
+		if got[name] != "invalid" {
+			t.Errorf("case %s: %s, want invalid (the generated run has a stale read and a split brain)", name, got[name])
+		}
+	}
+	if s.Tests != len(rep.Checkers) || s.Failures != failures || doc.Failures != failures {
+		t.Errorf("counts: tests %d failures %d/%d, want %d and %d", s.Tests, s.Failures, doc.Failures, len(rep.Checkers), failures)
+	}
+
+	// Without events.jsonl the leader checkers are skipped, and say why.
+	histOnly := t.TempDir()
+	genRun(t, histOnly, genConfig{Ops: 100, Seed: 5})
+	if err := os.Remove(filepath.Join(histOnly, rundir.EventsFile)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = checker.CheckDir(t.Context(), histOnly, checker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checker.WriteReport(histOnly, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(histOnly); err != nil {
+		t.Fatal(err)
+	}
+	doc = JUnitSuites{}
+	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(histOnly, rundir.JUnitFile))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	skipped := 0
+	for _, c := range doc.Suites[0].Cases {
+		if c.Skipped != nil {
+			skipped++
+			if !strings.Contains(c.Skipped.Message, rundir.EventsFile) || c.Failure != nil {
+				t.Errorf("skipped case %s: %+v", c.Name, c)
+			}
+		}
+	}
+	if skipped != 4 || doc.Suites[0].Skipped != 4 || doc.Skipped != 4 {
+		t.Errorf("%d skipped cases (suite %d, file %d), want 4", skipped, doc.Suites[0].Skipped, doc.Skipped)
 	}
 
 	// No results at all: one failing case, never a pass.
@@ -143,7 +194,7 @@ func TestJUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc = JUnitSuites{}
-	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(empty, junitFile))), &doc); err != nil {
+	if err := xml.Unmarshal([]byte(readFile(t, filepath.Join(empty, rundir.JUnitFile))), &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.Failures != 1 || doc.Suites[0].Cases[0].Failure.Type != "unknown" {

@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitbrain/splitbrain/checker/linearizable"
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/timeline"
 )
 
 // view is everything report.html shows, computed up front so that the
@@ -36,7 +38,7 @@ type view struct {
 	Seed             string
 	Command          string
 	Replay           string
-	Timeline         *timeline
+	Timeline         *timelineView
 	Multi            []windowRow
 	Violating        int // multi-leader windows within one term
 	Leaderless       []windowRow
@@ -96,8 +98,8 @@ type linKey struct {
 	Ops             int    // operations it names as not linearizable
 }
 
-// timeline is the leadership timeline, laid out.
-type timeline struct {
+// timelineView is the leadership timeline, laid out.
+type timelineView struct {
 	Height    float64
 	Lanes     []laneView
 	Segs      []segRect
@@ -181,23 +183,20 @@ func buildView(r *run, now time.Time) *view {
 		v.Warnings = r.Results.Warnings
 		for _, c := range r.Results.Checkers {
 			v.Checkers = append(v.Checkers, checkerView{
-				Name: c.Name, Verdict: orUnknown(c.Verdict), Summary: c.Summary,
+				Name: c.Name, Verdict: orUnknown(string(c.Verdict)), Summary: c.Summary,
 				Details: prettyJSON(c.Details, maxDetailsBytes),
 			})
 		}
 	}
 
 	s := scale{end: r.End}
-	faults := extractFaults(r.Ops, r.End)
-	segs := roleSegments(r.Events, faults, r.End)
-	multi, none := leaderWindows(segs, r.End)
-	if ws, ok := livenessWindows(r.checker("liveness"), r.End); ok {
-		none, v.LeaderlessSource = ws, "the liveness checker"
-	} else if len(segs) > 0 {
-		v.LeaderlessSource = "the role events (no liveness result)"
+	tl := r.Timeline
+	faults, segs := tl.Faults, tl.Reigns
+	multi := withCauses(tl.Contested, faults)
+	none := withCauses(tl.Leaderless, faults)
+	if len(tl.Reports) > 0 {
+		v.LeaderlessSource = "the run's timeline (the liveness checker reads the same)"
 	}
-	attachCauses(multi, faults)
-	attachCauses(none, faults)
 	for i := range none {
 		if none[i].From == 0 && none[i].Cause == "" {
 			none[i].Cause = "start of the run: the first election"
@@ -253,7 +252,7 @@ func buildView(r *run, now time.Time) *view {
 			v.FaultsHidden = len(faults) - i
 			break
 		}
-		row := faultRow{Start: fmtTime(f.Start), Kind: f.Kind, Label: f.Label}
+		row := faultRow{Start: fmtTime(f.Start), Kind: string(f.Kind), Label: f.Label}
 		switch {
 		case f.Point:
 		case f.Open:
@@ -278,20 +277,20 @@ func orUnknown(s string) string {
 	return s
 }
 
-// prettyJSON indents raw JSON for reading, cut at limit bytes.
-func prettyJSON(raw json.RawMessage, limit int) string {
-	if len(raw) == 0 || string(raw) == "null" {
+// prettyJSON renders a checker's details as indented JSON for reading,
+// cut at limit bytes.
+func prettyJSON(details any, limit int) string {
+	if details == nil {
 		return ""
 	}
-	var buf bytes.Buffer
-	if json.Indent(&buf, raw, "", "  ") != nil {
-		buf.Reset()
-		buf.Write(raw)
+	b, err := json.MarshalIndent(details, "", "  ")
+	if err != nil || string(b) == "null" {
+		return ""
 	}
-	if buf.Len() > limit {
-		return buf.String()[:limit] + fmt.Sprintf("\n… (%d more bytes in %s)", buf.Len()-limit, resultsFile)
+	if len(b) > limit {
+		return string(b[:limit]) + fmt.Sprintf("\n… (%d more bytes in %s)", len(b)-limit, rundir.ResultsFile)
 	}
-	return buf.String()
+	return string(b)
 }
 
 func windowRows(ws []window) []windowRow {
@@ -315,7 +314,7 @@ func windowRows(ws []window) []windowRow {
 
 // laneNodes orders the timeline's lanes: run.json's nodes first, as
 // configured, then any other node that reported, was faulted or logged.
-func laneNodes(r *run, faults []fault, segs map[string][]segment) []string {
+func laneNodes(r *run, faults []timeline.Fault, segs map[string][]timeline.Reign) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(n string) {
@@ -350,28 +349,28 @@ func laneNodes(r *run, faults []fault, segs map[string][]segment) []string {
 // termColor gives each term its own hue (golden-angle steps, so
 // neighbouring terms differ clearly) and each role a lightness: leaders
 // dark, candidates middling, followers pale.
-func termColor(term int64, role string) string {
+func termColor(term int64, role rundir.Role) string {
 	h := math.Mod(float64(term)*137.508+200, 360)
 	switch role {
-	case roleLeader:
+	case rundir.RoleLeader:
 		return fmt.Sprintf("hsl(%.0f,70%%,38%%)", h)
-	case "candidate", "looking":
+	case rundir.RoleCandidate, rundir.RoleLooking:
 		return fmt.Sprintf("hsl(%.0f,65%%,68%%)", h)
 	default:
 		return fmt.Sprintf("hsl(%.0f,45%%,87%%)", h)
 	}
 }
 
-func faultClass(kind string) string {
+func faultClass(kind timeline.Kind) string {
 	switch kind {
-	case kindPartition, kindKill, kindPause, kindClock:
-		return kind
+	case timeline.KindPartition, timeline.KindKill, timeline.KindPause, timeline.KindClock:
+		return string(kind)
 	}
 	return "other"
 }
 
-func layoutTimeline(nodes []string, segs map[string][]segment, faults []fault, multi, none []window, s scale) *timeline {
-	tl := &timeline{LanesTop: laneTop}
+func layoutTimeline(nodes []string, segs map[string][]timeline.Reign, faults []timeline.Fault, multi, none []window, s scale) *timelineView {
+	tl := &timelineView{LanesTop: laneTop}
 	laneY := map[string]float64{}
 	for i, n := range nodes {
 		y := laneTop + float64(i)*(laneH+laneGap)
@@ -387,10 +386,7 @@ func layoutTimeline(nodes []string, segs map[string][]segment, faults []fault, m
 	for _, n := range nodes {
 		lastX := -1.0
 		for _, sg := range segs[n] {
-			if sg.Role == roleDown {
-				continue // drawn as the kill's mark
-			}
-			x0, x1 := s.x(sg.Start), s.x(sg.End)
+			x0, x1 := s.x(sg.From), s.x(sg.To)
 			// Drop segments that would not be visible, keeping the file
 			// small for a node that flaps; the one that follows covers it.
 			if x1-x0 < 0.05 && math.Round(x0*10) == math.Round(lastX*10) {
@@ -399,10 +395,11 @@ func layoutTimeline(nodes []string, segs map[string][]segment, faults []fault, m
 			lastX = x0
 			r := segRect{
 				X: x0, Y: laneY[n], W: math.Max(x1-x0, 0.3), H: laneH,
-				Fill: termColor(sg.Term, sg.Role), Role: sg.Role,
-				Title: fmt.Sprintf("%s %s, term %d, %s–%s (%s)", n, sg.Role, sg.Term, fmtTime(sg.Start), fmtTime(sg.End), fmtDur(sg.End-sg.Start)),
+				Fill:  termColor(sg.Term, sg.Role),
+				Role:  string(sg.Role),
+				Title: fmt.Sprintf("%s %s, term %d, %s–%s (%s)%s", n, sg.Role, sg.Term, fmtTime(sg.From), fmtTime(sg.To), fmtDur(sg.To-sg.From), seenBy(sg.Source)),
 			}
-			if sg.Role == roleLeader && x1-x0 > 18 {
+			if sg.Role == rundir.RoleLeader && x1-x0 > 18 {
 				r.Label = "T" + strconv.FormatInt(sg.Term, 10)
 			}
 			tl.Segs = append(tl.Segs, r)
@@ -418,14 +415,14 @@ func layoutTimeline(nodes []string, segs map[string][]segment, faults []fault, m
 		y, ok := laneY[f.Node]
 		switch {
 		case f.Point:
-			b := band{X: x0, Y: laneTop - 4, H: tl.LanesBot - laneTop + 8, Class: "other", Label: f.Kind, Title: title}
+			b := band{X: x0, Y: laneTop - 4, H: tl.LanesBot - laneTop + 8, Class: "other", Label: string(f.Kind), Title: title}
 			if ok {
 				b.Y, b.H = y-2, laneH+4
 			}
 			tl.Points = append(tl.Points, b)
-		case ok && f.Kind != kindPartition:
-			b := band{X: x0, W: math.Max(x1-x0, 2), Y: y, H: laneH, Class: faultClass(f.Kind), Label: f.Kind, Title: title}
-			if f.Kind != kindKill {
+		case ok && f.Kind != timeline.KindPartition:
+			b := band{X: x0, W: math.Max(x1-x0, 2), Y: y, H: laneH, Class: faultClass(f.Kind), Label: string(f.Kind), Title: title}
+			if f.Kind != timeline.KindKill {
 				// A paused or skewed node still claims its role, and that
 				// claim is the point: mark only the lane's lower part.
 				b.Y, b.H = y+laneH*0.6, laneH*0.4
@@ -487,6 +484,15 @@ func layoutTimeline(nodes []string, segs map[string][]segment, faults []fault, m
 	return tl
 }
 
+// seenBy notes a reign read from the observer's polls (a node that
+// reports its own roles is drawn from those).
+func seenBy(src rundir.Source) string {
+	if src == rundir.SourceObserver {
+		return ", seen by the observer"
+	}
+	return ""
+}
+
 // shorten cuts s to n characters with an ellipsis.
 func shorten(s string, n int) string {
 	r := []rune(s)
@@ -518,29 +524,12 @@ func linearizability(r *run) *linView {
 	c := r.checker("linearizable")
 	lv := &linView{}
 	if c != nil {
-		lv.Verdict, lv.Summary = orUnknown(c.Verdict), c.Summary
-		// The checker's KeyResult shape first; failing that, any object
-		// naming a visualization, so the link survives a change of shape.
-		var d struct {
-			Keys []struct {
-				Key                string            `json:"key"`
-				Verdict            string            `json:"verdict"`
-				Reason             string            `json:"reason"`
-				Visualization      string            `json:"visualization"`
-				VisualizationError string            `json:"visualization_error"`
-				Ops                []json.RawMessage `json:"ops"`
-			} `json:"keys"`
-		}
-		if json.Unmarshal(c.Details, &d) == nil && len(d.Keys) > 0 {
+		lv.Verdict, lv.Summary = orUnknown(string(c.Verdict)), c.Summary
+		if d, ok := c.Details.(linearizable.Result); ok {
 			for _, k := range d.Keys {
 				lk := visLink(k.Key, k.Visualization)
-				lk.Verdict, lk.Reason, lk.VisError, lk.Ops = k.Verdict, k.Reason, k.VisualizationError, len(k.Ops)
+				lk.Verdict, lk.Reason, lk.VisError, lk.Ops = string(k.Verdict), k.Reason, k.VisualizationError, len(k.Ops)
 				lv.Keys = append(lv.Keys, lk)
-			}
-		} else {
-			var raw any
-			if json.Unmarshal(c.Details, &raw) == nil {
-				collectVisualizations(raw, lv)
 			}
 		}
 	}
@@ -569,36 +558,6 @@ func linearizability(r *run) *linView {
 		return nil
 	}
 	return lv
-}
-
-// collectVisualizations finds, anywhere in the checker's details, objects
-// naming a "visualization" file, with the "key" beside it. Walking rather
-// than decoding a fixed shape keeps the link working while the checker's
-// details evolve.
-func collectVisualizations(d any, lv *linView) {
-	switch x := d.(type) {
-	case map[string]any:
-		if vis, ok := x["visualization"].(string); ok {
-			key := fmt.Sprint(x["key"])
-			if x["key"] == nil {
-				key = "?"
-			}
-			lv.Keys = append(lv.Keys, visLink(key, vis))
-			return
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			collectVisualizations(x[k], lv)
-		}
-	case []any:
-		for _, e := range x {
-			collectVisualizations(e, lv)
-		}
-	}
 }
 
 // maxErrorRows bounds the client error table; errors are often unique
@@ -651,7 +610,7 @@ func visLink(key, vis string) linKey {
 // layoutLeases draws each lease a node reported as a thin bar along the
 // top of its lane, in its term's colour: overlapping bars of two nodes are
 // what the lease-safety checker complains about.
-func layoutLeases(tl *timeline, events []history.Event, s scale) {
+func layoutLeases(tl *timelineView, events []history.Event, s scale) {
 	laneY := map[string]float64{}
 	for _, l := range tl.Lanes {
 		laneY[l.Name] = l.Y
@@ -667,7 +626,7 @@ func layoutLeases(tl *timeline, events []history.Event, s scale) {
 		}
 		x0, x1 := s.x(from), s.x(until)
 		tl.Leases = append(tl.Leases, segRect{
-			X: x0, Y: y - 3, W: math.Max(x1-x0, 0.5), H: 3, Fill: termColor(ev.Term, roleLeader),
+			X: x0, Y: y - 3, W: math.Max(x1-x0, 0.5), H: 3, Fill: termColor(ev.Term, rundir.RoleLeader),
 			Title: fmt.Sprintf("%s lease, term %d, %s–%s", ev.Node, ev.Term, fmtTime(ev.From), fmtTime(ev.Until)),
 		})
 	}
