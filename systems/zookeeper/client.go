@@ -1,0 +1,373 @@
+package zookeeper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/workloads"
+)
+
+// Read modes (ClientOptions.ReadMode).
+const (
+	// ReadSync: sync, then getData. sync makes the connected server catch
+	// up with the leader first: ZooKeeper's usual remedy for stale reads
+	// (with a known theoretical gap: the server may answer the sync from
+	// a deposed leader).
+	ReadSync = "sync"
+	// ReadLocal: plain getData, answered by the connected server from its
+	// own copy: ZooKeeper's default, sequentially consistent but not
+	// linearizable.
+	ReadLocal = "local"
+)
+
+// ZnodePrefix is put before a register key to make its znode's path.
+const ZnodePrefix = "/splitbrain-"
+
+// SessionTimeout is the ZooKeeper session timeout clients ask for; the
+// servers grant 2 to 20 ticks. The client library notices a silent
+// server after two thirds of it.
+const SessionTimeout = 3 * time.Second
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// Timeout bounds each operation; workloads.DefaultTimeout when zero.
+	Timeout time.Duration
+	// ReadMode is ReadSync (the default when empty) or ReadLocal.
+	ReadMode string
+	// Epochs is shared by the probes of one ensemble (see Epochs); nil
+	// gives the client its own.
+	Epochs *Epochs
+	// Logger gets the ZooKeeper library's messages at debug level; nil
+	// drops them.
+	Logger *slog.Logger
+}
+
+// Client is one client process's connection to one ZooKeeper server: a
+// single-server connection string, so that it never fails over to another
+// server and a client behind a partition sees its server's view. It has
+// the method set of workloads.Client, with the same outcomes: ok happened,
+// fail definitely did not, info is indeterminate. Every call returns
+// within its timeout. Safe for concurrent use.
+type Client struct {
+	Node  string // the node's id, "n2"
+	Addr  string // the server's client address, "ip:2181"
+	Admin string // its AdminServer, "ip:8080"
+
+	timeout  time.Duration
+	readMode string
+	epochs   *Epochs
+	logger   *slog.Logger
+	hc       *http.Client
+
+	mu     sync.Mutex
+	conn   *zk.Conn
+	closed bool
+}
+
+// NewClient returns a client of node's server at addr (host:port of the
+// client port); the AdminServer is taken to be on the same host at
+// AdminPort. It connects on first use.
+func NewClient(node, addr string, opts ClientOptions) (*Client, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("zookeeper client of %s: address %q: %w", node, addr, err)
+	}
+	if _, err := MyID(node); err != nil {
+		return nil, fmt.Errorf("zookeeper client: %w", err)
+	}
+	switch opts.ReadMode {
+	case "":
+		opts.ReadMode = ReadSync
+	case ReadSync, ReadLocal:
+	default:
+		return nil, fmt.Errorf("zookeeper client: read mode %q: want %s or %s", opts.ReadMode, ReadSync, ReadLocal)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = workloads.DefaultTimeout
+	}
+	if opts.Epochs == nil {
+		opts.Epochs = NewEpochs()
+	}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: opts.Timeout}).DialContext,
+		MaxIdleConnsPerHost:   1,
+		IdleConnTimeout:       30 * time.Second,
+		ResponseHeaderTimeout: opts.Timeout,
+		DisableCompression:    true,
+	}
+	return &Client{
+		Node: node, Addr: addr, Admin: net.JoinHostPort(host, strconv.Itoa(AdminPort)),
+		timeout: opts.Timeout, readMode: opts.ReadMode, epochs: opts.Epochs, logger: opts.Logger,
+		hc: &http.Client{Transport: tr, Timeout: opts.Timeout},
+	}, nil
+}
+
+// slogger routes the library's Printf logging to slog (or nowhere).
+type slogger struct {
+	l    *slog.Logger
+	node string
+}
+
+func (s slogger) Printf(format string, args ...any) {
+	if s.l != nil {
+		s.l.Debug(fmt.Sprintf(format, args...), "component", "zk-client", "node", s.node)
+	}
+}
+
+// connection returns the client's ZooKeeper connection, making it on
+// first use. The library reconnects by itself, to this one server only.
+func (c *Client) connection() (*zk.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errors.New("client closed")
+	}
+	if c.conn != nil {
+		return c.conn, nil
+	}
+	conn, _, err := zk.Connect([]string{c.Addr}, SessionTimeout,
+		zk.WithLogger(slogger{c.logger, c.Node}),
+		zk.WithLogInfo(false),
+		// The default dialer's own timeout is the library's 1 s connect
+		// timeout; ours is the operation's.
+		zk.WithDialer(func(network, address string, timeout time.Duration) (net.Conn, error) {
+			return net.DialTimeout(network, address, min(timeout, c.timeout))
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	c.conn = conn
+	return conn, nil
+}
+
+// Close closes the connection (and with it the session).
+func (c *Client) Close() {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn, c.closed = nil, true
+	c.mu.Unlock()
+	if conn != nil {
+		// Closing waits for the server's answer to the close request, up
+		// to the library's own bound; do not make the caller wait.
+		go conn.Close()
+	}
+}
+
+// errNoSession means no request was sent: the client had no session with
+// its server within the operation's time.
+var errNoSession = errors.New("no session with the server")
+
+// call runs f, which makes requests on the connection, within the
+// operation's timeout. The library's calls cannot be cancelled; one that
+// outlives the timeout returns later to nobody. The request is only
+// queued once the connection has a session: until then nothing was sent
+// (errNoSession), so the outcome is a definite fail.
+func (c *Client) call(ctx context.Context, f func(conn *zk.Conn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	conn, err := c.connection()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errNoSession, err)
+	}
+	for conn.State() != zk.StateHasSession {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%s)", errNoSession, conn.State())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- f(conn) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// znode is key's znode path.
+func znode(key string) (string, error) {
+	if key == "" || strings.ContainsAny(key, "/\x00") || len(key) > 256 {
+		return "", fmt.Errorf("bad key %q", key)
+	}
+	return ZnodePrefix + key, nil
+}
+
+// definite reports whether err is ZooKeeper's definite answer that the
+// request did not take effect (as opposed to a lost connection, a
+// timeout or a closing client, after which it may have).
+func definite(err error) bool {
+	switch {
+	case errors.Is(err, errNoSession),
+		errors.Is(err, zk.ErrNoNode), errors.Is(err, zk.ErrNodeExists),
+		errors.Is(err, zk.ErrBadVersion), errors.Is(err, zk.ErrBadArguments),
+		errors.Is(err, zk.ErrNoAuth), errors.Is(err, zk.ErrInvalidACL),
+		errors.Is(err, zk.ErrInvalidPath):
+		return true
+	}
+	return false
+}
+
+// describe names an error briefly for the history.
+func describe(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return strings.TrimPrefix(err.Error(), "zk: ")
+}
+
+// parseValue reads a register's znode data: an int64 in decimal.
+func parseValue(b []byte) (int64, error) {
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("znode holds %.40q, not a decimal int64", b)
+	}
+	return v, nil
+}
+
+// Read reads key: ok with the value (None when never written). In
+// ReadSync mode it syncs first. A read that did not complete is a fail:
+// it had no effect.
+func (c *Client) Read(ctx context.Context, key string) workloads.Outcome {
+	p, err := znode(key)
+	if err != nil {
+		return workloads.Outcome{Type: history.Fail, Error: err.Error()}
+	}
+	var data []byte
+	var absent bool
+	err = c.call(ctx, func(conn *zk.Conn) error {
+		if c.readMode == ReadSync {
+			if _, err := conn.Sync(p); err != nil && !errors.Is(err, zk.ErrNoNode) {
+				return fmt.Errorf("sync: %w", err)
+			}
+		}
+		d, _, err := conn.Get(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			absent = true
+			return nil
+		}
+		data = d
+		return err
+	})
+	if err != nil {
+		return workloads.Outcome{Type: history.Fail, Error: describe(err)}
+	}
+	if absent {
+		return workloads.Outcome{Type: history.OK}
+	}
+	v, err := parseValue(data)
+	if err != nil {
+		return workloads.Outcome{Type: history.Info, Error: err.Error()}
+	}
+	return workloads.Outcome{Type: history.OK, Value: history.IntValue(v)}
+}
+
+// Write sets key to v: setData, or create when the znode does not exist
+// yet (and setData again if another client created it meanwhile).
+func (c *Client) Write(ctx context.Context, key string, v int64) workloads.Outcome {
+	val := history.IntValue(v)
+	p, err := znode(key)
+	if err != nil {
+		return workloads.Outcome{Type: history.Fail, Value: val, Error: err.Error()}
+	}
+	data := []byte(strconv.FormatInt(v, 10))
+	// Whether some request may have reached the server: until one has,
+	// every failure is definite. (Set from call's goroutine, which may
+	// outlive call.)
+	var sent atomic.Bool
+	err = c.call(ctx, func(conn *zk.Conn) error {
+		sent.Store(true)
+		_, err := conn.Set(p, data, -1)
+		if !errors.Is(err, zk.ErrNoNode) {
+			return err
+		}
+		_, err = conn.Create(p, data, 0, zk.WorldACL(zk.PermAll))
+		if !errors.Is(err, zk.ErrNodeExists) {
+			return err
+		}
+		_, err = conn.Set(p, data, -1)
+		return err
+	})
+	return writeOutcome(val, err, sent.Load())
+}
+
+// CAS sets key to to if it holds from: getData, compare, then setData
+// with the version read, so that a write in between makes it fail
+// (ZooKeeper's bad version, a definite answer). A never written key
+// fails, as in the node contract.
+func (c *Client) CAS(ctx context.Context, key string, from, to int64) workloads.Outcome {
+	val := history.PairValue(from, to)
+	p, err := znode(key)
+	if err != nil {
+		return workloads.Outcome{Type: history.Fail, Value: val, Error: err.Error()}
+	}
+	var differs error
+	var sent atomic.Bool
+	err = c.call(ctx, func(conn *zk.Conn) error {
+		d, stat, err := conn.Get(p)
+		if err != nil {
+			return err
+		}
+		cur, perr := parseValue(d)
+		if perr != nil {
+			differs = perr
+			return nil
+		}
+		if cur != from {
+			differs = fmt.Errorf("current value %d differs", cur)
+			return nil
+		}
+		// Only the setData can have an effect.
+		sent.Store(true)
+		_, err = conn.Set(p, []byte(strconv.FormatInt(to, 10)), stat.Version)
+		return err
+	})
+	if err == nil && differs != nil {
+		return workloads.Outcome{Type: history.Fail, Value: val, Error: differs.Error()}
+	}
+	if errors.Is(err, zk.ErrNoNode) {
+		return workloads.Outcome{Type: history.Fail, Value: val, Error: "never written"}
+	}
+	return writeOutcome(val, err, sent.Load())
+}
+
+// writeOutcome classifies the end of a write or cas.
+func writeOutcome(v history.Value, err error, sent bool) workloads.Outcome {
+	switch {
+	case err == nil:
+		return workloads.Outcome{Type: history.OK, Value: v}
+	case !sent || definite(err):
+		return workloads.Outcome{Type: history.Fail, Value: v, Error: describe(err)}
+	default:
+		return workloads.Outcome{Type: history.Info, Value: v, Error: describe(err)}
+	}
+}
+
+// Status asks the server's AdminServer for its role, epoch and leader
+// (see probe).
+func (c *Client) Status(ctx context.Context) (workloads.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	st, err := probe(ctx, c.hc, c.Node, c.Admin, c.epochs)
+	if err != nil {
+		return workloads.Status{}, fmt.Errorf("status of %s: %w", c.Node, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,276 @@
+package zookeeper
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/clusters"
+	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/workloads"
+)
+
+var engineErr error
+
+func TestMain(m *testing.M) {
+	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, engineErr = clusters.Ping(ctx)
+	cancel()
+	if engineErr == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if n, err := clusters.Clean(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "clean:", err)
+		} else if n > 0 {
+			fmt.Fprintf(os.Stderr, "clean: removed %d leftovers\n", n)
+		}
+		cancel()
+	}
+	os.Exit(m.Run())
+}
+
+// needEngine skips t when no Docker engine answers.
+func needEngine(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: a Docker integration test (-short)")
+	}
+	if engineErr != nil {
+		t.Skipf("skipping: needs a Docker engine: %v", engineErr)
+	}
+}
+
+// view is one poll of every node's status.
+type view map[string]workloads.Status
+
+// leaderOf returns the leader that a majority of among (the leader
+// included) agree on in one epoch, if any.
+func (v view) leaderOf(among []string) (string, int64, bool) {
+	votes := map[string]int{}
+	for _, id := range among {
+		st, ok := v[id]
+		if !ok || st.Leader == "" {
+			continue
+		}
+		votes[fmt.Sprintf("%s@%d", st.Leader, st.Term)]++
+	}
+	for k, n := range votes {
+		var l string
+		var term int64
+		fmt.Sscanf(strings.Replace(k, "@", " ", 1), "%s %d", &l, &term)
+		if n > len(among)/2 && v[l].Role == RoleLeader && v[l].Term == term {
+			return l, term, true
+		}
+	}
+	return "", 0, false
+}
+
+type harness struct {
+	t       *testing.T
+	e       *clusters.Ensemble
+	clients map[string]*Client
+	// leaders: every (epoch -> leader) any poll saw; two leaders in one
+	// epoch fail the test.
+	leaders map[int64]string
+}
+
+func (h *harness) poll(ctx context.Context, ids []string) view {
+	v := view{}
+	for _, id := range ids {
+		st, err := h.clients[id].Status(ctx)
+		if err != nil {
+			continue
+		}
+		v[id] = st
+		if st.Role == RoleLeader {
+			if prev, ok := h.leaders[st.Term]; ok && prev != id {
+				h.t.Errorf("two leaders in epoch %d: %s and %s", st.Term, prev, id)
+			}
+			h.leaders[st.Term] = id
+		}
+	}
+	return v
+}
+
+// waitLeader polls among until a majority agree on a leader in an epoch
+// above after, and returns it with the time it took.
+func (h *harness) waitLeader(ctx context.Context, among []string, after int64) (string, int64, time.Duration) {
+	h.t.Helper()
+	start := time.Now()
+	var last view
+	for {
+		last = h.poll(ctx, among)
+		if l, term, ok := last.leaderOf(among); ok && term > after {
+			return l, term, time.Since(start)
+		}
+		select {
+		case <-ctx.Done():
+			h.t.Fatalf("no leader among %v in an epoch above %d: %v (last view %+v)", among, after, ctx.Err(), last)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (h *harness) ids() []string {
+	var ids []string
+	for _, n := range h.e.Nodes() {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}
+
+func without(ids []string, id string) []string {
+	var out []string
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestEnsemble runs three real ZooKeeper servers: they elect one leader;
+// the register works through a client pinned to one server; killing the
+// leader elects another in a higher epoch; the killed server comes back
+// with its data and follows; a server cut off from the others stops
+// serving synced reads.
+func TestEnsemble(t *testing.T) {
+	needEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
+	require.NoError(t, err)
+	t.Logf("base image %s (cached %v, %v, rootfs %d MB)", base.Tag, base.Cached, base.Build.Round(time.Millisecond), base.Size>>20)
+	sys := System(Options{BaseImage: base.Tag})
+	start := time.Now()
+	e, err := clusters.Start(ctx, sys, 3, clusters.Options{Logf: t.Logf})
+	require.NoError(t, err)
+	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	defer func() {
+		for _, c := range h.clients {
+			c.Close()
+		}
+		if t.Failed() {
+			for _, n := range e.Nodes() {
+				logs, _ := e.Logs(context.Background(), n.ID)
+				if len(logs) > 4000 {
+					logs = logs[len(logs)-4000:]
+				}
+				t.Logf("log of %s:\n%s", n.ID, logs)
+			}
+		}
+		assert.NoError(t, e.Teardown(context.Background()))
+	}()
+	epochs := NewEpochs()
+	for _, n := range e.Nodes() {
+		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: 2 * time.Second, Epochs: epochs})
+		require.NoError(t, err)
+		h.clients[n.ID] = c
+	}
+	all := h.ids()
+
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	leader, epoch, took := h.waitLeader(wctx, all, 0)
+	wcancel()
+	t.Logf("leader %s in epoch %d, %v after the containers were up (%v after Start was called)", leader, epoch, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	v := h.poll(ctx, all)
+	for _, id := range without(all, leader) {
+		assert.Equal(t, RoleFollower, v[id].Role, "%s", id)
+		assert.Equal(t, leader, v[id].Leader, "%s follows", id)
+	}
+
+	// The register, through a follower.
+	follower := without(all, leader)[0]
+	c := h.clients[follower]
+	requireOutcome(t, history.OK, history.Value{}, c.Read(ctx, "never"), "read of a key never written")
+	requireOutcome(t, history.Fail, history.PairValue(1, 2), c.CAS(ctx, "never", 1, 2), "cas of a key never written")
+	requireOutcome(t, history.OK, history.IntValue(1), c.Write(ctx, "x", 1), "write")
+	requireOutcome(t, history.OK, history.IntValue(1), c.Read(ctx, "x"), "read")
+	requireOutcome(t, history.OK, history.PairValue(1, 2), c.CAS(ctx, "x", 1, 2), "cas 1->2")
+	requireOutcome(t, history.Fail, history.PairValue(1, 3), c.CAS(ctx, "x", 1, 3), "cas 1->3 after 1->2")
+	requireOutcome(t, history.OK, history.IntValue(2), c.Read(ctx, "x"), "read after the cas")
+	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "sync read on the leader")
+
+	// Kill the leader: another leads, in a higher epoch.
+	killed := time.Now()
+	require.NoError(t, e.Kill(ctx, leader))
+	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
+	newLeader, newEpoch, _ := h.waitLeader(wctx, without(all, leader), epoch)
+	wcancel()
+	t.Logf("leader %s killed: %s leads in epoch %d after %v", leader, newLeader, newEpoch, time.Since(killed).Round(time.Millisecond))
+	assert.NotEqual(t, leader, newLeader)
+	assert.Greater(t, newEpoch, epoch)
+	requireOutcome(t, history.OK, history.IntValue(2), h.clients[newLeader].Read(ctx, "x"), "read under the new leader")
+
+	// The killed server restarts with its data and follows.
+	require.NoError(t, e.Start(ctx, leader))
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	for {
+		st, err := h.clients[leader].Status(rctx)
+		if err == nil && st.Role == RoleFollower && st.Leader == newLeader && st.Term == newEpoch {
+			break
+		}
+		select {
+		case <-rctx.Done():
+			rcancel()
+			t.Fatalf("%s did not rejoin as a follower of %s in epoch %d: %+v %v", leader, newLeader, newEpoch, st, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	rcancel()
+	logs, err := e.Logs(ctx, leader)
+	require.NoError(t, err)
+	loaded := regexp.MustCompile(`Snapshot loaded in \d+ ms, highest zxid is (0x[0-9a-f]+)`).FindAllStringSubmatch(string(logs), -1)
+	require.Len(t, loaded, 2, "%s loaded its database at each start", leader)
+	assert.NotEqual(t, "0x0", loaded[1][1], "%s's database came back from its disk", leader)
+	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "read on the restarted server")
+
+	// A server cut off from the others stops serving synced reads.
+	alone := without(all, newLeader)[0]
+	require.NoError(t, e.Partition(ctx, []string{alone}))
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	for {
+		st, err := h.clients[alone].Status(pctx)
+		if err == nil && st.Role == RoleLooking {
+			break
+		}
+		select {
+		case <-pctx.Done():
+			pcancel()
+			t.Fatalf("%s, partitioned, still %+v %v", alone, st, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	pcancel()
+	o := h.clients[alone].Read(ctx, "x")
+	assert.NotEqual(t, history.OK, o.Type, "a synced read on a server cut off from its quorum: %+v", o)
+	require.NoError(t, e.Heal(ctx))
+	hctx, hcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer hcancel()
+	for {
+		if o := h.clients[alone].Read(hctx, "x"); o.Type == history.OK {
+			assert.Equal(t, history.IntValue(2), o.Value)
+			break
+		}
+		select {
+		case <-hctx.Done():
+			t.Fatalf("%s serves no reads after the heal", alone)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func requireOutcome(t *testing.T, typ history.Type, v history.Value, o workloads.Outcome, what string) {
+	t.Helper()
+	require.Equal(t, typ, o.Type, "%s: %+v", what, o)
+	if typ == history.OK || v.Kind != history.None {
+		require.Equal(t, v, o.Value, "%s: %+v", what, o)
+	}
+}
