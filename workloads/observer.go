@@ -7,7 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/timeline"
 )
 
 // EventSink appends node events; *history.EventWriter is one.
@@ -48,29 +52,14 @@ func NewObserver(nodes []Endpoint, interval time.Duration, sink EventSink, since
 }
 
 // Run polls until ctx is done, one goroutine per node so that a hung node
-// does not delay the others. It returns the first error writing events.
+// does not delay the others. It returns the first error writing events,
+// which stops the other pollers.
 func (o *Observer) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
+	g, ctx := errgroup.WithContext(ctx)
 	for _, ep := range o.nodes {
-		wg.Go(func() {
-			if err := o.poll(ctx, ep); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		})
+		g.Go(func() error { return o.poll(ctx, ep) })
 	}
-	wg.Wait()
-	return firstErr
+	return g.Wait()
 }
 
 func (o *Observer) poll(ctx context.Context, ep Endpoint) error {
@@ -115,28 +104,28 @@ func (o *Observer) record(node string, st Status, perr error, now time.Time) err
 		return nil
 	}
 	err := o.sink.Append(history.Event{Time: o.since(now), Node: node, Event: history.EventRole,
-		Role: st.Role, Term: st.Term, Source: "observer"})
+		Role: st.Role, Term: st.Term, Source: string(rundir.SourceObserver)})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
 }
 
-// Leader returns the node that claims leadership at the highest term among
-// the nodes that answered within the last second, or "" when none does.
+// Leader is the leader by the one rule of package timeline
+// (timeline.Leader) over the nodes that answered within the last second:
+// the node claiming leadership at the highest term any of them reports, or
+// "" when none does. A node it has not heard from lately is left out: what
+// it said last is no longer news.
 func (o *Observer) Leader() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	leader, term := "", int64(-1)
+	claims := make([]timeline.Claim, 0, len(o.seen))
 	for n, s := range o.seen {
-		if !s.ok || time.Since(s.at) > time.Second || s.st.Role != "leader" {
-			continue
-		}
-		if s.st.Term > term || (s.st.Term == term && n < leader) {
-			leader, term = n, s.st.Term
+		if s.ok && time.Since(s.at) <= time.Second {
+			claims = append(claims, timeline.Claim{Node: n, Role: rundir.Role(s.st.Role), Term: s.st.Term})
 		}
 	}
-	return leader
+	return timeline.Leader(claims)
 }
 
 // Reachable returns the nodes whose last poll answered, sorted.
@@ -179,34 +168,41 @@ func AgreedLeader(ctx context.Context, nodes []Endpoint, every time.Duration) (s
 	}
 }
 
+// agreement asks every node once. It names the leader when every node
+// answers, timeline.Leader names one from their answers, and every node
+// names that one as its leader; otherwise it says why not.
 func agreement(ctx context.Context, clients []*Client) (string, string) {
 	sts := make([]Status, len(clients))
 	errs := make([]error, len(clients))
-	var wg sync.WaitGroup
+	var g errgroup.Group
 	for i, c := range clients {
-		wg.Go(func() { sts[i], errs[i] = c.Status(ctx) })
+		g.Go(func() error {
+			sts[i], errs[i] = c.Status(ctx)
+			return nil // an unanswered poll is a reason, below
+		})
 	}
-	wg.Wait()
-	leader := ""
+	_ = g.Wait()
+	claims := make([]timeline.Claim, len(clients))
 	for i, st := range sts {
 		if errs[i] != nil {
 			return "", clients[i].Node + ": " + errs[i].Error()
 		}
-		l := st.Leader
-		if st.Role == "leader" {
-			l = clients[i].Node
-		}
-		if l == "" {
-			return "", clients[i].Node + " knows no leader"
-		}
-		if leader != "" && l != leader {
-			return "", "nodes name different leaders (" + leader + ", " + l + ")"
-		}
-		leader = l
+		claims[i] = timeline.Claim{Node: clients[i].Node, Role: rundir.Role(st.Role), Term: st.Term}
+	}
+	leader := timeline.Leader(claims)
+	if leader == "" {
+		return "", "no node leads the highest term reported"
 	}
 	for i, st := range sts {
-		if clients[i].Node == leader && st.Role != "leader" {
-			return "", leader + " is named leader but reports " + st.Role
+		named := st.Leader
+		if clients[i].Node == leader {
+			named = leader // it claims leadership: Leader checked that
+		}
+		switch {
+		case named == "":
+			return "", clients[i].Node + " knows no leader"
+		case named != leader:
+			return "", "nodes name different leaders (" + leader + ", " + named + ")"
 		}
 	}
 	return leader, ""

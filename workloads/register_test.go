@@ -245,58 +245,6 @@ func TestNewRegisterRejects(t *testing.T) {
 	}
 }
 
-type memEvents struct {
-	mu  sync.Mutex
-	evs []history.Event
-}
-
-func (m *memEvents) Append(ev history.Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.evs = append(m.evs, ev)
-	return nil
-}
-
-func TestObserver(t *testing.T) {
-	var term atomic.Int64
-	term.Store(1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`{"id":"n1","role":"leader","term":` + itoa(term.Load()) + `,"leader":"n1"}`))
-	}))
-	defer srv.Close()
-	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`not json`))
-	}))
-	defer bad.Close()
-	ev := &memEvents{}
-	start := time.Now()
-	o := NewObserver([]Endpoint{{"n1", srv.URL}, {"n2", bad.URL}}, 10*time.Millisecond, ev, func(t time.Time) int64 { return int64(t.Sub(start)) })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx) }()
-	time.Sleep(100 * time.Millisecond)
-	assert.Equal(t, "n1", o.Leader())
-	term.Store(2)
-	time.Sleep(100 * time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	require.Len(t, ev.evs, 2, "one event per change: %+v", ev.evs)
-	assert.Equal(t, int64(1), ev.evs[0].Term)
-	assert.Equal(t, int64(2), ev.evs[1].Term)
-	assert.Equal(t, "observer", ev.evs[1].Source)
-	assert.Equal(t, []string{"n1"}, o.Reachable())
-
-	leader, err := AgreedLeader(context.Background(), []Endpoint{{"n1", srv.URL}}, 0)
-	require.NoError(t, err)
-	assert.Equal(t, "n1", leader)
-	short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel2()
-	_, err = AgreedLeader(short, []Endpoint{{"n1", srv.URL}, {"n2", bad.URL}}, 0)
-	assert.ErrorContains(t, err, "n2")
-}
-
 // FuzzClientAnswers: whatever a node answers, the client maps it to ok, fail
 // or info and never panics; a read is ok only with an integer or null.
 func FuzzClientAnswers(f *testing.F) {
