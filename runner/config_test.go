@@ -247,3 +247,24 @@ func FuzzLoadYAML(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadSettings: no run.json makes ReadSettings panic, and what it
+// accepts passes Validate (it is as good as flags).
+func FuzzReadSettings(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "run-before-rundir.json"))
+	require.NoError(f, err)
+	f.Add(string(b))
+	f.Add(`{"nodes": 3, "nemesis": ["kill"], "time_limit": 1000000000}`)
+	f.Add(`{"nemesis": null, "rate": 1e308}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, src string) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.SettingsFile), []byte(src), 0o644))
+		c, err := ReadSettings(dir)
+		if err != nil {
+			return
+		}
+		require.NoError(t, c.Validate())
+		assert.True(t, c.SeedSet)
+	})
+}

@@ -95,8 +95,7 @@ func TestPipeline(t *testing.T) {
 	// --replay reads the settings and the same schedule back.
 	again, err := ReadSettings(dir)
 	require.NoError(t, err)
-	assert.Equal(t, cfg.Nodes, again.Nodes)
-	assert.Equal(t, cfg.Seed, again.Seed)
+	assert.Equal(t, cfg.Config, again.Config, "run.json holds the run's settings")
 	s1, err := nemesis.ReadFile(filepath.Join(dir, rundir.ScheduleFile))
 	require.NoError(t, err)
 	assert.Equal(t, nemesis.Generate(11, []string{"n1", "n2", "n3"}, cfg.Nemesis,
