@@ -19,6 +19,9 @@
 // to it, so the report stays small and every link is relative: the run
 // directory can be copied or served as it is.
 //
+// The faults, reigns and windows are package timeline's, which the
+// checkers read too, so the report and the verdicts tell one story.
+//
 // Whatever is missing from the directory (run.json, results.json, events,
 // logs, even the history) is reported as missing and the rest is rendered:
 // a directory made by hand still gets a report.
@@ -37,7 +40,9 @@
 // Write also writes dir/junit.xml: one test suite for the run, one test case
 // per checker. A checker that says invalid is a failure of type "invalid";
 // one that says unknown is a failure of type "unknown" too, never a silent
-// pass, because unknown means the run proved nothing. The failure message
+// pass, because unknown means the run proved nothing. A skipped checker
+// (it did not apply: no events.jsonl, no lease taken) is a <skipped> case
+// with the reason as its message. The failure message
 // is the checker's summary; the body adds its details and the replay
 // command. With no results.json there is a single failing case "results"
 // of type "unknown".
