@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/rundir"
@@ -199,5 +200,35 @@ func TestJUnit(t *testing.T) {
 	}
 	if doc.Failures != 1 || doc.Suites[0].Cases[0].Failure.Type != "unknown" {
 		t.Errorf("unchecked run: %+v", doc)
+	}
+}
+
+// The report's leaderless windows are the liveness checker's: both read
+// the run's timeline.
+func TestReportAndLivenessAgree(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run-agree")
+	genRun(t, dir, genConfig{Ops: 300, Seed: 6, Bug: true})
+	r, err := loadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := r.checker(checker.NameLiveness).Details.(checker.LivenessDetails)
+	if !ok {
+		t.Fatalf("liveness details: %T", r.checker(checker.NameLiveness).Details)
+	}
+	v := buildView(r, time.Now())
+	if len(v.Leaderless) != len(d.Windows) || len(d.Windows) == 0 {
+		t.Fatalf("report shows %d leaderless windows, liveness found %d", len(v.Leaderless), len(d.Windows))
+	}
+	for i, w := range d.Windows {
+		if v.Leaderless[i].From != fmtTime(w.From) || v.Leaderless[i].To != fmtTime(w.To) {
+			t.Errorf("window %d: report %s–%s, liveness %s–%s", i, v.Leaderless[i].From, v.Leaderless[i].To, fmtTime(w.From), fmtTime(w.To))
+		}
+	}
+	if v.Violating == 0 {
+		t.Error("the same-term split brain the generator planted is not among the report's windows")
+	}
+	if r.checker(checker.NameElectionSafety).Verdict != checker.Invalid {
+		t.Error("election-safety does not see the planted split brain")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/checker/linearizable"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
@@ -521,7 +522,7 @@ func fmtBytes(n int64) string {
 // in the run directory by base name only, so a results.json cannot point
 // a link outside it.
 func linearizability(r *run) *linView {
-	c := r.checker("linearizable")
+	c := r.checker(checker.NameLinearizable)
 	lv := &linView{}
 	if c != nil {
 		lv.Verdict, lv.Summary = orUnknown(string(c.Verdict)), c.Summary
