@@ -134,11 +134,15 @@ func buildImage(ctx context.Context, sys systems.System) (Image, error) {
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].dest < files[j].dest })
 
-	base := sys.BaseImage
+	base, baseID := sys.BaseImage, ""
 	if base == "" {
 		base = "scratch"
-	} else if _, err := cli.ImageInspect(ctx, base); err != nil {
+	} else if bi, err := cli.ImageInspect(ctx, base); err != nil {
 		return Image{}, fmt.Errorf("image %s: base image %s must exist on the engine (it is never pulled): %w", sys.Name, base, err)
+	} else {
+		// The tag is a name: a user's image under it may change, and the
+		// node image with it.
+		baseID = bi.ID
 	}
 	// One COPY of a whole tree: one layer, the fastest build.
 	var df strings.Builder
@@ -172,6 +176,9 @@ func buildImage(ctx context.Context, sys systems.System) (Image, error) {
 
 	h := sha256.New()
 	io.WriteString(h, df.String())
+	if baseID != "" {
+		fmt.Fprintf(h, "base %s\n", baseID)
+	}
 	fmt.Fprintf(h, "labels %q %q\n", labels[LabelImage], labels["io.splitbrain.salt"])
 	for _, d := range dirs {
 		fmt.Fprintf(h, "dir %s %o\n", d, dirMode[d])
