@@ -118,10 +118,18 @@ func TestAgreedLeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b.Store(tt.n2)
 			c.Store(tt.n3)
-			short, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-			defer cancel()
-			_, err := AgreedLeader(short, eps, 20*time.Millisecond)
-			assert.ErrorContains(t, err, tt.why)
+			clients := make([]*Client, len(eps))
+			for i, ep := range eps {
+				clients[i] = NewClient(ep.Node, ep.Base, 5*time.Second)
+				defer clients[i].Close()
+			}
+			leader, why := agreement(t.Context(), clients)
+			assert.Empty(t, leader)
+			assert.Contains(t, why, tt.why)
 		})
 	}
+	short, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err = AgreedLeader(short, eps, 20*time.Millisecond)
+	assert.ErrorContains(t, err, "no leader all nodes agree on")
 }
