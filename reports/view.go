@@ -196,7 +196,7 @@ func buildView(r *run, now time.Time) *view {
 	multi := withCauses(tl.Contested, faults)
 	none := withCauses(tl.Leaderless, faults)
 	if len(tl.Reports) > 0 {
-		v.LeaderlessSource = "the run's timeline (the liveness checker reads the same)"
+		v.LeaderlessSource = "the run's timeline, as the liveness checker reads it"
 	}
 	for i := range none {
 		if none[i].From == 0 && none[i].Cause == "" {
