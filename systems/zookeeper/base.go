@@ -173,7 +173,7 @@ func buildBaseOnce(ctx context.Context, opts BaseOptions) (Base, error) {
 	if jdk.home == "" {
 		pkgs = append(slicesClone(pkgs), jdkPackages...)
 	}
-	versions, err := candidates(ctx, pkgs, opts)
+	versions, err := memoCandidates(ctx, dir, pkgs, opts)
 	if err != nil {
 		return Base{}, err
 	}
@@ -342,6 +342,66 @@ func candidates(ctx context.Context, pkgs []string, opts BaseOptions) (map[strin
 			return nil, err
 		}
 	}
+}
+
+// aptState names the package lists and apt's settings as they are now
+// (names, sizes, times), or "" when they can't be read: while it is the
+// same, so are the candidates.
+func aptState(pkgs []string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", strings.Join(pkgs, " "))
+	n := 0
+	for _, d := range []string{"/var/lib/apt/lists", "/etc/apt", "/etc/apt/sources.list.d", "/etc/apt/preferences.d"} {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+				fmt.Fprintf(h, "%s/%s %d %d\n", d, e.Name(), fi.Size(), fi.ModTime().UnixNano())
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// memoCandidates is candidates, remembered in dir while the package lists
+// stay as they are: apt-cache takes a second or more per call on a
+// machine without apt's binary cache.
+func memoCandidates(ctx context.Context, dir string, pkgs []string, opts BaseOptions) (map[string]string, error) {
+	memo := filepath.Join(dir, "candidates.json")
+	var m struct {
+		State    string
+		Versions map[string]string
+	}
+	state := aptState(pkgs)
+	if b, err := os.ReadFile(memo); err == nil && state != "" && json.Unmarshal(b, &m) == nil && m.State == state {
+		complete := true
+		for _, p := range pkgs {
+			complete = complete && m.Versions[p] != ""
+		}
+		if complete {
+			return m.Versions, nil
+		}
+	}
+	v, err := candidates(ctx, pkgs, opts)
+	if err != nil {
+		return nil, err
+	}
+	if state = aptState(pkgs); state != "" { // (apt-get update may have run)
+		m.State, m.Versions = state, v
+		if b, err := json.Marshal(m); err == nil && os.MkdirAll(dir, 0o755) == nil {
+			tmp := memo + ".tmp"
+			if os.WriteFile(tmp, b, 0o644) == nil {
+				os.Rename(tmp, memo)
+			}
+		}
+	}
+	return v, nil
 }
 
 // aptVersions asks apt-cache for the candidate versions.

@@ -145,7 +145,9 @@ func TestEnsemble(t *testing.T) {
 	needEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
+	// SPLITBRAIN_ZK_DOWNLOAD_JDK=1: the runtime from Debian's JDK package,
+	// as on a machine without a JDK.
+	base, err := BuildBase(ctx, BaseOptions{DownloadJDK: os.Getenv("SPLITBRAIN_ZK_DOWNLOAD_JDK") != "", Logf: t.Logf})
 	require.NoError(t, err)
 	t.Logf("base image %s (cached %v, %v, rootfs %d MB)", base.Tag, base.Cached, base.Build.Round(time.Millisecond), base.Size>>20)
 	sys := System(Options{BaseImage: base.Tag})
