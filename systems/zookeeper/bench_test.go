@@ -1,0 +1,91 @@
+package zookeeper
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/clusters"
+)
+
+// TestFailoverTimes measures an ensemble of SPLITBRAIN_ZK_NODES servers
+// (5 unless set): from Start to an agreed leader, then
+// SPLITBRAIN_ZK_KILLS (20) leader kills, each timed from the kill to a
+// new leader a majority agrees on, the killed server restarted and
+// rejoined before the next. Opt in with SPLITBRAIN_ZK_BENCH=1 (minutes).
+func TestFailoverTimes(t *testing.T) {
+	needEngine(t)
+	if os.Getenv("SPLITBRAIN_ZK_BENCH") == "" {
+		t.Skip("skipping: set SPLITBRAIN_ZK_BENCH=1 to time elections and failovers")
+	}
+	nodes, kills := envInt("SPLITBRAIN_ZK_NODES", 5), envInt("SPLITBRAIN_ZK_KILLS", 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
+	require.NoError(t, err)
+	sys := System(Options{BaseImage: base.Tag})
+	img, err := clusters.BuildImage(ctx, sys)
+	require.NoError(t, err)
+
+	start := time.Now()
+	e, err := clusters.Start(ctx, sys, nodes, clusters.Options{Image: img.Tag, Logf: t.Logf})
+	require.NoError(t, err)
+	up := time.Since(start)
+	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	defer func() {
+		for _, c := range h.clients {
+			c.Close()
+		}
+		e.Teardown(context.Background())
+	}()
+	epochs := NewEpochs()
+	for _, n := range e.Nodes() {
+		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: time.Second, Epochs: epochs})
+		require.NoError(t, err)
+		h.clients[n.ID] = c
+	}
+	all := h.ids()
+	leader, epoch, _ := h.waitLeader(ctx, all, 0)
+	t.Logf("%d servers: containers up in %v, an agreed leader (%s, epoch %d) %v after Start", nodes, up.Round(time.Millisecond), leader, epoch, time.Since(start).Round(time.Millisecond))
+
+	var times []time.Duration
+	for i := range kills {
+		killed := time.Now()
+		require.NoError(t, e.Kill(ctx, leader))
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		next, nextEpoch, _ := h.waitLeader(wctx, without(all, leader), epoch)
+		wcancel()
+		d := time.Since(killed)
+		times = append(times, d)
+		t.Logf("kill %d: %s (epoch %d) -> %s (epoch %d) in %v", i+1, leader, epoch, next, nextEpoch, d.Round(time.Millisecond))
+		require.NoError(t, e.Start(ctx, leader))
+		// The next kill only once the killed server follows again.
+		for {
+			st, err := h.clients[leader].Status(ctx)
+			if err == nil && st.Role == RoleFollower && st.Leader == next {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s did not rejoin", leader)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		leader, epoch = next, nextEpoch
+	}
+	slices.Sort(times)
+	t.Logf("leader kill to a new agreed leader over %d kills: p50 %v, worst %v, best %v",
+		len(times), times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond), times[0].Round(time.Millisecond))
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
