@@ -49,7 +49,7 @@ func freeze(nodes []string) Fault {
 		fields: map[string]any{"offset_ms": 0, "rate": 0}}
 }
 
-func (clock) Kind() string { return KindClock }
+func (clock) Kind() string { return rundir.KindClock }
 
 func (k clock) Inject(ctx context.Context, c Cluster) (Injected, error) {
 	err := k.set(ctx, c, k.offset, k.rate)

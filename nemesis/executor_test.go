@@ -18,7 +18,7 @@ func TestHealRetries(t *testing.T) {
 	var starts atomic.Int32
 	fc := &fakeCluster{fail: func(call string) bool { return call == "start n1" && starts.Add(1) < 3 }}
 	h := &history.Memory{}
-	s := Schedule{Episodes: []Episode{{Kind: KindKill, Variant: One, Count: 1, Order: []string{"n1", "n2", "n3"}}}}
+	s := Schedule{Episodes: []Episode{{Kind: rundir.KindKill, Variant: One, Count: 1, Order: []string{"n1", "n2", "n3"}}}}
 	require.NoError(t, New(Config{Cluster: fc, History: h}).Run(context.Background(), s, time.Now()))
 	assert.Equal(t, []string{"kill n1", "start n1", "start n1", "start n1"}, fc.Calls(), "healed at the third try")
 	require.Len(t, h.Ops(), 2)
@@ -32,7 +32,7 @@ func TestHealRetriesAfterCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := New(Config{Cluster: fc, History: &history.Memory{}})
 	done := make(chan error)
-	s := Schedule{Episodes: []Episode{{Duration: Duration(time.Hour), Kind: KindPause, Variant: One, Count: 1, Order: []string{"n1", "n2", "n3"}}}}
+	s := Schedule{Episodes: []Episode{{Duration: Duration(time.Hour), Kind: rundir.KindPause, Variant: One, Count: 1, Order: []string{"n1", "n2", "n3"}}}}
 	go func() { done <- n.Run(ctx, s, time.Now()) }()
 	require.Eventually(t, func() bool { return n.Active() != "" }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, "pause one [n1]", n.Active())
@@ -57,7 +57,7 @@ func TestNoFaultAfterCancelWhileWaitingForLeader(t *testing.T) {
 	}
 	n := New(Config{Cluster: fc, History: h, Leader: leader, LeaderWait: time.Hour})
 	done := make(chan error)
-	s := Schedule{Episodes: []Episode{{Kind: KindKill, Variant: Leader, Leader: true, Count: 1, Order: []string{"n1", "n2", "n3"}}}}
+	s := Schedule{Episodes: []Episode{{Kind: rundir.KindKill, Variant: Leader, Leader: true, Count: 1, Order: []string{"n1", "n2", "n3"}}}}
 	go func() { done <- n.Run(ctx, s, time.Now()) }()
 	<-asked
 	cancel()
@@ -78,8 +78,8 @@ func TestHistoryFailureStillHeals(t *testing.T) {
 	fc := &fakeCluster{}
 	h := &brokenHistory{}
 	s := Schedule{Episodes: []Episode{
-		{Kind: KindPartition, Variant: IsolateLeader, Leader: true, FreezeClock: true, Order: []string{"n1", "n2", "n3"}},
-		{Kind: KindKill, Variant: One, Count: 1, Order: []string{"n1", "n2", "n3"}},
+		{Kind: rundir.KindPartition, Variant: IsolateLeader, Leader: true, FreezeClock: true, Order: []string{"n1", "n2", "n3"}},
+		{Kind: rundir.KindKill, Variant: One, Count: 1, Order: []string{"n1", "n2", "n3"}},
 	}}
 	err := New(Config{Cluster: fc, History: h, Leader: func() string { return "n2" }}).Run(context.Background(), s, time.Now())
 	require.ErrorContains(t, err, "disk full")
@@ -93,9 +93,9 @@ func TestRunSkipsWhatItCannotAim(t *testing.T) {
 	fc := &fakeCluster{}
 	h := &history.Memory{}
 	s := Schedule{Episodes: []Episode{
-		{Kind: KindKill, Variant: One, Count: 1},                        // no order: a hand-made schedule
+		{Kind: rundir.KindKill, Variant: One, Count: 1},                 // no order: a hand-made schedule
 		{Kind: "meteor", Variant: One, Count: 1, Order: []string{"n1"}}, // a kind from a newer harness
-		{Kind: KindPause, Variant: One, Count: 1, Order: []string{"n2"}},
+		{Kind: rundir.KindPause, Variant: One, Count: 1, Order: []string{"n2"}},
 	}}
 	require.NoError(t, New(Config{Cluster: fc, History: h}).Run(context.Background(), s, time.Now()))
 	assert.Equal(t, []string{"pause n2", "resume n2"}, fc.Calls())

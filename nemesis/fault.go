@@ -14,7 +14,7 @@ import (
 // bounds each step, records the entries and retries a failed heal, so that
 // a kind knows nothing of schedules, history or time.
 type Fault interface {
-	// Kind is the fault's kind (KindPartition, ...): what a system or a
+	// Kind is the fault's kind (rundir.KindPartition, ...): what a system or a
 	// machine may not support.
 	Kind() string
 	// Nodes are the nodes the fault hits.
@@ -53,15 +53,15 @@ type kind struct {
 	build  func(ep Episode, order []string) []Fault
 }
 
-// registry holds every kind of AllKinds. The weights favour the faults that
+// registry holds every kind of rundir.Kinds. The weights favour the faults that
 // find the most: partitions (split votes, lost writes) and pauses (a
 // deposed leader waking up and answering before it notices), then crashes.
 var registry = map[string]kind{
-	KindPartition: {weight: 3, draw: drawPartition, build: newPartition},
-	KindKill:      {weight: 2, draw: drawKill, build: newKill},
-	KindPause:     {weight: 3, draw: drawPause, build: newPause},
-	KindClock:     {weight: 1, draw: drawClock, build: newClock},
-	KindNetem:     {weight: 1, draw: drawNetem, build: newNetem},
+	rundir.KindPartition: {weight: 3, draw: drawPartition, build: newPartition},
+	rundir.KindKill:      {weight: 2, draw: drawKill, build: newKill},
+	rundir.KindPause:     {weight: 3, draw: drawPause, build: newPause},
+	rundir.KindClock:     {weight: 1, draw: drawClock, build: newClock},
+	rundir.KindNetem:     {weight: 1, draw: drawNetem, build: newNetem},
 }
 
 // faults works out ep's faults for order; none for an unknown kind

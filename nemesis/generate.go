@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Generate draws the schedule of a run from seed: from one interval after
@@ -32,7 +34,7 @@ func Generate(seed int64, nodes []string, kinds []string, interval, limit time.D
 		if at+d > limit-margin {
 			break
 		}
-		ep := draw(rng, nodes, pickKind(rng, kinds), slices.Contains(kinds, KindClock))
+		ep := draw(rng, nodes, pickKind(rng, kinds), slices.Contains(kinds, rundir.KindClock))
 		ep.At, ep.Duration = Duration(at), Duration(d)
 		s.Episodes = append(s.Episodes, ep)
 		at += d + jitter()

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -26,7 +27,7 @@ func everyVariant() []Episode {
 	seen := map[string]bool{}
 	var out []Episode
 	for seed := range int64(300) {
-		for _, ep := range Generate(seed, five, AllKinds, time.Second, time.Minute).Episodes {
+		for _, ep := range Generate(seed, five, rundir.Kinds, time.Second, time.Minute).Episodes {
 			key := fmt.Sprint(ep.Kind, ep.Variant, ep.Leader, ep.OneWay, ep.FreezeClock, ep.Count, ep.DelayMS > 0)
 			if seen[key] {
 				continue
@@ -86,10 +87,10 @@ func TestGoldenHistory(t *testing.T) {
 		{"no clock faults, no netem", "n3", true, &fakeCluster{noNetem: true}, eps},
 		{"clock unsupported here", "n3", false, &fakeCluster{noClock: true}, eps},
 		{"actions fail", "n3", false, &fakeCluster{fail: failing("kill n3", "resume", "partition", "netem n3 0s")}, []Episode{
-			{Kind: KindKill, Variant: Leader, Leader: true, Count: 1, Order: five},
-			{Kind: KindPause, Variant: One, Count: 1, Order: five},
-			{Kind: KindPartition, Variant: Halves, Order: five},
-			{Kind: KindNetem, Variant: Leader, Leader: true, Count: 1, DelayMS: 30, Order: five},
+			{Kind: rundir.KindKill, Variant: Leader, Leader: true, Count: 1, Order: five},
+			{Kind: rundir.KindPause, Variant: One, Count: 1, Order: five},
+			{Kind: rundir.KindPartition, Variant: Halves, Order: five},
+			{Kind: rundir.KindNetem, Variant: Leader, Leader: true, Count: 1, DelayMS: 30, Order: five},
 		}},
 	}
 	got := map[string]goldenRun{}
@@ -122,7 +123,7 @@ func TestGoldenHistory(t *testing.T) {
 // file format may drift. -update rewrites it.
 func TestGenerateSeedPinned(t *testing.T) {
 	path := filepath.Join("testdata", "schedule-seed-42.json")
-	s := Generate(42, five, AllKinds, 5*time.Second, 2*time.Minute)
+	s := Generate(42, five, rundir.Kinds, 5*time.Second, 2*time.Minute)
 	out := filepath.Join(t.TempDir(), "schedule.json")
 	require.NoError(t, s.WriteFile(out))
 	got, err := os.ReadFile(out)

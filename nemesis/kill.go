@@ -12,7 +12,7 @@ type kill struct{ hit }
 
 func newKill(ep Episode, order []string) []Fault { return []Fault{kill{aim(ep, order)}} }
 
-func (kill) Kind() string { return KindKill }
+func (kill) Kind() string { return rundir.KindKill }
 
 func (k kill) Inject(ctx context.Context, c Cluster) (Injected, error) {
 	err := each(ctx, k.nodes, c.Kill)

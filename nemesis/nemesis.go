@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Cluster is what the nemesis needs of an ensemble; *clusters.Ensemble
@@ -122,7 +123,7 @@ func (n *Nemesis) markUnsupported(kind string, err error) {
 
 // skipping says why faults of kind are not applied, "" when they are.
 func (n *Nemesis) skipping(kind string) string {
-	if kind == KindClock && n.cfg.NoClock {
+	if kind == rundir.KindClock && n.cfg.NoClock {
 		return "the system accepts no clock faults"
 	}
 	n.mu.Lock()

@@ -31,12 +31,12 @@ func TestGenerateDeterministic(t *testing.T) {
 		limit    time.Duration
 		min      int // at least this many episodes
 	}{
-		{"all 5 nodes", 1, five, AllKinds, 5 * time.Second, 60 * time.Second, 3},
-		{"partition only", 2, five, []string{KindPartition}, 5 * time.Second, 60 * time.Second, 3},
-		{"kill 3 nodes", 3, five[:3], []string{KindKill}, time.Second, 10 * time.Second, 2},
-		{"clock and pause", 4, five, []string{KindClock, KindPause}, 2 * time.Second, 30 * time.Second, 4},
+		{"all 5 nodes", 1, five, rundir.Kinds, 5 * time.Second, 60 * time.Second, 3},
+		{"partition only", 2, five, []string{rundir.KindPartition}, 5 * time.Second, 60 * time.Second, 3},
+		{"kill 3 nodes", 3, five[:3], []string{rundir.KindKill}, time.Second, 10 * time.Second, 2},
+		{"clock and pause", 4, five, []string{rundir.KindClock, rundir.KindPause}, 2 * time.Second, 30 * time.Second, 4},
 		{"none", 5, five, nil, 5 * time.Second, 60 * time.Second, 0},
-		{"too short", 6, five, AllKinds, 5 * time.Second, 4 * time.Second, 0},
+		{"too short", 6, five, rundir.Kinds, 5 * time.Second, 4 * time.Second, 0},
 		{"unknown kinds only", 7, five, []string{"meteor"}, time.Second, 10 * time.Second, 0},
 	}
 	for _, tt := range tests {
@@ -63,7 +63,7 @@ func TestGenerateDeterministic(t *testing.T) {
 }
 
 func TestScheduleRoundTrip(t *testing.T) {
-	s := Generate(7, five, AllKinds, 3*time.Second, 60*time.Second)
+	s := Generate(7, five, rundir.Kinds, 3*time.Second, 60*time.Second)
 	path := filepath.Join(t.TempDir(), "schedule.json")
 	require.NoError(t, s.WriteFile(path))
 	got, err := ReadFile(path)
@@ -73,9 +73,9 @@ func TestScheduleRoundTrip(t *testing.T) {
 
 func TestParseKinds(t *testing.T) {
 	for in, want := range map[string][]string{
-		"": nil, "none": nil, "all": AllKinds,
-		"partition,kill": {KindPartition, KindKill},
-		" clock , clock": {KindClock},
+		"": nil, "none": nil, "all": rundir.Kinds,
+		"partition,kill": {rundir.KindPartition, rundir.KindKill},
+		" clock , clock": {rundir.KindClock},
 	} {
 		got, err := ParseKinds(in)
 		require.NoError(t, err, in)
@@ -87,7 +87,7 @@ func TestParseKinds(t *testing.T) {
 
 func TestPartitionCuts(t *testing.T) {
 	order := []string{"n3", "n1", "n5", "n2", "n4"}
-	ep := Episode{Kind: KindPartition, Variant: IsolateLeader, Leader: true, Order: order}
+	ep := Episode{Kind: rundir.KindPartition, Variant: IsolateLeader, Leader: true, Order: order}
 	res := ep.Resolve("n2")
 	assert.Equal(t, []string{"n2", "n3", "n1", "n5", "n4"}, res)
 	c := ep.Partition(res)
@@ -191,13 +191,13 @@ func (f *fakeCluster) Netem(_ context.Context, id string, d time.Duration, l flo
 func TestRunRecordsStartAndStop(t *testing.T) {
 	ms := func(n int) Duration { return Duration(time.Duration(n) * time.Millisecond) }
 	s := Schedule{Episodes: []Episode{
-		{At: ms(0), Duration: ms(20), Kind: KindPartition, Variant: IsolateLeader, Leader: true, Order: []string{"n1", "n2", "n3"}},
-		{At: ms(30), Duration: ms(20), Kind: KindKill, Variant: Leader, Leader: true, Count: 1, Order: []string{"n3", "n1", "n2"}},
-		{At: ms(60), Duration: ms(20), Kind: KindPause, Variant: One, Count: 1, Order: []string{"n3", "n1", "n2"}},
-		{At: ms(90), Duration: ms(20), Kind: KindClock, Variant: Bump, Count: 1, OffsetMS: -400, Order: []string{"n1", "n2", "n3"}},
-		{At: ms(120), Duration: ms(20), Kind: KindNetem, Variant: All, Count: 3, DelayMS: 50, Order: []string{"n1", "n2", "n3"}},
-		{At: ms(150), Duration: ms(20), Kind: KindNetem, Variant: One, Count: 1, Loss: 0.1, Order: []string{"n1", "n2", "n3"}},
-		{At: ms(180), Duration: ms(20), Kind: KindClock, Variant: Bump, Count: 1, OffsetMS: 100, Order: []string{"n1", "n2", "n3"}},
+		{At: ms(0), Duration: ms(20), Kind: rundir.KindPartition, Variant: IsolateLeader, Leader: true, Order: []string{"n1", "n2", "n3"}},
+		{At: ms(30), Duration: ms(20), Kind: rundir.KindKill, Variant: Leader, Leader: true, Count: 1, Order: []string{"n3", "n1", "n2"}},
+		{At: ms(60), Duration: ms(20), Kind: rundir.KindPause, Variant: One, Count: 1, Order: []string{"n3", "n1", "n2"}},
+		{At: ms(90), Duration: ms(20), Kind: rundir.KindClock, Variant: Bump, Count: 1, OffsetMS: -400, Order: []string{"n1", "n2", "n3"}},
+		{At: ms(120), Duration: ms(20), Kind: rundir.KindNetem, Variant: All, Count: 3, DelayMS: 50, Order: []string{"n1", "n2", "n3"}},
+		{At: ms(150), Duration: ms(20), Kind: rundir.KindNetem, Variant: One, Count: 1, Loss: 0.1, Order: []string{"n1", "n2", "n3"}},
+		{At: ms(180), Duration: ms(20), Kind: rundir.KindClock, Variant: Bump, Count: 1, OffsetMS: 100, Order: []string{"n1", "n2", "n3"}},
 	}}
 	fc := &fakeCluster{noNetem: true}
 	h := &history.Memory{}
@@ -218,13 +218,13 @@ func TestRunRecordsStartAndStop(t *testing.T) {
 	assert.Equal(t, "isolate-leader", v["kind"])
 	assert.Equal(t, "n2", h.Ops()[2].Node)
 	assert.Equal(t, []string{"partition [[n2] [n1 n3]]", "heal", "kill n2", "start n2", "pause n3", "resume n3"}, fc.calls)
-	assert.Equal(t, []string{KindNetem}, n.Unsupported())
+	assert.Equal(t, []string{rundir.KindNetem}, n.Unsupported())
 	assert.Equal(t, "", n.Active())
 }
 
 func TestRunHealsOnCancel(t *testing.T) {
 	s := Schedule{Episodes: []Episode{
-		{Duration: Duration(time.Hour), Kind: KindKill, Variant: Minority, Count: 2, Order: []string{"n1", "n2", "n3", "n4", "n5"}},
+		{Duration: Duration(time.Hour), Kind: rundir.KindKill, Variant: Minority, Count: 2, Order: []string{"n1", "n2", "n3", "n4", "n5"}},
 	}}
 	fc := &fakeCluster{}
 	h := &history.Memory{}
@@ -240,7 +240,7 @@ func TestRunHealsOnCancel(t *testing.T) {
 
 func TestStrobe(t *testing.T) {
 	s := Schedule{Episodes: []Episode{
-		{Duration: Duration(300 * time.Millisecond), Kind: KindClock, Variant: Strobe, Count: 1, OffsetMS: 300, PeriodMS: 20, Order: []string{"n1", "n2", "n3"}},
+		{Duration: Duration(300 * time.Millisecond), Kind: rundir.KindClock, Variant: Strobe, Count: 1, OffsetMS: 300, PeriodMS: 20, Order: []string{"n1", "n2", "n3"}},
 	}}
 	fc := &fakeCluster{}
 	h := &history.Memory{}
@@ -254,7 +254,7 @@ func TestStrobe(t *testing.T) {
 }
 
 func TestFrozenClockPartition(t *testing.T) {
-	s := Schedule{Episodes: []Episode{{Duration: Duration(20 * time.Millisecond), Kind: KindPartition, Variant: IsolateLeader,
+	s := Schedule{Episodes: []Episode{{Duration: Duration(20 * time.Millisecond), Kind: rundir.KindPartition, Variant: IsolateLeader,
 		Leader: true, FreezeClock: true, Order: []string{"n1", "n2", "n3"}}}}
 	fc := &fakeCluster{}
 	h := &history.Memory{}
@@ -273,7 +273,7 @@ func TestFrozenClockPartition(t *testing.T) {
 
 	// Generate draws it only with clock faults on.
 	for seed := range int64(50) {
-		for _, ep := range Generate(seed, five, []string{KindPartition}, time.Second, time.Minute).Episodes {
+		for _, ep := range Generate(seed, five, []string{rundir.KindPartition}, time.Second, time.Minute).Episodes {
 			assert.False(t, ep.FreezeClock)
 		}
 	}

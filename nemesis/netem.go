@@ -20,7 +20,7 @@ func newNetem(ep Episode, order []string) []Fault {
 	return []Fault{netem{hit: aim(ep, order), delayMS: ep.DelayMS, loss: ep.Loss}}
 }
 
-func (netem) Kind() string { return KindNetem }
+func (netem) Kind() string { return rundir.KindNetem }
 
 func (n netem) Inject(ctx context.Context, c Cluster) (Injected, error) {
 	delay := time.Duration(n.delayMS) * time.Millisecond

@@ -27,7 +27,7 @@ func newPartition(ep Episode, order []string) []Fault {
 	return []Fault{p}
 }
 
-func (partition) Kind() string { return KindPartition }
+func (partition) Kind() string { return rundir.KindPartition }
 
 func (p partition) Inject(ctx context.Context, c Cluster) (Injected, error) {
 	start := p.start(rundir.StartPartition)

@@ -13,7 +13,7 @@ type pause struct{ hit }
 
 func newPause(ep Episode, order []string) []Fault { return []Fault{pause{aim(ep, order)}} }
 
-func (pause) Kind() string { return KindPause }
+func (pause) Kind() string { return rundir.KindPause }
 
 func (p pause) Inject(ctx context.Context, c Cluster) (Injected, error) {
 	err := each(ctx, p.nodes, c.Pause)

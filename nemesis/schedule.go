@@ -24,18 +24,6 @@ import (
 	"github.com/splitbrain/splitbrain/rundir"
 )
 
-// Fault kinds (the --nemesis values).
-const (
-	KindPartition = "partition"
-	KindKill      = "kill"
-	KindPause     = "pause"
-	KindClock     = "clock"
-	KindNetem     = "netem"
-)
-
-// AllKinds lists every fault kind, the meaning of --nemesis all.
-var AllKinds = []string{KindPartition, KindKill, KindPause, KindClock, KindNetem}
-
 // Variants of each kind.
 const (
 	IsolateNode    = "isolate-node"    // partition: one node alone
@@ -62,13 +50,13 @@ func ParseKinds(s string) ([]string, error) {
 	case "", "none":
 		return nil, nil
 	case "all":
-		return slices.Clone(AllKinds), nil
+		return slices.Clone(rundir.Kinds), nil
 	}
 	var out []string
 	for _, k := range strings.Split(s, ",") {
 		k = strings.TrimSpace(k)
-		if !slices.Contains(AllKinds, k) {
-			return nil, fmt.Errorf("unknown fault kind %q: want a comma-separated list of %s, or all, or none", k, strings.Join(AllKinds, ", "))
+		if !slices.Contains(rundir.Kinds, k) {
+			return nil, fmt.Errorf("unknown fault kind %q: want a comma-separated list of %s, or all, or none", k, strings.Join(rundir.Kinds, ", "))
 		}
 		if !slices.Contains(out, k) {
 			out = append(out, k)
@@ -167,7 +155,7 @@ func ReadFile(path string) (Schedule, error) {
 		return Schedule{}, fmt.Errorf("%s: %w", path, err)
 	}
 	for i, e := range s.Episodes {
-		if !slices.Contains(AllKinds, e.Kind) {
+		if !slices.Contains(rundir.Kinds, e.Kind) {
 			return Schedule{}, fmt.Errorf("%s: episode %d: unknown kind %q", path, i, e.Kind)
 		}
 		if len(e.Order) == 0 {

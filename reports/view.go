@@ -362,9 +362,9 @@ func termColor(term int64, role rundir.Role) string {
 	}
 }
 
-func faultClass(kind timeline.Kind) string {
+func faultClass(kind rundir.Kind) string {
 	switch kind {
-	case timeline.KindPartition, timeline.KindKill, timeline.KindPause, timeline.KindClock:
+	case rundir.KindPartition, rundir.KindKill, rundir.KindPause, rundir.KindClock:
 		return string(kind)
 	}
 	return "other"
@@ -421,9 +421,9 @@ func layoutTimeline(nodes []string, segs map[string][]timeline.Reign, faults []t
 				b.Y, b.H = y-2, laneH+4
 			}
 			tl.Points = append(tl.Points, b)
-		case ok && f.Kind != timeline.KindPartition:
+		case ok && f.Kind != rundir.KindPartition:
 			b := band{X: x0, W: math.Max(x1-x0, 2), Y: y, H: laneH, Class: faultClass(f.Kind), Label: string(f.Kind), Title: title}
-			if f.Kind != timeline.KindKill {
+			if f.Kind != rundir.KindKill {
 				// A paused or skewed node still claims its role, and that
 				// claim is the point: mark only the lane's lower part.
 				b.Y, b.H = y+laneH*0.6, laneH*0.4

@@ -48,3 +48,20 @@ const (
 	EventRole  = "role"
 	EventLease = "lease"
 )
+
+// Kind is a kind of fault: a --nemesis value, and what a fault does
+// whichever entry began it (the report draws each kind its own way). It is
+// a plain string so that settings and schedules hold kinds as written.
+type Kind = string
+
+// Fault kinds.
+const (
+	KindPartition Kind = "partition" // start-partition .. stop-partition
+	KindKill      Kind = "kill"      // kill .. start
+	KindPause     Kind = "pause"     // pause .. resume
+	KindClock     Kind = "clock"     // clock-bump or clock-strobe .. clock-reset
+	KindNetem     Kind = "netem"     // start-netem .. stop-netem
+)
+
+// Kinds lists every fault kind, the meaning of --nemesis all.
+var Kinds = []Kind{KindPartition, KindKill, KindPause, KindClock, KindNetem}

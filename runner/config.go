@@ -162,8 +162,8 @@ var Fields = []Field{
 		},
 		check: func(c *Config) error {
 			for _, k := range c.Nemesis {
-				if !slices.Contains(nemesis.AllKinds, k) {
-					return fmt.Errorf("unknown fault kind %q: want some of %s", k, strings.Join(nemesis.AllKinds, ", "))
+				if !slices.Contains(rundir.Kinds, k) {
+					return fmt.Errorf("unknown fault kind %q: want some of %s", k, strings.Join(rundir.Kinds, ", "))
 				}
 			}
 			return nil

@@ -379,7 +379,7 @@ func (r *run) newClients() error {
 	}
 	r.reg = reg
 	r.nem = nemesis.New(nemesis.Config{Cluster: r.ens, History: r.hist, Leader: r.obs.Leader, NoClock: r.noClock, Log: r.log})
-	if r.noClock && slices.Contains(r.cfg.Nemesis, nemesis.KindClock) {
+	if r.noClock && slices.Contains(r.cfg.Nemesis, rundir.KindClock) {
 		r.log.Info("clock faults skipped: the system accepts no clock")
 	}
 	return nil

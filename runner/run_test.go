@@ -115,7 +115,7 @@ func TestRunInterrupted(t *testing.T) {
 	cfg.Nodes = 3
 	cfg.TimeLimit = rundir.Duration(time.Minute)
 	cfg.NemesisInterval = rundir.Duration(time.Second)
-	cfg.Nemesis = []string{nemesis.KindKill}
+	cfg.Nemesis = []string{rundir.KindKill}
 	cfg.Seed, cfg.SeedSet = 5, true
 	cfg.Store = t.TempDir()
 	cfg.Name = "interrupted"

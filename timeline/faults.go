@@ -10,24 +10,11 @@ import (
 	"github.com/splitbrain/splitbrain/rundir"
 )
 
-// Kind is what a fault does, whatever entry started it. A nemesis entry
-// this package does not know keeps its f as its Kind.
-type Kind string
-
-// Fault kinds with a start and a stop.
-const (
-	KindPartition Kind = "partition" // start-partition .. stop-partition, cluster-wide
-	KindKill      Kind = "kill"      // kill .. start, per node
-	KindPause     Kind = "pause"     // pause .. resume, per node
-	KindClock     Kind = "clock"     // clock-bump or clock-strobe .. clock-reset, per node
-	KindNetem     Kind = "netem"     // start-netem .. stop-netem, per node
-)
-
 // Fault is one thing the nemesis did: an interval from the entry that
 // began it to the one that ended it, or a point for an entry this package
 // does not know (kept, so that no fault goes unseen).
 type Fault struct {
-	Kind       Kind
+	Kind       rundir.Kind
 	F          rundir.Fault // the entry that began it
 	Label      string       // for a person: what, and to whom
 	Node       string       // the target; "" for a cluster-wide fault
@@ -38,23 +25,23 @@ type Fault struct {
 
 // action is what a known nemesis f does to the faults in force.
 type action struct {
-	kind    Kind
+	kind    rundir.Kind
 	begins  bool
 	perNode bool // a fault per target (a partition is one fault for all)
 }
 
 var actions = map[rundir.Fault]action{
-	rundir.StartPartition: {KindPartition, true, false},
-	rundir.StopPartition:  {KindPartition, false, false},
-	rundir.Kill:           {KindKill, true, true},
-	rundir.Start:          {KindKill, false, false},
-	rundir.Pause:          {KindPause, true, true},
-	rundir.Resume:         {KindPause, false, false},
-	rundir.ClockBump:      {KindClock, true, true},
-	rundir.ClockStrobe:    {KindClock, true, true},
-	rundir.ClockReset:     {KindClock, false, false},
-	rundir.StartNetem:     {KindNetem, true, true},
-	rundir.StopNetem:      {KindNetem, false, false},
+	rundir.StartPartition: {rundir.KindPartition, true, false},
+	rundir.StopPartition:  {rundir.KindPartition, false, false},
+	rundir.Kill:           {rundir.KindKill, true, true},
+	rundir.Start:          {rundir.KindKill, false, false},
+	rundir.Pause:          {rundir.KindPause, true, true},
+	rundir.Resume:         {rundir.KindPause, false, false},
+	rundir.ClockBump:      {rundir.KindClock, true, true},
+	rundir.ClockStrobe:    {rundir.KindClock, true, true},
+	rundir.ClockReset:     {rundir.KindClock, false, false},
+	rundir.StartNetem:     {rundir.KindNetem, true, true},
+	rundir.StopNetem:      {rundir.KindNetem, false, false},
 }
 
 // faults pairs the nemesis entries of a history into faults (see
@@ -63,12 +50,12 @@ var actions = map[rundir.Fault]action{
 // stop with nothing in force is dropped.
 func faults(ops []history.Op, end int64) []Fault {
 	type key struct {
-		kind Kind
+		kind rundir.Kind
 		node string
 	}
 	var out []Fault
 	open := map[key]int{} // -> index in out
-	begin := func(op history.Op, kind Kind, node string) {
+	begin := func(op history.Op, kind rundir.Kind, node string) {
 		k := key{kind, node}
 		if _, ok := open[k]; ok {
 			return
@@ -76,7 +63,7 @@ func faults(ops []history.Op, end int64) []Fault {
 		open[k] = len(out)
 		out = append(out, Fault{Kind: kind, F: rundir.Fault(op.F), Label: label(op, node), Node: node, Start: op.Time, End: end, Open: true})
 	}
-	stop := func(op history.Op, kind Kind, nodes []string) {
+	stop := func(op history.Op, kind rundir.Kind, nodes []string) {
 		var keys []key
 		for k := range open {
 			if k.kind == kind && (len(nodes) == 0 || slices.Contains(nodes, k.node)) {
@@ -102,7 +89,7 @@ func faults(ops []history.Op, end int64) []Fault {
 		nodes := op.Targets()
 		switch {
 		case !known:
-			out = append(out, Fault{Kind: Kind(op.F), F: rundir.Fault(op.F), Label: label(op, op.Node), Node: op.Node, Start: op.Time, End: op.Time, Point: true})
+			out = append(out, Fault{Kind: rundir.Kind(op.F), F: rundir.Fault(op.F), Label: label(op, op.Node), Node: op.Node, Start: op.Time, End: op.Time, Point: true})
 		case !a.begins:
 			stop(op, a.kind, nodes)
 		case !a.perNode || len(nodes) == 0:

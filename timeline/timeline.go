@@ -178,9 +178,9 @@ func (tl *Timeline) changes() []change {
 		}
 		var from, to int
 		switch f.Kind {
-		case KindKill:
+		case rundir.KindKill:
 			from, to = killed, started
-		case KindPause:
+		case rundir.KindPause:
 			from, to = paused, resumed
 		default:
 			continue

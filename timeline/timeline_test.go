@@ -197,11 +197,11 @@ func TestFaults(t *testing.T) {
 	}
 	tl := New(ops, nil)
 	want := []Fault{
-		{Kind: KindPartition, F: rundir.StartPartition, Label: "partition n1 | n2 n3", Start: 10, End: 30},
-		{Kind: KindKill, F: rundir.Kill, Label: "kill n2", Node: "n2", Start: 20, End: 40},
-		{Kind: KindKill, F: rundir.Kill, Label: "kill n3", Node: "n3", Start: 20, End: 100, Open: true},
-		{Kind: KindClock, F: rundir.ClockBump, Label: `clock-bump n1 {"offset_ms":-400}`, Node: "n1", Start: 50, End: 60},
-		{Kind: KindNetem, F: rundir.StartNetem, Label: `netem n2 {"delay_ms":100}`, Node: "n2", Start: 65, End: 80},
+		{Kind: rundir.KindPartition, F: rundir.StartPartition, Label: "partition n1 | n2 n3", Start: 10, End: 30},
+		{Kind: rundir.KindKill, F: rundir.Kill, Label: "kill n2", Node: "n2", Start: 20, End: 40},
+		{Kind: rundir.KindKill, F: rundir.Kill, Label: "kill n3", Node: "n3", Start: 20, End: 100, Open: true},
+		{Kind: rundir.KindClock, F: rundir.ClockBump, Label: `clock-bump n1 {"offset_ms":-400}`, Node: "n1", Start: 50, End: 60},
+		{Kind: rundir.KindNetem, F: rundir.StartNetem, Label: `netem n2 {"delay_ms":100}`, Node: "n2", Start: 65, End: 80},
 		{Kind: "shuffle-leaders", F: "shuffle-leaders", Label: "shuffle-leaders", Start: 70, End: 70, Point: true},
 	}
 	assert.Equal(t, want, tl.Faults)
