@@ -3,7 +3,6 @@ package zookeeper
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -25,6 +23,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/splitbrain/splitbrain/clusters"
+	"github.com/splitbrain/splitbrain/systems/debian"
 )
 
 // The base image is made from Debian's packages with nothing but apt-get
@@ -131,15 +130,11 @@ func (o BaseOptions) logf(format string, args ...any) {
 	}
 }
 
-// errDownload marks a failed apt-get download: stale package lists name
-// versions the mirror no longer has.
-var errDownload = errors.New("apt-get download failed")
-
 func buildBase(ctx context.Context, opts BaseOptions) (Base, error) {
 	b, err := buildBaseOnce(ctx, opts)
-	if errors.Is(err, errDownload) && os.Geteuid() == 0 {
+	if errors.Is(err, debian.ErrDownload) && os.Geteuid() == 0 {
 		opts.logf("zookeeper base: %v; apt-get update and again", err)
-		if _, uerr := run(ctx, "", "apt-get", "update", "-q"); uerr != nil {
+		if uerr := debian.Update(ctx); uerr != nil {
 			return Base{}, errors.Join(err, uerr)
 		}
 		b, err = buildBaseOnce(ctx, opts)
@@ -161,7 +156,7 @@ func buildBaseOnce(ctx context.Context, opts BaseOptions) (Base, error) {
 		}
 		dir = filepath.Join(ucd, "splitbrain", "zookeeper")
 	}
-	arch, err := debArch(ctx)
+	arch, err := debian.Arch(ctx)
 	if err != nil {
 		return Base{}, err
 	}
@@ -173,7 +168,7 @@ func buildBaseOnce(ctx context.Context, opts BaseOptions) (Base, error) {
 	if jdk.home == "" {
 		pkgs = append(slicesClone(pkgs), jdkPackages...)
 	}
-	versions, err := memoCandidates(ctx, dir, pkgs, opts)
+	versions, err := debian.CachedVersions(ctx, dir, pkgs, opts.Logf)
 	if err != nil {
 		return Base{}, err
 	}
@@ -255,26 +250,6 @@ func importImage(ctx context.Context, cli *client.Client, rootfs, tag string) er
 	}
 }
 
-// debArch is Debian's name of the machine's architecture.
-func debArch(ctx context.Context) (string, error) {
-	out, err := run(ctx, "", "dpkg", "--print-architecture")
-	if err != nil {
-		return "", fmt.Errorf("needs Debian's dpkg: %w", err)
-	}
-	return strings.TrimSpace(out), nil
-}
-
-// multiarch is the library directory name and the dynamic loader of arch.
-func multiarch(arch string) (triplet, loader, loaderLink string, err error) {
-	switch arch {
-	case "amd64":
-		return "x86_64-linux-gnu", "ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2", nil
-	case "arm64":
-		return "aarch64-linux-gnu", "ld-linux-aarch64.so.1", "/lib/ld-linux-aarch64.so.1", nil
-	}
-	return "", "", "", fmt.Errorf("architecture %s is not supported", arch)
-}
-
 // jdk is the JDK whose jlink makes the runtime.
 type jdk struct {
 	home string // the host's JDK; "" when it is downloaded
@@ -323,134 +298,15 @@ func releaseField(release, name string) string {
 	return ""
 }
 
-// candidates returns the version apt would download of each package,
-// running apt-get update once (as root) when some package is unknown.
-func candidates(ctx context.Context, pkgs []string, opts BaseOptions) (map[string]string, error) {
-	for attempt := 0; ; attempt++ {
-		v, missing, err := aptVersions(ctx, pkgs)
-		if err == nil && len(missing) == 0 {
-			return v, nil
-		}
-		if attempt > 0 || os.Geteuid() != 0 {
-			if err == nil {
-				err = fmt.Errorf("no candidate for %s", strings.Join(missing, ", "))
-			}
-			return nil, fmt.Errorf("Debian packages: %w (as root, apt-get update)", err)
-		}
-		opts.logf("zookeeper base: apt-get update (missing: %s)", strings.Join(missing, ", "))
-		if _, err := run(ctx, "", "apt-get", "update", "-q"); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// aptState names the package lists and apt's settings as they are now
-// (names, sizes, times), or "" when they can't be read: while it is the
-// same, so are the candidates.
-func aptState(pkgs []string) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n", strings.Join(pkgs, " "))
-	n := 0
-	for _, d := range []string{"/var/lib/apt/lists", "/etc/apt", "/etc/apt/sources.list.d", "/etc/apt/preferences.d"} {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		for _, e := range ents {
-			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-				fmt.Fprintf(h, "%s/%s %d %d\n", d, e.Name(), fi.Size(), fi.ModTime().UnixNano())
-				n++
-			}
-		}
-	}
-	if n == 0 {
-		return ""
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// memoCandidates is candidates, remembered in dir while the package lists
-// stay as they are: apt-cache takes a second or more per call on a
-// machine without apt's binary cache.
-func memoCandidates(ctx context.Context, dir string, pkgs []string, opts BaseOptions) (map[string]string, error) {
-	memo := filepath.Join(dir, "candidates.json")
-	var m struct {
-		State    string
-		Versions map[string]string
-	}
-	state := aptState(pkgs)
-	if b, err := os.ReadFile(memo); err == nil && state != "" && json.Unmarshal(b, &m) == nil && m.State == state {
-		complete := true
-		for _, p := range pkgs {
-			complete = complete && m.Versions[p] != ""
-		}
-		if complete {
-			return m.Versions, nil
-		}
-	}
-	v, err := candidates(ctx, pkgs, opts)
-	if err != nil {
-		return nil, err
-	}
-	if state = aptState(pkgs); state != "" { // (apt-get update may have run)
-		m.State, m.Versions = state, v
-		if b, err := json.Marshal(m); err == nil && os.MkdirAll(dir, 0o755) == nil {
-			tmp := memo + ".tmp"
-			if os.WriteFile(tmp, b, 0o644) == nil {
-				os.Rename(tmp, memo)
-			}
-		}
-	}
-	return v, nil
-}
-
-// aptVersions asks apt-cache for the candidate versions.
-func aptVersions(ctx context.Context, pkgs []string) (map[string]string, []string, error) {
-	out, err := run(ctx, "", "apt-cache", append([]string{"show", "--no-all-versions"}, pkgs...)...)
-	v := parseAptShow(out)
-	var missing []string
-	for _, p := range pkgs {
-		if v[p] == "" {
-			missing = append(missing, p)
-		}
-	}
-	if err != nil && len(missing) == 0 {
-		return nil, nil, err
-	}
-	return v, missing, nil
-}
-
-// parseAptShow maps Package to Version in apt-cache show's records (the
-// first record of a package wins).
-func parseAptShow(out string) map[string]string {
-	v := map[string]string{}
-	var pkg string
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		switch {
-		case l == "":
-			pkg = ""
-		case strings.HasPrefix(l, "Package: "):
-			pkg = strings.TrimSpace(strings.TrimPrefix(l, "Package: "))
-		case strings.HasPrefix(l, "Version: ") && pkg != "":
-			if _, ok := v[pkg]; !ok {
-				v[pkg] = strings.TrimSpace(strings.TrimPrefix(l, "Version: "))
-			}
-		}
-	}
-	return v
-}
-
 // makeRootfs downloads and unpacks the packages, links the Java runtime,
 // writes the root file system's tar and its tag into keyDir (atomically:
 // a concurrent maker's result is as good).
 func makeRootfs(ctx context.Context, keyDir, arch string, j jdk, pkgs []string, versions map[string]string, opts BaseOptions) error {
-	triplet, loader, loaderLink, err := multiarch(arch)
+	ma, err := debian.MultiarchOf(arch)
 	if err != nil {
 		return err
 	}
+	triplet, loader, loaderLink := ma.Triplet, ma.Loader, ma.LoaderPath
 	if err := os.MkdirAll(filepath.Dir(keyDir), 0o755); err != nil {
 		return err
 	}
@@ -459,30 +315,16 @@ func makeRootfs(ctx context.Context, keyDir, arch string, j jdk, pkgs []string, 
 		return err
 	}
 	defer os.RemoveAll(work)
-	debs, x, stage := filepath.Join(work, "debs"), filepath.Join(work, "x"), filepath.Join(work, "root")
-	for _, d := range []string{debs, x, stage} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return err
-		}
+	stage := filepath.Join(work, "root")
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return err
 	}
 	t0 := time.Now()
-	args := []string{"download", "-q", "-o", "APT::Sandbox::User=root"}
-	for _, p := range pkgs {
-		args = append(args, p+"="+versions[p])
+	x, err := debian.Fetch(ctx, work, pkgs, versions)
+	if err != nil {
+		return err
 	}
-	if _, err := run(ctx, debs, "apt-get", args...); err != nil {
-		return fmt.Errorf("download the packages: %w: %w", errDownload, err)
-	}
-	files, err := filepath.Glob(filepath.Join(debs, "*.deb"))
-	if err != nil || len(files) < len(pkgs) {
-		return fmt.Errorf("download the packages: %d of %d .deb files", len(files), len(pkgs))
-	}
-	for _, f := range files {
-		if _, err := run(ctx, "", "dpkg", "-x", f, x); err != nil {
-			return err
-		}
-	}
-	opts.logf("zookeeper base: %d packages downloaded and unpacked in %v", len(files), time.Since(t0).Round(time.Millisecond))
+	opts.logf("zookeeper base: %d packages downloaded and unpacked in %v", len(pkgs), time.Since(t0).Round(time.Millisecond))
 
 	// The Java runtime.
 	t1 := time.Now()
@@ -503,7 +345,7 @@ func makeRootfs(ctx context.Context, keyDir, arch string, j jdk, pkgs []string, 
 	if err := os.MkdirAll(filepath.Dir(jre), 0o755); err != nil {
 		return err
 	}
-	if _, err := run(ctx, "", filepath.Join(home, "bin", "jlink"),
+	if _, err := debian.Run(ctx, "", filepath.Join(home, "bin", "jlink"),
 		"--module-path", filepath.Join(home, "jmods"),
 		"--add-modules", strings.Join(jlinkModules, ","),
 		"--strip-debug", "--no-man-pages", "--no-header-files", "--compress=2",
@@ -514,11 +356,11 @@ func makeRootfs(ctx context.Context, keyDir, arch string, j jdk, pkgs []string, 
 
 	// The jars, libfaketime and the C libraries.
 	put := func(src, dest string) error {
-		r, err := resolve(x, src)
+		r, err := debian.Resolve(x, src)
 		if err != nil {
 			return err
 		}
-		return copyFile(r, filepath.Join(stage, strings.TrimPrefix(dest, "/")))
+		return debian.CopyFile(r, filepath.Join(stage, strings.TrimPrefix(dest, "/")))
 	}
 	for _, jar := range Jars {
 		if err := put("/usr/share/java/"+jar, JarDir+"/"+jar); err != nil {
@@ -612,31 +454,6 @@ func pruneCache(dir string, maxAge time.Duration) {
 	}
 }
 
-// resolve follows p's symlinks inside the unpacked tree root (absolute
-// targets are read as paths in root).
-func resolve(root, p string) (string, error) {
-	for range 16 {
-		full := filepath.Join(root, p)
-		fi, err := os.Lstat(full)
-		if err != nil {
-			return "", err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			return full, nil
-		}
-		t, err := os.Readlink(full)
-		if err != nil {
-			return "", err
-		}
-		if path.IsAbs(t) {
-			p = t
-		} else {
-			p = path.Join(path.Dir(p), t)
-		}
-	}
-	return "", fmt.Errorf("%s: too many symlinks", p)
-}
-
 // rebaseSymlinks makes the absolute symlinks under dir point into root.
 func rebaseSymlinks(root, dir string) error {
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -652,30 +469,6 @@ func rebaseSymlinks(root, dir string) error {
 		}
 		return os.Symlink(filepath.Join(root, t), p)
 	})
-}
-
-func copyFile(src, dest string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dest, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fi.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func writeFile(p string, b []byte) error {
@@ -759,25 +552,4 @@ func writeTar(dir, dest string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// run runs a command and returns its stdout; the error has the end of its
-// stderr.
-func run(ctx context.Context, dir, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > 600 {
-			msg = "..." + msg[len(msg)-600:]
-		}
-		if errors.Is(err, exec.ErrNotFound) {
-			return stdout.String(), fmt.Errorf("%s: %w", name, err)
-		}
-		return stdout.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
-	}
-	return stdout.String(), nil
 }

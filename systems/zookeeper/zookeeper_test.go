@@ -108,13 +108,6 @@ func TestMyID(t *testing.T) {
 	}
 }
 
-func TestParseAptShow(t *testing.T) {
-	out := "Package: libfaketime\nVersion: 0.9.10-2.1\nArchitecture: amd64\nDescription: x\n continued: line\n\n" +
-		"Package: libzookeeper-java\nVersion: 3.8.0-11+deb12u2\n\nPackage: libzookeeper-java\nVersion: 3.8.0-11+deb12u1\n"
-	assert.Equal(t, map[string]string{"libfaketime": "0.9.10-2.1", "libzookeeper-java": "3.8.0-11+deb12u2"}, parseAptShow(out))
-	assert.Empty(t, parseAptShow(""))
-}
-
 // Real answers of Debian's ZooKeeper 3.8.0 AdminServer (addresses cut).
 const (
 	zabLeader        = `{"myid":3,"is_leader":true,"voting":true,"last_zxid":"0x100000000","zab_epoch":1,"zab_counter":0,"zabstate":"broadcast","command":"zabstate","error":null}`
