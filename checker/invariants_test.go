@@ -13,11 +13,11 @@ import (
 )
 
 func role(t int64, node string, r rundir.Role, term int64) history.Event {
-	return history.Event{Time: t, Node: node, Event: history.EventRole, Role: string(r), Term: term}
+	return history.Event{Time: t, Node: node, Event: rundir.EventRole, Role: r, Term: term}
 }
 
 func lease(node string, term, from, until int64) history.Event {
-	return history.Event{Time: from, Node: node, Event: history.EventLease, Term: term, From: from, Until: until}
+	return history.Event{Time: from, Node: node, Event: rundir.EventLease, Term: term, From: from, Until: until}
 }
 
 const ms = int64(time.Millisecond)
@@ -122,9 +122,9 @@ func TestTermMonotonic(t *testing.T) {
 		{"term goes down", []history.Event{role(1, "n1", rundir.RoleLeader, 5), role(2, "n1", rundir.RoleFollower, 4)}, Invalid},
 		{"term goes down across a restart", []history.Event{role(1, "n1", rundir.RoleLeader, 5), role(9, "n1", rundir.RoleFollower, 0)}, Invalid},
 		{"sources race but each rises", []history.Event{
-			{Time: 10, Node: "n1", Event: history.EventRole, Role: string(rundir.RoleLeader), Term: 5, Source: string(rundir.SourceObserver)},
-			{Time: 11, Node: "n1", Event: history.EventRole, Role: string(rundir.RoleCandidate), Term: 4, Source: string(rundir.SourceNode)},
-			{Time: 12, Node: "n1", Event: history.EventRole, Role: string(rundir.RoleLeader), Term: 5, Source: string(rundir.SourceNode)},
+			{Time: 10, Node: "n1", Event: rundir.EventRole, Role: rundir.RoleLeader, Term: 5, Source: rundir.SourceObserver},
+			{Time: 11, Node: "n1", Event: rundir.EventRole, Role: rundir.RoleCandidate, Term: 4, Source: rundir.SourceNode},
+			{Time: 12, Node: "n1", Event: rundir.EventRole, Role: rundir.RoleLeader, Term: 5, Source: rundir.SourceNode},
 		}, Valid},
 	}
 	for _, tt := range tests {

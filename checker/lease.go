@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Lease is an interval of true time in which a node held a lease.
@@ -32,7 +33,7 @@ type LeaseDetails struct {
 func LeaseSafety(events []history.Event) Result {
 	var leases []Lease
 	for _, ev := range events {
-		if ev.Event == history.EventLease {
+		if ev.Event == rundir.EventLease {
 			leases = append(leases, Lease{Node: ev.Node, Term: ev.Term, From: ev.From, Until: ev.Until})
 		}
 	}

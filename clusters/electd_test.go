@@ -47,7 +47,7 @@ func waitLeader(ctx context.Context, among []Node, notID string) (id string, ter
 			if err != nil {
 				continue
 			}
-			role[n.ID] = s.Role
+			role[n.ID] = string(s.Role)
 			if s.Leader != "" {
 				votes[[2]any{s.Leader, s.Term}]++
 			}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/nodeagent/agentapi"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Event is one stamped node event (see agentapi.Event): Time is the host's
@@ -26,9 +27,9 @@ func HistoryEvent(ev Event, start time.Time) history.Event {
 		Time:   ev.Time.Sub(start).Nanoseconds(),
 		Node:   ev.Node,
 		Event:  ev.Event,
-		Role:   ev.Role,
+		Role:   rundir.Role(ev.Role),
 		Term:   ev.Term,
-		Source: ev.Source,
+		Source: rundir.Source(ev.Source),
 	}
 	if !ev.From.IsZero() {
 		h.From = ev.From.Sub(start).Nanoseconds()

@@ -6,28 +6,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Event is one line of events.jsonl: something a node reported about itself
 // (or the observer saw of it), stamped with the harness's clock.
 type Event struct {
-	Time  int64  `json:"time"` // nanoseconds since the run started, as in history.jsonl
-	Node  string `json:"node"`
-	Event string `json:"event"` // "role", "lease", or anything else (kept, not judged)
-	Role  string `json:"role,omitempty"`
-	Term  int64  `json:"term"`
-	From  int64  `json:"from,omitempty"`  // lease: start, true time
-	Until int64  `json:"until,omitempty"` // lease: end, true time
-	// Source says who saw it: "node" (the node's own stdout) or "observer"
-	// (a /status poll). Optional.
-	Source string `json:"source,omitempty"`
+	Time  int64       `json:"time"` // nanoseconds since the run started, as in history.jsonl
+	Node  string      `json:"node"`
+	Event string      `json:"event"` // "role", "lease", or anything else (kept, not judged)
+	Role  rundir.Role `json:"role,omitempty"`
+	Term  int64       `json:"term"`
+	From  int64       `json:"from,omitempty"`  // lease: start, true time
+	Until int64       `json:"until,omitempty"` // lease: end, true time
+	// Source says who saw it (rundir.SourceNode, rundir.SourceObserver).
+	// Optional.
+	Source rundir.Source `json:"source,omitempty"`
 }
-
-// Event kinds the checkers judge.
-const (
-	EventRole  = "role"
-	EventLease = "lease"
-)
 
 // ReadEventsFile reads events.jsonl. A missing file is no events.
 func ReadEventsFile(path string) (events []Event, warnings []string, err error) {
@@ -68,9 +64,9 @@ func checkEvent(ev *Event) error {
 		return errors.New(`"node" is missing`)
 	case ev.Event == "":
 		return errors.New(`"event" is missing`)
-	case ev.Event == EventRole && ev.Role == "":
+	case ev.Event == rundir.EventRole && ev.Role == "":
 		return errors.New(`a role event needs "role"`)
-	case ev.Event == EventLease && ev.Until < ev.From:
+	case ev.Event == rundir.EventLease && ev.Until < ev.From:
 		return fmt.Errorf("lease ends (%d) before it starts (%d)", ev.Until, ev.From)
 	}
 	return nil

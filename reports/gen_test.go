@@ -106,7 +106,7 @@ func generate(dir string, cfg genConfig) error {
 	}
 	var events []history.Event
 	role := func(t int64, node string, r rundir.Role, term int64) {
-		events = append(events, history.Event{Time: t, Node: node, Event: history.EventRole, Role: string(r), Term: term, Source: string(rundir.SourceNode)})
+		events = append(events, history.Event{Time: t, Node: node, Event: rundir.EventRole, Role: r, Term: term, Source: rundir.SourceNode})
 	}
 	nemesis := func(t int64, f rundir.Fault, node string, v any) {
 		op := history.Op{Time: t, Process: history.Nemesis, Type: history.Info, F: string(f), Node: node}
@@ -139,7 +139,7 @@ func generate(dir string, cfg genConfig) error {
 		}
 	}
 	lease := func(t int64, node string, term int64) {
-		events = append(events, history.Event{Time: t, Node: node, Event: history.EventLease, Term: term, From: t, Until: t + 1500*ms, Source: string(rundir.SourceNode)})
+		events = append(events, history.Event{Time: t, Node: node, Event: rundir.EventLease, Term: term, From: t, Until: t + 1500*ms, Source: rundir.SourceNode})
 	}
 	lease(200*ms, leader, 1)
 	elect := func(t int64, winner string, newTerm int64, except string) {
@@ -304,7 +304,7 @@ func generate(dir string, cfg genConfig) error {
 		b, _ := json.Marshal(ev)
 		eb.Write(b)
 		eb.WriteByte('\n')
-		if ev.Event == history.EventRole {
+		if ev.Event == rundir.EventRole {
 			fmt.Fprintf(logs[ev.Node], "%s INFO raft: became %s term=%d\n", start.Add(time.Duration(ev.Time)).Format(time.RFC3339Nano), ev.Role, ev.Term)
 		}
 	}

@@ -618,7 +618,7 @@ func layoutLeases(tl *timelineView, events []history.Event, s scale) {
 	}
 	for _, ev := range events {
 		y, ok := laneY[ev.Node]
-		if ev.Event != history.EventLease || !ok {
+		if ev.Event != rundir.EventLease || !ok {
 			continue
 		}
 		from, until := max(ev.From, 0), min(ev.Until, s.end)

@@ -41,6 +41,7 @@ type Source string
 const (
 	SourceNode     Source = "node"     // the node's own output
 	SourceObserver Source = "observer" // a status poll by the harness
+	SourceAgent    Source = "agent"    // the node agent: the server started, exited, was paused, ...
 )
 
 // Event kinds the checkers judge.

@@ -140,14 +140,14 @@ func New(ops []history.Op, events []history.Event) *Timeline {
 	}
 	for _, ev := range events {
 		tl.End = max(tl.End, ev.Time)
-		if ev.Event != history.EventRole {
+		if ev.Event != rundir.EventRole {
 			continue
 		}
-		src := rundir.Source(ev.Source)
+		src := ev.Source
 		if src == "" {
 			src = rundir.SourceNode
 		}
-		tl.Reports = append(tl.Reports, Report{Time: ev.Time, Node: ev.Node, Role: rundir.Role(ev.Role), Term: ev.Term, Source: src})
+		tl.Reports = append(tl.Reports, Report{Time: ev.Time, Node: ev.Node, Role: ev.Role, Term: ev.Term, Source: src})
 	}
 	tl.Faults = faults(ops, tl.End)
 	tl.replay(tl.changes())

@@ -11,12 +11,12 @@ import (
 )
 
 func role(t int64, node string, r rundir.Role, term int64) history.Event {
-	return history.Event{Time: t, Node: node, Event: history.EventRole, Role: string(r), Term: term, Source: string(rundir.SourceNode)}
+	return history.Event{Time: t, Node: node, Event: rundir.EventRole, Role: r, Term: term, Source: rundir.SourceNode}
 }
 
 func polled(t int64, node string, r rundir.Role, term int64) history.Event {
 	ev := role(t, node, r, term)
-	ev.Source = string(rundir.SourceObserver)
+	ev.Source = rundir.SourceObserver
 	return ev
 }
 
@@ -283,7 +283,7 @@ func FuzzTimeline(f *testing.F) {
 			}
 			ev := role(now, n, roles[int(x>>2)%len(roles)], int64(y>>4))
 			if x&0x40 != 0 {
-				ev.Source = string(rundir.SourceObserver)
+				ev.Source = rundir.SourceObserver
 			}
 			events = append(events, ev)
 		}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // maxBody caps what is read of a node's answer.
@@ -114,12 +115,12 @@ func (c *Client) CAS(ctx context.Context, key string, from, to int64) Outcome {
 
 // Status is a node's GET /status answer.
 type Status struct {
-	ID            string `json:"id"`
-	Role          string `json:"role"`
-	Term          int64  `json:"term"`
-	Leader        string `json:"leader"`
-	Commit        int64  `json:"commit"`
-	ClockOffsetMS int64  `json:"clock_offset_ms"`
+	ID            string      `json:"id"`
+	Role          rundir.Role `json:"role"`
+	Term          int64       `json:"term"`
+	Leader        string      `json:"leader"`
+	Commit        int64       `json:"commit"`
+	ClockOffsetMS int64       `json:"clock_offset_ms"`
 }
 
 // Status asks the node for its status; any failure or garbage is an error.

@@ -103,8 +103,8 @@ func (o *Observer) record(node string, st Status, perr error, now time.Time) err
 	if !changed || o.sink == nil {
 		return nil
 	}
-	err := o.sink.Append(history.Event{Time: o.since(now), Node: node, Event: history.EventRole,
-		Role: st.Role, Term: st.Term, Source: string(rundir.SourceObserver)})
+	err := o.sink.Append(history.Event{Time: o.since(now), Node: node, Event: rundir.EventRole,
+		Role: st.Role, Term: st.Term, Source: rundir.SourceObserver})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -122,7 +122,7 @@ func (o *Observer) Leader() string {
 	claims := make([]timeline.Claim, 0, len(o.seen))
 	for n, s := range o.seen {
 		if s.ok && time.Since(s.at) <= time.Second {
-			claims = append(claims, timeline.Claim{Node: n, Role: rundir.Role(s.st.Role), Term: s.st.Term})
+			claims = append(claims, timeline.Claim{Node: n, Role: s.st.Role, Term: s.st.Term})
 		}
 	}
 	return timeline.Leader(claims)
@@ -187,7 +187,7 @@ func agreement(ctx context.Context, clients []*Client) (string, string) {
 		if errs[i] != nil {
 			return "", clients[i].Node + ": " + errs[i].Error()
 		}
-		claims[i] = timeline.Claim{Node: clients[i].Node, Role: rundir.Role(st.Role), Term: st.Term}
+		claims[i] = timeline.Claim{Node: clients[i].Node, Role: st.Role, Term: st.Term}
 	}
 	leader := timeline.Leader(claims)
 	if leader == "" {

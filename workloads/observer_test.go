@@ -81,19 +81,19 @@ func TestObserver(t *testing.T) {
 	require.Len(t, evs, 2, "one event per change: %+v", evs)
 	assert.Equal(t, int64(1), evs[0].Term)
 	assert.Equal(t, int64(2), evs[1].Term)
-	assert.Equal(t, string(rundir.SourceObserver), evs[1].Source)
+	assert.Equal(t, rundir.SourceObserver, evs[1].Source)
 	assert.Equal(t, []string{"n1"}, o.Reachable())
 }
 
 func TestObserverLeaderRule(t *testing.T) {
 	o := NewObserver(nil, 0, nil, nil)
 	now := time.Now()
-	o.seen["n1"] = seen{st: Status{Role: string(rundir.RoleLeader), Term: 1}, at: now, ok: true}
-	o.seen["n2"] = seen{st: Status{Role: string(rundir.RoleCandidate), Term: 2}, at: now, ok: true}
+	o.seen["n1"] = seen{st: Status{Role: rundir.RoleLeader, Term: 1}, at: now, ok: true}
+	o.seen["n2"] = seen{st: Status{Role: rundir.RoleCandidate, Term: 2}, at: now, ok: true}
 	assert.Empty(t, o.Leader(), "a leader of a term another node has passed is stale")
-	o.seen["n2"] = seen{st: Status{Role: string(rundir.RoleLeader), Term: 2}, at: now, ok: true}
+	o.seen["n2"] = seen{st: Status{Role: rundir.RoleLeader, Term: 2}, at: now, ok: true}
 	assert.Equal(t, "n2", o.Leader())
-	o.seen["n2"] = seen{st: Status{Role: string(rundir.RoleLeader), Term: 2}, at: now.Add(-2 * time.Second), ok: true}
+	o.seen["n2"] = seen{st: Status{Role: rundir.RoleLeader, Term: 2}, at: now.Add(-2 * time.Second), ok: true}
 	assert.Equal(t, "n1", o.Leader(), "a node not heard from lately is left out")
 }
 
