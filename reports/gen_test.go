@@ -331,13 +331,14 @@ func generate(dir string, cfg genConfig) error {
 	if cfg.Evil {
 		command += ` --note '<script>window.__pwned=4</script>'`
 	}
-	settings := map[string]any{
-		"name": filepath.Base(dir), "started": start.Format(time.RFC3339), "system": "electd", "algo": "raft",
-		"bug": bug, "nodes": nodes, "nemesis": []string{"partition", "kill", "pause", "clock"},
-		"seed": cfg.Seed, "time_limit": fmt.Sprint(time.Duration(dur).Round(time.Second)), "concurrency": cfg.Clients,
-		"keys": cfg.Keys, "command": command, "replay": command + " --replay",
+	settings := rundir.Settings{
+		Name: filepath.Base(dir), Started: start.Format(time.RFC3339), Command: command, Replay: command + " --replay",
+		Config: rundir.Config{System: "electd", Algo: "raft", Bug: bug, Nodes: len(nodes),
+			Nemesis: []string{rundir.KindPartition, rundir.KindKill, rundir.KindPause, rundir.KindClock},
+			Seed:    int64(cfg.Seed), TimeLimit: rundir.Duration(time.Duration(dur).Round(time.Second)), Concurrency: cfg.Clients,
+			Keys: cfg.Keys},
 	}
-	if err := writeJSON(filepath.Join(dir, rundir.SettingsFile), settings); err != nil {
+	if err := rundir.WriteSettings(dir, settings); err != nil {
 		return err
 	}
 
@@ -348,12 +349,4 @@ func generate(dir string, cfg genConfig) error {
 		return err
 	}
 	return checker.WriteReport(dir, rep)
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
 }

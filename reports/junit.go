@@ -87,10 +87,10 @@ func junitXML(r *run) ([]byte, error) {
 	if t, ok := r.started(); ok {
 		suite.Timestamp = t.UTC().Format("2006-01-02T15:04:05")
 	}
-	for _, k := range r.Settings.order {
-		suite.Properties = append(suite.Properties, JUnitProperty{Name: k, Value: r.Settings.str(k)})
+	for _, f := range r.Settings.Fields() {
+		suite.Properties = append(suite.Properties, JUnitProperty{Name: f.Name, Value: f.Value})
 	}
-	replay := r.Settings.str("replay")
+	replay := r.Settings.Replay
 	tail := "\n\nreport: " + rundir.ReportFile + " in the run directory"
 	if replay != "" {
 		tail = "\n\nreplay: " + replay + tail

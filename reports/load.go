@@ -1,8 +1,6 @@
 package reports
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,87 +17,6 @@ import (
 	"github.com/splitbrain/splitbrain/timeline"
 )
 
-// settings is run.json. Every field is optional; raw keeps them all, in
-// file order, so that fields this package does not know are shown too.
-type settings struct {
-	raw   map[string]json.RawMessage
-	order []string
-}
-
-// str returns a string field, or a number or other JSON value as its text.
-func (s settings) str(key string) string {
-	v, ok := s.raw[key]
-	if !ok {
-		return ""
-	}
-	return jsonText(v)
-}
-
-// list returns a field that is a list (of strings or anything) as strings;
-// a single value becomes a one-element list.
-func (s settings) list(key string) []string {
-	v, ok := s.raw[key]
-	if !ok {
-		return nil
-	}
-	var items []json.RawMessage
-	if json.Unmarshal(v, &items) != nil {
-		if t := jsonText(v); t != "" {
-			return []string{t}
-		}
-		return nil
-	}
-	out := make([]string, 0, len(items))
-	for _, it := range items {
-		out = append(out, jsonText(it))
-	}
-	return out
-}
-
-// jsonText renders a JSON value for a person: strings unquoted, null empty,
-// anything else compact JSON.
-func jsonText(v json.RawMessage) string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 || string(v) == "null" {
-		return ""
-	}
-	var s string
-	if v[0] == '"' && json.Unmarshal(v, &s) == nil {
-		return s
-	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, v) != nil {
-		return string(v)
-	}
-	return buf.String()
-}
-
-// parseSettings reads run.json keeping the order of its keys.
-func parseSettings(b []byte) (settings, error) {
-	s := settings{raw: map[string]json.RawMessage{}}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return s, errors.New("not a JSON object")
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return s, err
-		}
-		key, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return s, err
-		}
-		if _, dup := s.raw[key]; !dup {
-			s.order = append(s.order, key)
-		}
-		s.raw[key] = v
-	}
-	return s, nil
-}
-
 // logFile is one node's raw log.
 type logFile struct {
 	Node string
@@ -112,7 +29,7 @@ type logFile struct {
 type run struct {
 	Dir         string
 	Name        string
-	Settings    settings
+	Settings    rundir.Settings
 	HasSettings bool
 	Results     *checker.Report // nil when the run was not checked
 	Ops         []history.Op
@@ -143,19 +60,15 @@ func loadRun(dir string) (*run, error) {
 	}
 	r := &run{Dir: abs, Name: filepath.Base(abs)}
 
-	switch b, err := os.ReadFile(filepath.Join(abs, rundir.SettingsFile)); {
-	case errors.Is(err, fs.ErrNotExist):
+	switch st, err := rundir.ReadSettings(abs); {
+	case errors.Is(err, rundir.ErrNoSettings):
 		r.note("no %s: the run's settings are unknown", rundir.SettingsFile)
 	case err != nil:
-		r.note("cannot read %s: %v", rundir.SettingsFile, err)
+		r.note("%s cannot be read: %v", rundir.SettingsFile, err)
 	default:
-		if s, err := parseSettings(b); err != nil {
-			r.note("%s is damaged: %v", rundir.SettingsFile, err)
-		} else {
-			r.Settings, r.HasSettings = s, true
-			if n := s.str("name"); n != "" {
-				r.Name = n
-			}
+		r.Settings, r.HasSettings = st, true
+		if st.Name != "" {
+			r.Name = st.Name
 		}
 	}
 
@@ -242,7 +155,7 @@ func (r *run) verdict() string {
 
 // started is run.json's start time, if it parses.
 func (r *run) started() (time.Time, bool) {
-	s := r.Settings.str("started")
+	s := r.Settings.Started
 	if s == "" {
 		return time.Time{}, false
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -160,24 +161,21 @@ func buildView(r *run, now time.Time) *view {
 	if t, ok := r.started(); ok {
 		v.Started = t.UTC().Format("2006-01-02 15:04:05 MST")
 	} else {
-		v.Started = r.Settings.str("started")
+		v.Started = r.Settings.Started
 	}
-	var sys []string
-	for _, k := range []string{"system", "algo", "bug"} {
-		if s := r.Settings.str(k); s != "" {
-			sys = append(sys, s)
-		}
+	v.System = strings.Join(slices.DeleteFunc([]string{r.Settings.System, r.Settings.Algo, r.Settings.Bug},
+		func(s string) bool { return s == "" }), " / ")
+	if r.HasSettings {
+		v.Seed = strconv.FormatInt(r.Settings.Seed, 10)
 	}
-	v.System = strings.Join(sys, " / ")
-	v.Seed = r.Settings.str("seed")
-	v.Command = r.Settings.str("command")
-	v.Replay = r.Settings.str("replay")
-	for _, k := range r.Settings.order {
-		switch k {
+	v.Command = r.Settings.Command
+	v.Replay = r.Settings.Replay
+	for _, f := range r.Settings.Fields() {
+		switch f.Name {
 		case "command", "replay":
 			continue // shown on their own, copyable
 		}
-		v.Settings = append(v.Settings, kv{k, r.Settings.str(k)})
+		v.Settings = append(v.Settings, kv{f.Name, f.Value})
 	}
 
 	if r.Results != nil {
@@ -322,12 +320,6 @@ func laneNodes(r *run, faults []timeline.Fault, segs map[string][]timeline.Reign
 		if n != "" && !seen[n] {
 			seen[n] = true
 			out = append(out, n)
-		}
-	}
-	// "nodes" may be a list of names or just a count; only names help.
-	for _, n := range r.Settings.list("nodes") {
-		if _, err := strconv.Atoi(n); err != nil {
-			add(n)
 		}
 	}
 	var rest []string

@@ -80,3 +80,13 @@ func FuzzDuration(f *testing.F) {
 		assert.Equal(t, d, back)
 	})
 }
+
+func TestSettingsFields(t *testing.T) {
+	s := Settings{Name: "r1", Config: Config{System: "electd", Nodes: 3, Nemesis: []string{"kill", "pause"},
+		TimeLimit: Duration(time.Minute)}, Replay: "splitbrain run --replay r1"}
+	assert.Equal(t, []Field{
+		{"name", "r1"}, {"system", "electd"}, {"nodes", "3"}, {"nemesis", "kill,pause"},
+		{"time_limit", "1m0s"}, {"concurrency", "0"}, {"rate", "0"}, {"keys", "0"}, {"seed", "0"},
+		{"replay", "splitbrain run --replay r1"},
+	}, s.Fields())
+}

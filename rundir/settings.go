@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -100,4 +102,47 @@ func WriteSettings(dir string, s Settings) error {
 		s.Nemesis = []string{} // "no faults" reads as [], not null
 	}
 	return WriteJSON(filepath.Join(dir, SettingsFile), s)
+}
+
+// Field is one setting of run.json as text, for a person or a CI system.
+type Field struct {
+	Name  string // its run.json key
+	Value string
+}
+
+// Fields lists s's settings in run.json order, each as text; empty ones
+// are left out.
+func (s Settings) Fields() []Field {
+	var out []Field
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := range v.NumField() {
+			f, sf := v.Field(i), v.Type().Field(i)
+			if sf.Anonymous {
+				walk(f)
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if text := fieldText(f); name != "" && text != "" {
+				out = append(out, Field{Name: name, Value: text})
+			}
+		}
+	}
+	walk(reflect.ValueOf(s))
+	return out
+}
+
+func fieldText(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case Duration:
+		if x == 0 {
+			return ""
+		}
+		return x.String()
+	case []string:
+		return strings.Join(x, ",")
+	case string:
+		return x
+	}
+	return fmt.Sprint(v.Interface())
 }
