@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/clusters"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // TestFailoverTimes measures an ensemble of SPLITBRAIN_ZK_NODES servers
@@ -67,7 +68,7 @@ func TestFailoverTimes(t *testing.T) {
 		// The next kill only once the killed server follows again.
 		for {
 			st, err := h.clients[leader].Status(ctx)
-			if err == nil && st.Role == RoleFollower && st.Leader == next {
+			if err == nil && st.Role == rundir.RoleFollower && st.Leader == next {
 				break
 			}
 			select {

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -170,32 +169,74 @@ func (c *Client) Close() {
 // its server within the operation's time.
 var errNoSession = errors.New("no session with the server")
 
+// errAbandoned ends an operation's goroutine that found its caller gone
+// before it sent a request with an effect.
+var errAbandoned = errors.New("abandoned before sending")
+
+// gate decides, once and for all, between an operation sending a request
+// that may have an effect and its caller giving up on it: a caller told
+// "fail" must be able to rely on nothing having been sent, and nothing
+// being sent later.
+type gate struct {
+	mu        sync.Mutex
+	sent      bool
+	abandoned bool
+}
+
+// send reports whether the operation may send an effectful request now.
+func (g *gate) send() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.abandoned {
+		return false
+	}
+	g.sent = true
+	return true
+}
+
+// abandon stops later sends and reports whether one happened.
+func (g *gate) abandon() (sent bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.abandoned = true
+	return g.sent
+}
+
+func (g *gate) wasSent() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sent
+}
+
 // call runs f, which makes requests on the connection, within the
-// operation's timeout. The library's calls cannot be cancelled; one that
-// outlives the timeout returns later to nobody. The request is only
-// queued once the connection has a session: until then nothing was sent
-// (errNoSession), so the outcome is a definite fail.
-func (c *Client) call(ctx context.Context, f func(conn *zk.Conn) error) error {
+// operation's timeout, and reports whether f passed g.send (so sent a
+// request that may take effect). The library's calls cannot be cancelled:
+// one that outlives the timeout returns later to nobody, but f sends
+// nothing effectful after that (the gate). Requests are only queued once
+// the connection has a session: until then nothing was sent
+// (errNoSession).
+func (c *Client) call(ctx context.Context, f func(conn *zk.Conn, g *gate) error) (sent bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	conn, err := c.connection()
 	if err != nil {
-		return fmt.Errorf("%w: %w", errNoSession, err)
+		return false, fmt.Errorf("%w: %w", errNoSession, err)
 	}
 	for conn.State() != zk.StateHasSession {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (%s)", errNoSession, conn.State())
+			return false, fmt.Errorf("%w (%s)", errNoSession, conn.State())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	g := &gate{}
 	done := make(chan error, 1)
-	go func() { done <- f(conn) }()
+	go func() { done <- f(conn, g) }()
 	select {
 	case err := <-done:
-		return err
+		return g.wasSent(), err
 	case <-ctx.Done():
-		return ctx.Err()
+		return g.abandon(), ctx.Err()
 	}
 }
 
@@ -252,7 +293,7 @@ func (c *Client) Read(ctx context.Context, key string) workloads.Outcome {
 	}
 	var data []byte
 	var absent bool
-	err = c.call(ctx, func(conn *zk.Conn) error {
+	_, err = c.call(ctx, func(conn *zk.Conn, _ *gate) error {
 		if c.readMode == ReadSync {
 			if _, err := conn.Sync(p); err != nil && !errors.Is(err, zk.ErrNoNode) {
 				return fmt.Errorf("sync: %w", err)
@@ -288,12 +329,10 @@ func (c *Client) Write(ctx context.Context, key string, v int64) workloads.Outco
 		return workloads.Outcome{Type: history.Fail, Value: val, Error: err.Error()}
 	}
 	data := []byte(strconv.FormatInt(v, 10))
-	// Whether some request may have reached the server: until one has,
-	// every failure is definite. (Set from call's goroutine, which may
-	// outlive call.)
-	var sent atomic.Bool
-	err = c.call(ctx, func(conn *zk.Conn) error {
-		sent.Store(true)
+	sent, err := c.call(ctx, func(conn *zk.Conn, g *gate) error {
+		if !g.send() {
+			return errAbandoned
+		}
 		_, err := conn.Set(p, data, -1)
 		if !errors.Is(err, zk.ErrNoNode) {
 			return err
@@ -305,7 +344,7 @@ func (c *Client) Write(ctx context.Context, key string, v int64) workloads.Outco
 		_, err = conn.Set(p, data, -1)
 		return err
 	})
-	return writeOutcome(val, err, sent.Load())
+	return writeOutcome(val, err, sent)
 }
 
 // CAS sets key to to if it holds from: getData, compare, then setData
@@ -319,8 +358,7 @@ func (c *Client) CAS(ctx context.Context, key string, from, to int64) workloads.
 		return workloads.Outcome{Type: history.Fail, Value: val, Error: err.Error()}
 	}
 	var differs error
-	var sent atomic.Bool
-	err = c.call(ctx, func(conn *zk.Conn) error {
+	sent, err := c.call(ctx, func(conn *zk.Conn, g *gate) error {
 		d, stat, err := conn.Get(p)
 		if err != nil {
 			return err
@@ -335,7 +373,9 @@ func (c *Client) CAS(ctx context.Context, key string, from, to int64) workloads.
 			return nil
 		}
 		// Only the setData can have an effect.
-		sent.Store(true)
+		if !g.send() {
+			return errAbandoned
+		}
 		_, err = conn.Set(p, []byte(strconv.FormatInt(to, 10)), stat.Version)
 		return err
 	})
@@ -345,7 +385,7 @@ func (c *Client) CAS(ctx context.Context, key string, from, to int64) workloads.
 	if errors.Is(err, zk.ErrNoNode) {
 		return workloads.Outcome{Type: history.Fail, Value: val, Error: "never written"}
 	}
-	return writeOutcome(val, err, sent.Load())
+	return writeOutcome(val, err, sent)
 }
 
 // writeOutcome classifies the end of a write or cas.

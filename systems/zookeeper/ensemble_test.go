@@ -14,6 +14,7 @@ import (
 
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/workloads"
 )
 
@@ -65,7 +66,7 @@ func (v view) leaderOf(among []string) (string, int64, bool) {
 		var l string
 		var term int64
 		fmt.Sscanf(strings.Replace(k, "@", " ", 1), "%s %d", &l, &term)
-		if n > len(among)/2 && v[l].Role == RoleLeader && v[l].Term == term {
+		if n > len(among)/2 && v[l].Role == rundir.RoleLeader && v[l].Term == term {
 			return l, term, true
 		}
 	}
@@ -89,7 +90,7 @@ func (h *harness) poll(ctx context.Context, ids []string) view {
 			continue
 		}
 		v[id] = st
-		if st.Role == RoleLeader {
+		if st.Role == rundir.RoleLeader {
 			if prev, ok := h.leaders[st.Term]; ok && prev != id {
 				h.t.Errorf("two leaders in epoch %d: %s and %s", st.Term, prev, id)
 			}
@@ -184,7 +185,7 @@ func TestEnsemble(t *testing.T) {
 	t.Logf("leader %s in epoch %d, %v after the containers were up (%v after Start was called)", leader, epoch, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	v := h.poll(ctx, all)
 	for _, id := range without(all, leader) {
-		assert.Equal(t, RoleFollower, v[id].Role, "%s", id)
+		assert.Equal(t, rundir.RoleFollower, v[id].Role, "%s", id)
 		assert.Equal(t, leader, v[id].Leader, "%s follows", id)
 	}
 
@@ -216,7 +217,7 @@ func TestEnsemble(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
 	for {
 		st, err := h.clients[leader].Status(rctx)
-		if err == nil && st.Role == RoleFollower && st.Leader == newLeader && st.Term == newEpoch {
+		if err == nil && st.Role == rundir.RoleFollower && st.Leader == newLeader && st.Term == newEpoch {
 			break
 		}
 		select {
@@ -240,7 +241,7 @@ func TestEnsemble(t *testing.T) {
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	for {
 		st, err := h.clients[alone].Status(pctx)
-		if err == nil && st.Role == RoleLooking {
+		if err == nil && st.Role == rundir.RoleLooking {
 			break
 		}
 		select {

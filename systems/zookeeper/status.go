@@ -12,14 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/workloads"
-)
-
-// Roles as Status reports them (the node contract's names).
-const (
-	RoleLeader   = "leader"
-	RoleFollower = "follower"
-	RoleLooking  = "looking"
 )
 
 // maxAnswer caps what is read of an AdminServer answer.
@@ -227,7 +221,7 @@ func probe(ctx context.Context, hc *http.Client, node, admin string, book *Epoch
 	if err != nil {
 		return workloads.Status{}, err
 	}
-	st := workloads.Status{ID: node, Role: RoleLooking}
+	st := workloads.Status{ID: node, Role: rundir.RoleLooking}
 	if z.Error == "" && z.MyID != 0 && z.MyID != myID {
 		return workloads.Status{}, fmt.Errorf("zabstate: %s answers as server %d", node, z.MyID)
 	}
@@ -236,7 +230,7 @@ func probe(ctx context.Context, hc *http.Client, node, admin string, book *Epoch
 	}
 	switch {
 	case z.Error == "" && z.ZabState == "broadcast" && z.IsLeader:
-		st.Role, st.Leader, st.Term = RoleLeader, node, z.ZabEpoch
+		st.Role, st.Leader, st.Term = rundir.RoleLeader, node, z.ZabEpoch
 		book.leading(myID, z.ZabEpoch)
 		return st, nil
 	case z.Error == "" && z.ZabState == "broadcast":
@@ -249,7 +243,7 @@ func probe(ctx context.Context, hc *http.Client, node, admin string, book *Epoch
 			return workloads.Status{}, err
 		}
 		if l.Error == "" && !l.IsLeader && l.LeaderID > 0 {
-			st.Role, st.Leader = RoleFollower, nodeID(l.LeaderID)
+			st.Role, st.Leader = rundir.RoleFollower, nodeID(l.LeaderID)
 			st.Term = book.notLeading(myID, z.ZabEpoch, l.LeaderID)
 			return st, nil
 		}

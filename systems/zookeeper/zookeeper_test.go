@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/systems"
 	"github.com/splitbrain/splitbrain/workloads"
 )
@@ -187,18 +188,18 @@ func TestProbe(t *testing.T) {
 	lead.set("zabstate", zabLeader)
 	st, err := probe(ctx, hc, "n3", leadAddr, book)
 	require.NoError(t, err)
-	assert.Equal(t, workloads.Status{ID: "n3", Role: RoleLeader, Term: 1, Leader: "n3", Commit: 0x100000000}, st)
+	assert.Equal(t, workloads.Status{ID: "n3", Role: rundir.RoleLeader, Term: 1, Leader: "n3", Commit: 0x100000000}, st)
 
 	foll.set("zabstate", zabFollowerZero)
 	foll.set("leader", leaderOfFollower)
 	st, err = probe(ctx, hc, "n2", follAddr, book)
 	require.NoError(t, err)
-	assert.Equal(t, workloads.Status{ID: "n2", Role: RoleFollower, Term: 1, Leader: "n3"}, st, "the follower's epoch is its leader's, not its zxid's 0")
+	assert.Equal(t, workloads.Status{ID: "n2", Role: rundir.RoleFollower, Term: 1, Leader: "n3"}, st, "the follower's epoch is its leader's, not its zxid's 0")
 
 	foll.set("zabstate", zabNotServing)
 	st, err = probe(ctx, hc, "n2", follAddr, book)
 	require.NoError(t, err)
-	assert.Equal(t, workloads.Status{ID: "n2", Role: RoleLooking, Term: 1}, st, "looking keeps the epoch it was in")
+	assert.Equal(t, workloads.Status{ID: "n2", Role: rundir.RoleLooking, Term: 1}, st, "looking keeps the epoch it was in")
 
 	// The leader answering as another server is garbage.
 	_, err = probe(ctx, hc, "n1", leadAddr, book)
@@ -209,7 +210,7 @@ func TestProbe(t *testing.T) {
 	foll.set("zabstate", strings.Replace(zabFollowerZero, `"zabstate":"broadcast"`, `"zabstate":"synchronization"`, 1))
 	st, err = probe(ctx, hc, "n2", follAddr, book)
 	require.NoError(t, err)
-	assert.Equal(t, RoleLooking, st.Role)
+	assert.Equal(t, rundir.RoleLooking, st.Role)
 
 	for _, bad := range []string{"", "garbage", `{"myid":2,"last_zxid":"0x5","zab_epoch":9}`, strings.Repeat("x", maxAnswer+10)} {
 		foll.set("zabstate", bad)
@@ -318,4 +319,17 @@ func FuzzParseZxid(f *testing.F) {
 			t.Fatalf("accepted %q", s)
 		}
 	})
+}
+
+// TestGate: once the caller gave up (and was told nothing was sent),
+// nothing is sent; once something was sent, giving up says so.
+func TestGate(t *testing.T) {
+	g := &gate{}
+	assert.False(t, g.abandon(), "nothing sent yet")
+	assert.False(t, g.send(), "no sending after the caller gave up")
+	assert.False(t, g.wasSent())
+	g = &gate{}
+	assert.True(t, g.send())
+	assert.True(t, g.abandon(), "a request was sent: indeterminate")
+	assert.True(t, g.wasSent())
 }
