@@ -44,10 +44,14 @@ const (
 	SourceAgent    Source = "agent"    // the node agent: the server started, exited, was paused, ...
 )
 
-// Event kinds the checkers judge.
+// Event kinds the checkers and the timeline read.
 const (
 	EventRole  = "role"
 	EventLease = "lease"
+	// With SourceAgent: the server process started, or exited (killed, or
+	// on its own: a crash ends a leader's claim as a kill does).
+	EventStart = "start"
+	EventExit  = "exit"
 )
 
 // Kind is a kind of fault: a --nemesis value, and what a fault does

@@ -138,8 +138,18 @@ func New(ops []history.Op, events []history.Event) *Timeline {
 			tl.LastFault = max(tl.LastFault, op.Time)
 		}
 	}
+	var lifecycle []change
 	for _, ev := range events {
 		tl.End = max(tl.End, ev.Time)
+		if ev.Source == rundir.SourceAgent {
+			switch ev.Event {
+			case rundir.EventExit:
+				lifecycle = append(lifecycle, change{time: ev.Time, node: ev.Node, kind: killed})
+			case rundir.EventStart:
+				lifecycle = append(lifecycle, change{time: ev.Time, node: ev.Node, kind: started})
+			}
+			continue
+		}
 		if ev.Event != rundir.EventRole {
 			continue
 		}
@@ -150,12 +160,14 @@ func New(ops []history.Op, events []history.Event) *Timeline {
 		tl.Reports = append(tl.Reports, Report{Time: ev.Time, Node: ev.Node, Role: ev.Role, Term: ev.Term, Source: src})
 	}
 	tl.Faults = faults(ops, tl.End)
-	tl.replay(tl.changes())
+	tl.replay(tl.changes(lifecycle))
 	return tl
 }
 
-// changes merges the chosen role reports with kills and pauses, in time order.
-func (tl *Timeline) changes() []change {
+// changes merges the chosen role reports with kills and pauses, and the
+// agent's lifecycle events (a server that exited on its own leads nobody),
+// in time order.
+func (tl *Timeline) changes(lifecycle []change) []change {
 	// A node's own reports win over the observer's polls of it: the two
 	// race by a few milliseconds, and mixing them would draw a stale poll
 	// as a reign, inventing two-leader windows.
@@ -165,7 +177,7 @@ func (tl *Timeline) changes() []change {
 			own[r.Node] = true
 		}
 	}
-	var cs []change
+	cs := lifecycle
 	for _, r := range tl.Reports {
 		if own[r.Node] && r.Source == rundir.SourceObserver {
 			continue

@@ -28,6 +28,10 @@ func nem(t int64, f rundir.Fault, node string, v any) history.Op {
 	return op
 }
 
+func agent(t int64, node, event string) history.Event {
+	return history.Event{Time: t, Node: node, Event: event, Source: rundir.SourceAgent}
+}
+
 // end is a client entry that fixes the run's end.
 func end(t int64) history.Op {
 	return history.Op{Time: t, Process: 0, Type: history.Invoke, F: history.FRead}
@@ -68,6 +72,19 @@ func TestRules(t *testing.T) {
 			{Node: "n1", Role: leader, Term: 1, From: 100, To: 710, Source: rundir.SourceNode},
 			{Node: "n1", Role: follower, Term: 2, From: 710, To: 1000, Source: rundir.SourceNode, Open: true},
 		}},
+	}, {
+		name: "a leader whose server exits on its own leads nobody from then",
+		ops:  []history.Op{end(1000)},
+		events: []history.Event{
+			agent(50, "n1", rundir.EventStart),
+			role(100, "n1", leader, 1),
+			agent(300, "n1", rundir.EventExit),
+			role(500, "n2", leader, 2),
+			agent(600, "n1", rundir.EventStart),
+			role(650, "n1", follower, 2),
+		},
+		leaders:    []at{{100, "n1"}, {299, "n1"}, {300, ""}, {500, "n2"}, {700, "n2"}},
+		leaderless: [][2]int64{{0, 100}, {300, 500}},
 	}, {
 		name: "a killed leader's claim ends with the process",
 		ops:  []history.Op{nem(200, rundir.Kill, "", map[string]any{"node": "n1"}), nem(600, rundir.Start, "", map[string]any{"node": "n1"}), end(1000)},

@@ -25,6 +25,8 @@ package agentapi
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Port is the TCP port the agent serves its control API on.
@@ -103,13 +105,13 @@ const (
 
 // Agent event kinds (Source "agent").
 const (
-	EventStart  = "start"  // server started; Pid in Line
-	EventExit   = "exit"   // server exited (also after kill)
-	EventPause  = "pause"  // server SIGSTOPped
-	EventResume = "resume" // server SIGCONTed
-	EventDrops  = "drops"  // drop rules replaced
-	EventClock  = "clock"  // clock skew applied
-	EventNetem  = "netem"  // netem applied
+	EventStart  = rundir.EventStart // server started; Pid in Line
+	EventExit   = rundir.EventExit  // server exited (also after kill)
+	EventPause  = "pause"           // server SIGSTOPped
+	EventResume = "resume"          // server SIGCONTed
+	EventDrops  = "drops"           // drop rules replaced
+	EventClock  = "clock"           // clock skew applied
+	EventNetem  = "netem"           // netem applied
 )
 
 // Event is one stamped event of a node. Time is the host's clock (shared by
