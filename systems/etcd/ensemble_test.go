@@ -1,0 +1,285 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/clusters"
+	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/workloads"
+)
+
+var engineErr error
+
+func TestMain(m *testing.M) {
+	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, engineErr = clusters.Ping(ctx)
+	cancel()
+	os.Exit(m.Run())
+}
+
+// needEngine skips t when no Docker engine answers.
+func needEngine(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: a Docker integration test (-short)")
+	}
+	if engineErr != nil {
+		t.Skipf("skipping: needs a Docker engine: %v", engineErr)
+	}
+}
+
+// view is one poll of every member's status.
+type view map[string]workloads.Status
+
+// leaderOf returns the leader that a majority of among (the leader
+// included) agree on in one term, if any.
+func (v view) leaderOf(among []string) (string, int64, bool) {
+	type reign struct {
+		leader string
+		term   int64
+	}
+	votes := map[reign]int{}
+	for _, id := range among {
+		if st, ok := v[id]; ok && st.Leader != "" {
+			votes[reign{st.Leader, st.Term}]++
+		}
+	}
+	for r, n := range votes {
+		if n > len(among)/2 && v[r.leader].Role == string(rundir.RoleLeader) && v[r.leader].Term == r.term {
+			return r.leader, r.term, true
+		}
+	}
+	return "", 0, false
+}
+
+type harness struct {
+	t       *testing.T
+	e       *clusters.Ensemble
+	clients map[string]*Client
+	// leaders: every (term -> leader) any poll saw; two leaders in one
+	// term fail the test.
+	leaders map[int64]string
+}
+
+func (h *harness) poll(ctx context.Context, ids []string) view {
+	v := view{}
+	for _, id := range ids {
+		st, err := h.clients[id].Status(ctx)
+		if err != nil {
+			continue
+		}
+		v[id] = st
+		if st.Role == string(rundir.RoleLeader) {
+			if prev, ok := h.leaders[st.Term]; ok && prev != id {
+				h.t.Errorf("two leaders in term %d: %s and %s", st.Term, prev, id)
+			}
+			h.leaders[st.Term] = id
+		}
+	}
+	return v
+}
+
+// waitLeader polls among until a majority agree on a leader in a term
+// above after, and returns it with the time it took.
+func (h *harness) waitLeader(ctx context.Context, among []string, after int64) (string, int64, time.Duration) {
+	h.t.Helper()
+	start := time.Now()
+	var last view
+	for {
+		last = h.poll(ctx, among)
+		if l, term, ok := last.leaderOf(among); ok && term > after {
+			return l, term, time.Since(start)
+		}
+		select {
+		case <-ctx.Done():
+			h.t.Fatalf("no leader among %v in a term above %d: %v (last view %+v)", among, after, ctx.Err(), last)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// waitFor polls cond every 20 ms until it holds or ctx ends.
+func waitFor(ctx context.Context, cond func() bool) bool {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+func without(ids []string, id string) []string {
+	var out []string
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestEnsemble runs three real etcd members (Debian's 3.4.23, or the
+// version in SPLITBRAIN_ETCD_VERSION built from the module proxy): they
+// elect one leader; the register works through a client pinned to one
+// member; killing the leader elects another in a higher term; the killed
+// member comes back with its data and follows; a member cut off from the
+// others cannot complete a linearizable get, while a serializable one is
+// still answered; clock faults are unsupported.
+func TestEnsemble(t *testing.T) {
+	needEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	bins, err := BuildBinaries(ctx, BinaryOptions{Version: os.Getenv("SPLITBRAIN_ETCD_VERSION"), Logf: t.Logf})
+	require.NoError(t, err)
+	t.Logf("etcd %s from %s: %d files, %d MB (cached %v, %v)", bins.Version, bins.Source, len(bins.Files), bins.Size>>20, bins.Cached, bins.Build.Round(time.Millisecond))
+	sys := System(Options{Binaries: bins.Files})
+	img, err := clusters.BuildImage(ctx, sys)
+	require.NoError(t, err)
+	if cli, err := clusters.Docker(); err == nil {
+		if ii, err := cli.ImageInspect(ctx, img.Tag); err == nil {
+			t.Logf("node image %s: %d MB (cached %v, %v)", img.Tag, ii.Size>>20, img.Cached, img.Build.Round(time.Millisecond))
+		}
+	}
+	start := time.Now()
+	e, err := clusters.Start(ctx, sys, 3, clusters.Options{Image: img.Tag, Logf: t.Logf})
+	require.NoError(t, err)
+	up := time.Since(start)
+	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	defer func() {
+		for _, c := range h.clients {
+			c.Close()
+		}
+		if t.Failed() {
+			for _, n := range e.Nodes() {
+				logs, _ := e.Logs(context.Background(), n.ID)
+				if len(logs) > 4000 {
+					logs = logs[len(logs)-4000:]
+				}
+				t.Logf("log of %s:\n%s", n.ID, logs)
+			}
+		}
+		assert.NoError(t, e.Teardown(context.Background()))
+	}()
+	members := NewMembers()
+	var all []string
+	for _, n := range e.Nodes() {
+		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: time.Second, Members: members})
+		require.NoError(t, err)
+		h.clients[n.ID] = c
+		all = append(all, n.ID)
+	}
+
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	leader, term, took := h.waitLeader(wctx, all, 0)
+	wcancel()
+	t.Logf("leader %s in term %d, %v after the members were up (%v after Start was called)", leader, term, took.Round(time.Millisecond), (up + took).Round(time.Millisecond))
+	v := h.poll(ctx, all)
+	for _, id := range without(all, leader) {
+		assert.Equal(t, string(rundir.RoleFollower), v[id].Role, "%s", id)
+		assert.Equal(t, leader, v[id].Leader, "%s follows", id)
+	}
+
+	// The register, through a follower.
+	follower := without(all, leader)[0]
+	c := h.clients[follower]
+	requireOutcome(t, history.OK, history.Value{}, c.Read(ctx, "never"), "read of a key never written")
+	requireOutcome(t, history.Fail, history.PairValue(1, 2), c.CAS(ctx, "never", 1, 2), "cas of a key never written")
+	requireOutcome(t, history.OK, history.IntValue(1), c.Write(ctx, "x", 1), "write")
+	requireOutcome(t, history.OK, history.IntValue(1), c.Read(ctx, "x"), "read")
+	requireOutcome(t, history.OK, history.PairValue(1, 2), c.CAS(ctx, "x", 1, 2), "cas 1->2")
+	requireOutcome(t, history.Fail, history.PairValue(1, 3), c.CAS(ctx, "x", 1, 3), "cas 1->3 after 1->2")
+	requireOutcome(t, history.OK, history.IntValue(2), c.Read(ctx, "x"), "read after the cas")
+	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "read on the leader")
+
+	// No clock control: the fault is reported unsupported.
+	err = e.Clock(ctx, follower, time.Second, 1)
+	assert.ErrorIs(t, err, errors.ErrUnsupported, "clock skew on etcd")
+
+	// Kill the leader: another leads, in a higher term.
+	killed := time.Now()
+	require.NoError(t, e.Kill(ctx, leader))
+	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
+	newLeader, newTerm, _ := h.waitLeader(wctx, without(all, leader), term)
+	wcancel()
+	t.Logf("leader %s killed: %s leads in term %d after %v", leader, newLeader, newTerm, time.Since(killed).Round(time.Millisecond))
+	assert.NotEqual(t, leader, newLeader)
+	assert.Greater(t, newTerm, term)
+	requireOutcome(t, history.OK, history.IntValue(2), h.clients[newLeader].Read(ctx, "x"), "read under the new leader")
+	o := h.clients[leader].Write(ctx, "x", 9)
+	assert.Equal(t, history.Fail, o.Type, "a write to a killed member was never sent: %+v", o)
+
+	// The killed member restarts with its data and follows.
+	require.NoError(t, e.Start(ctx, leader))
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	var st workloads.Status
+	ok := waitFor(rctx, func() bool {
+		st, err = h.clients[leader].Status(rctx)
+		return err == nil && st.Role == string(rundir.RoleFollower) && st.Leader == newLeader && st.Term == newTerm
+	})
+	rcancel()
+	require.True(t, ok, "%s did not rejoin as a follower of %s in term %d: %+v %v", leader, newLeader, newTerm, st, err)
+	logs, err := e.Logs(ctx, leader)
+	require.NoError(t, err)
+	assert.Regexp(t, regexp.MustCompile(`restarting local member`), string(logs), "%s restarted from its WAL", leader)
+	// (The client's connection may still be waiting out gRPC's reconnect
+	// backoff: its reads fail until it is back.)
+	rctx, rcancel = context.WithTimeout(ctx, 10*time.Second)
+	ok = waitFor(rctx, func() bool {
+		o = h.clients[leader].Read(rctx, "x")
+		return o.Type == history.OK
+	})
+	rcancel()
+	require.True(t, ok, "no read on the restarted member: %+v", o)
+	assert.Equal(t, history.IntValue(2), o.Value, "read on the restarted member")
+
+	// A member cut off from the others cannot complete a linearizable
+	// get; a serializable get is its own answer.
+	alone := without(all, newLeader)[0]
+	serial, err := NewClient(alone, h.clients[alone].Addr, ClientOptions{Timeout: time.Second, Members: members, ReadMode: ReadSerializable})
+	require.NoError(t, err)
+	defer serial.Close()
+	require.NoError(t, e.Partition(ctx, []string{alone}))
+	o = h.clients[alone].Read(ctx, "x")
+	assert.Equal(t, history.Fail, o.Type, "a linearizable get on a member cut off from its quorum: %+v", o)
+	requireOutcome(t, history.OK, history.IntValue(2), serial.Read(ctx, "x"), "serializable get on the cut-off member")
+	requireOutcome(t, history.OK, history.IntValue(3), h.clients[newLeader].Write(ctx, "x", 3), "write on the majority side")
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	ok = waitFor(pctx, func() bool {
+		st, err = h.clients[alone].Status(pctx)
+		return err == nil && st.Role != string(rundir.RoleLeader) && st.Leader == ""
+	})
+	pcancel()
+	require.True(t, ok, "%s, partitioned, still %+v %v", alone, st, err)
+	o = h.clients[alone].Write(ctx, "x", 4)
+	assert.Equal(t, history.Fail, o.Type, "a write on a member that knows no leader is refused: %+v", o)
+	requireOutcome(t, history.OK, history.IntValue(2), serial.Read(ctx, "x"), "stale serializable get on the cut-off member")
+	require.NoError(t, e.Heal(ctx))
+	hctx, hcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer hcancel()
+	ok = waitFor(hctx, func() bool {
+		o = h.clients[alone].Read(hctx, "x")
+		return o.Type == history.OK
+	})
+	require.True(t, ok, "%s serves no linearizable gets after the heal: %+v", alone, o)
+	assert.Equal(t, history.IntValue(3), o.Value)
+}
+
+func requireOutcome(t *testing.T, typ history.Type, v history.Value, o workloads.Outcome, what string) {
+	t.Helper()
+	require.Equal(t, typ, o.Type, "%s: %+v", what, o)
+	if typ == history.OK || v.Kind != history.None {
+		require.Equal(t, v, o.Value, "%s: %+v", what, o)
+	}
+}
