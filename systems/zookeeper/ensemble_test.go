@@ -3,6 +3,8 @@ package zookeeper
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -276,4 +278,104 @@ func requireOutcome(t *testing.T, typ history.Type, v history.Value, o workloads
 	if typ == history.OK || v.Kind != history.None {
 		require.Equal(t, v, o.Value, "%s: %+v", what, o)
 	}
+}
+
+// srvr asks node id the srvr four-letter word.
+func srvr(ctx context.Context, e *clusters.Ensemble, id string) (string, int64, error) {
+	n, _ := e.Node(id)
+	var d net.Dialer
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", n.Addr)
+	if err != nil {
+		return "", 0, err
+	}
+	defer c.Close()
+	dl, _ := ctx.Deadline()
+	c.SetDeadline(dl)
+	if _, err := c.Write([]byte("srvr")); err != nil {
+		return "", 0, err
+	}
+	b, err := io.ReadAll(io.LimitReader(c, 64<<10))
+	if err != nil {
+		return "", 0, err
+	}
+	return ParseSrvr(b)
+}
+
+// logTimes are the times slf4j-simple stamped on a server's log lines.
+var logTime = regexp.MustCompile(`(?m)^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}) `)
+
+func logTimes(b []byte) []time.Time {
+	var ts []time.Time
+	for _, m := range logTime.FindAllSubmatch(b, -1) {
+		if t, err := time.Parse("2006-01-02T15:04:05.000-0700", string(m[1])); err == nil {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// TestClockSkew: the agent's skew reaches the JVM through zkclock and
+// libfaketime: a follower set an hour ahead stamps its log an hour ahead
+// (its clock, not the host's), and the ensemble still elects after its
+// leader's kill.
+func TestClockSkew(t *testing.T) {
+	needEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
+	require.NoError(t, err)
+	e, err := clusters.Start(ctx, System(Options{BaseImage: base.Tag}), 3, clusters.Options{Logf: t.Logf})
+	require.NoError(t, err)
+	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	defer func() {
+		for _, c := range h.clients {
+			c.Close()
+		}
+		assert.NoError(t, e.Teardown(context.Background()))
+	}()
+	caps, err := e.Capabilities(ctx)
+	require.NoError(t, err)
+	require.True(t, caps.Clock, "clock faults supported")
+	epochs := NewEpochs()
+	for _, n := range e.Nodes() {
+		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: 2 * time.Second, Epochs: epochs})
+		require.NoError(t, err)
+		h.clients[n.ID] = c
+	}
+	all := h.ids()
+	leader, epoch, _ := h.waitLeader(ctx, all, 0)
+	skewed := without(all, leader)[0]
+	skewedAt := time.Now()
+	require.NoError(t, e.Clock(ctx, skewed, time.Hour, 1))
+	// The server logs each four-letter word it answers: ask srvr until a
+	// line comes stamped an hour ahead (libfaketime rereads its file every
+	// second).
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	for ahead := 0; ahead == 0; {
+		mode, zxid, err := srvr(sctx, h.e, skewed)
+		require.NoError(t, err)
+		assert.Equal(t, "follower", mode)
+		assert.GreaterOrEqual(t, zxid, int64(0))
+		logs, err := e.Logs(sctx, skewed)
+		require.NoError(t, err)
+		for _, ts := range logTimes(logs) {
+			if ts.After(skewedAt.Add(50 * time.Minute)) {
+				ahead++
+			}
+		}
+		select {
+		case <-sctx.Done():
+			t.Fatalf("%s's log has no line an hour ahead", skewed)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	scancel()
+	require.NoError(t, e.Kill(ctx, leader))
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	newLeader, newEpoch, took := h.waitLeader(wctx, without(all, leader), epoch)
+	wcancel()
+	t.Logf("with %s an hour ahead, %s killed: %s leads in epoch %d after %v", skewed, leader, newLeader, newEpoch, took.Round(time.Millisecond))
+	requireOutcome(t, history.OK, history.IntValue(5), h.clients[skewed].Write(ctx, "x", 5), "write through the skewed server")
 }

@@ -103,7 +103,17 @@ type Options struct {
 	ClassPath string
 	// TickTime overrides TickTime (the limits stay in ticks).
 	TickTime time.Duration
+	// NoClock runs the server without libfaketime (and zkclock): no clock
+	// faults, clock reads at full speed.
+	NoClock bool
 }
+
+// ClockPackage is zkclock, which runs the server under libfaketime at the
+// skew the node agent writes (systems.ClockFile).
+const ClockPackage = "github.com/splitbrain/splitbrain/systems/zookeeper/zkclock"
+
+// FaketimeFile is libfaketime's spec file, which zkclock writes.
+const FaketimeFile = "/tmp/splitbrain.faketime"
 
 // System is ZooKeeper as splitbrain runs it, built on opts.BaseImage.
 func System(opts Options) systems.System {
@@ -143,7 +153,7 @@ func System(opts Options) systems.System {
 		"-cp", cp,
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain", ConfPath,
 	}
-	return systems.System{
+	sys := systems.System{
 		Name:      "zookeeper",
 		BaseImage: opts.BaseImage,
 		Args:      args,
@@ -157,6 +167,13 @@ func System(opts Options) systems.System {
 		PeerSep:    "\n",
 		Client:     ClientZooKeeper,
 	}
+	if !opts.NoClock {
+		sys.Binaries = []systems.Binary{{Dest: "/zkclock", Package: ClockPackage}}
+		sys.Args = append([]string{"/zkclock", "--clock-file", systems.ClockFilePath,
+			"--faketime-file", FaketimeFile, "--lib", FaketimeLib, "--"}, args...)
+		sys.Clock = systems.ClockFile
+	}
+	return sys
 }
 
 // ClientZooKeeper is the protocol of a ZooKeeper system's clients

@@ -68,6 +68,11 @@ func TestSystemRendering(t *testing.T) {
 	assert.True(t, strings.HasPrefix(DataDir, sys.Data()+"/"), "dataDir under the system's data directory")
 
 	argv := sys.Argv(ps[0], ps)
+	assert.Equal(t, systems.ClockFile, sys.Clock)
+	assert.Equal(t, []systems.Binary{{Dest: "/zkclock", Package: ClockPackage}}, sys.Binaries)
+	require.Equal(t, "/zkclock", argv[0], "the JVM runs under zkclock")
+	assert.Contains(t, argv, systems.ClockFilePath)
+	argv = argv[indexOf(argv, "--")+1:]
 	assert.Equal(t, JavaHome+"/bin/java", argv[0])
 	assert.Contains(t, argv, "-Xmx"+DefaultHeap)
 	assert.Equal(t, []string{"org.apache.zookeeper.server.quorum.QuorumPeerMain", ConfPath}, argv[len(argv)-2:])
@@ -76,7 +81,10 @@ func TestSystemRendering(t *testing.T) {
 		assert.Contains(t, cp, JarDir+"/"+j)
 	}
 
-	custom := System(Options{BaseImage: "zk:3.8", Heap: "256m", Java: "/opt/java/bin/java", ClassPath: "/zk/lib/*", TickTime: 500 * time.Millisecond})
+	custom := System(Options{BaseImage: "zk:3.8", Heap: "256m", Java: "/opt/java/bin/java", ClassPath: "/zk/lib/*", TickTime: 500 * time.Millisecond, NoClock: true})
+	require.NoError(t, custom.Validate())
+	assert.Equal(t, systems.ClockNone, custom.Clock)
+	assert.Empty(t, custom.Binaries)
 	argv = custom.Argv(ps[0], ps)
 	assert.Equal(t, "/opt/java/bin/java", argv[0])
 	assert.Contains(t, argv, "-Xmx256m")
