@@ -301,7 +301,7 @@ func debianMake(ctx context.Context, dir, entry string, ma debian.Multiarch, ver
 
 // versionRE is what a module version may look like (v3 only: the server
 // module's path ends in /v3).
-var versionRE = regexp.MustCompile(`^v3\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+var versionRE = regexp.MustCompile(`^v3\.[0-9]+\.[0-9]+(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
 
 // ModuleVersion checks and normalises a version of ServerModule: "3.5.35"
 // and "v3.5.35" are both "v3.5.35".
