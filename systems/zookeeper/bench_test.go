@@ -2,6 +2,7 @@ package zookeeper
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -79,9 +80,43 @@ func TestFailoverTimes(t *testing.T) {
 		}
 		leader, epoch = next, nextEpoch
 	}
-	slices.Sort(times)
-	t.Logf("leader kill to a new agreed leader over %d kills: p50 %v, worst %v, best %v",
-		len(times), times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond), times[0].Round(time.Millisecond))
+	t.Logf("leader kill to a new agreed leader over %d kills: %s", len(times), summary(times))
+
+	// The leader cut off from the others: they notice after syncLimit
+	// ticks of silence, not at once as with a kill's closed connections.
+	times = times[:0]
+	for i := range envInt("SPLITBRAIN_ZK_PARTITIONS", 5) {
+		cut := time.Now()
+		require.NoError(t, e.Partition(ctx, []string{leader}))
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		next, nextEpoch, _ := h.waitLeader(wctx, without(all, leader), epoch)
+		wcancel()
+		d := time.Since(cut)
+		times = append(times, d)
+		t.Logf("partition %d: %s (epoch %d) cut off -> %s (epoch %d) in %v", i+1, leader, epoch, next, nextEpoch, d.Round(time.Millisecond))
+		require.NoError(t, e.Heal(ctx))
+		for {
+			st, err := h.clients[leader].Status(ctx)
+			if err == nil && st.Role == rundir.RoleFollower && st.Leader == next {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s did not rejoin after the heal", leader)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		leader, epoch = next, nextEpoch
+	}
+	if len(times) > 0 {
+		t.Logf("leader cut off to a new agreed leader over %d partitions: %s", len(times), summary(times))
+	}
+}
+
+func summary(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return fmt.Sprintf("p50 %v, worst %v, best %v", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), s[0].Round(time.Millisecond))
 }
 
 func envInt(name string, def int) int {

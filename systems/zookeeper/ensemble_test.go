@@ -236,6 +236,7 @@ func TestEnsemble(t *testing.T) {
 	require.Len(t, loaded, 2, "%s loaded its database at each start", leader)
 	assert.NotEqual(t, "0x0", loaded[1][1], "%s's database came back from its disk", leader)
 	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "read on the restarted server")
+	assert.Regexp(t, `maxNotificationInterval ?= ?1000\b`, string(logs), "the election's backoff is capped")
 
 	// A server cut off from the others stops serving synced reads.
 	alone := without(all, newLeader)[0]

@@ -74,15 +74,19 @@ var Jars = []string{
 //     election and starts another;
 //   - a client session lives 2 to 20 ticks (0.5 s to 5 s).
 //
-// The election itself is not tick-based (FastLeaderElection waits 200 ms
-// for more votes once it has a quorum); CnxTimeout bounds its connection
-// attempts to a peer whose packets are dropped (ZooKeeper's default, 5 s,
-// would stall every round of votes behind a partitioned peer).
+// The election itself is not tick-based: FastLeaderElection waits 200 ms
+// for more votes once it has a quorum, doubling the wait after each round
+// without a decision up to MaxNotificationInterval (ZooKeeper's default,
+// 60 s, made a loaded machine's elections take many seconds); CnxTimeout
+// bounds its connection attempts to a peer whose packets are dropped
+// (ZooKeeper's default, 5 s, would stall every round of votes behind a
+// partitioned peer).
 const (
-	TickTime   = 250 * time.Millisecond
-	InitLimit  = 20
-	SyncLimit  = 4
-	CnxTimeout = time.Second
+	TickTime                = 250 * time.Millisecond
+	InitLimit               = 20
+	SyncLimit               = 4
+	CnxTimeout              = time.Second
+	MaxNotificationInterval = time.Second
 )
 
 // DefaultHeap is the JVM's maximum heap: nine servers fit in 2 GiB with
@@ -146,6 +150,7 @@ func System(opts Options) systems.System {
 		"-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError",
 		"-Djava.net.preferIPv4Stack=true",
 		"-Dzookeeper.cnxTimeout=" + strconv.FormatInt(CnxTimeout.Milliseconds(), 10),
+		"-Dzookeeper.fastleader.maxNotificationInterval=" + strconv.FormatInt(MaxNotificationInterval.Milliseconds(), 10),
 		"-Dzookeeper.jmx.log4j.disable=true",
 		// slf4j-simple writes to stderr: stdout stays free for events.
 		"-Dorg.slf4j.simpleLogger.showDateTime=true",
