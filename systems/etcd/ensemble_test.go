@@ -55,7 +55,7 @@ func (v view) leaderOf(among []string) (string, int64, bool) {
 		}
 	}
 	for r, n := range votes {
-		if n > len(among)/2 && v[r.leader].Role == string(rundir.RoleLeader) && v[r.leader].Term == r.term {
+		if n > len(among)/2 && v[r.leader].Role == rundir.RoleLeader && v[r.leader].Term == r.term {
 			return r.leader, r.term, true
 		}
 	}
@@ -79,7 +79,7 @@ func (h *harness) poll(ctx context.Context, ids []string) view {
 			continue
 		}
 		v[id] = st
-		if st.Role == string(rundir.RoleLeader) {
+		if st.Role == rundir.RoleLeader {
 			if prev, ok := h.leaders[st.Term]; ok && prev != id {
 				h.t.Errorf("two leaders in term %d: %s and %s", st.Term, prev, id)
 			}
@@ -187,7 +187,7 @@ func TestEnsemble(t *testing.T) {
 	t.Logf("leader %s in term %d, %v after the members were up (%v after Start was called)", leader, term, took.Round(time.Millisecond), (up + took).Round(time.Millisecond))
 	v := h.poll(ctx, all)
 	for _, id := range without(all, leader) {
-		assert.Equal(t, string(rundir.RoleFollower), v[id].Role, "%s", id)
+		assert.Equal(t, rundir.RoleFollower, v[id].Role, "%s", id)
 		assert.Equal(t, leader, v[id].Leader, "%s follows", id)
 	}
 
@@ -226,7 +226,7 @@ func TestEnsemble(t *testing.T) {
 	var st workloads.Status
 	ok := waitFor(rctx, func() bool {
 		st, err = h.clients[leader].Status(rctx)
-		return err == nil && st.Role == string(rundir.RoleFollower) && st.Leader == newLeader && st.Term == newTerm
+		return err == nil && st.Role == rundir.RoleFollower && st.Leader == newLeader && st.Term == newTerm
 	})
 	rcancel()
 	require.True(t, ok, "%s did not rejoin as a follower of %s in term %d: %+v %v", leader, newLeader, newTerm, st, err)
@@ -258,7 +258,7 @@ func TestEnsemble(t *testing.T) {
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	ok = waitFor(pctx, func() bool {
 		st, err = h.clients[alone].Status(pctx)
-		return err == nil && st.Role != string(rundir.RoleLeader) && st.Leader == ""
+		return err == nil && st.Role != rundir.RoleLeader && st.Leader == ""
 	})
 	pcancel()
 	require.True(t, ok, "%s, partitioned, still %+v %v", alone, st, err)

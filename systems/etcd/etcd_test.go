@@ -201,7 +201,7 @@ func TestToStatus(t *testing.T) {
 	}
 	st, err := toStatus("n1", rs, book, lookup)
 	require.NoError(t, err)
-	assert.Equal(t, workloads.Status{ID: "n1", Role: string(rundir.RoleFollower), Term: 3, Leader: "n2", Commit: 12}, st)
+	assert.Equal(t, workloads.Status{ID: "n1", Role: rundir.RoleFollower, Term: 3, Leader: "n2", Commit: 12}, st)
 	_, err = toStatus("n1", rs, book, lookup)
 	require.NoError(t, err)
 	assert.Equal(t, 1, lookups, "a known leader is not looked up again")
@@ -213,18 +213,18 @@ func TestToStatus(t *testing.T) {
 	lead := RaftStatus{ID: 0x869dffee69d16456, Term: 3, Lead: 0x869dffee69d16456, RaftState: StateLeader}
 	st, err = toStatus("n2", lead, book, nil)
 	require.NoError(t, err)
-	assert.Equal(t, workloads.Status{ID: "n2", Role: string(rundir.RoleLeader), Term: 3, Leader: "n2"}, st)
+	assert.Equal(t, workloads.Status{ID: "n2", Role: rundir.RoleLeader, Term: 3, Leader: "n2"}, st)
 
 	pre, err := ParseVars([]byte(varsPreCand))
 	require.NoError(t, err)
 	st, err = toStatus("n1", pre, book, nil)
 	require.NoError(t, err)
-	assert.Equal(t, workloads.Status{ID: "n1", Role: string(rundir.RoleCandidate), Term: 3, Commit: 12}, st)
+	assert.Equal(t, workloads.Status{ID: "n1", Role: rundir.RoleCandidate, Term: 3, Commit: 12}, st)
 
 	noLead := RaftStatus{ID: 0x9fb309c25b8ee5bd, Term: 4, RaftState: StateFollower}
 	st, err = toStatus("n1", noLead, book, nil)
 	require.NoError(t, err)
-	assert.Equal(t, workloads.Status{ID: "n1", Role: string(rundir.RoleFollower), Term: 4}, st, "a follower that knows no leader yet")
+	assert.Equal(t, workloads.Status{ID: "n1", Role: rundir.RoleFollower, Term: 4}, st, "a follower that knows no leader yet")
 
 	_, err = toStatus("n1", RaftStatus{ID: 7, Term: 1, Lead: 9, RaftState: StateFollower}, NewMembers(), func() error { return errors.New("down") })
 	assert.ErrorContains(t, err, "down")
@@ -417,7 +417,7 @@ func TestStatusOverHTTP(t *testing.T) {
 	defer c.Close()
 	st, err := c.Status(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, workloads.Status{ID: "n1", Role: string(rundir.RoleLeader), Term: 2, Leader: "n1", Commit: 4}, st)
+	assert.Equal(t, workloads.Status{ID: "n1", Role: rundir.RoleLeader, Term: 2, Leader: "n1", Commit: 4}, st)
 	body.Store(strings.Repeat(" ", maxVars+10) + "{}")
 	_, err = c.Status(context.Background())
 	assert.ErrorContains(t, err, "larger than")
@@ -458,7 +458,7 @@ func FuzzParseVars(f *testing.F) {
 		}
 		// What it accepts, toStatus turns into a status or an error, never a panic.
 		st, err := toStatus("n1", s, NewMembers(), nil)
-		if err == nil && st.Role == string(rundir.RoleLeader) && st.Leader != "n1" {
+		if err == nil && st.Role == rundir.RoleLeader && st.Leader != "n1" {
 			t.Fatalf("leader status naming another: %+v", st)
 		}
 		if err == nil && st.Term < 0 {

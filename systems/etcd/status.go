@@ -212,13 +212,13 @@ func toStatus(node string, rs RaftStatus, book *Members, lookup func() error) (w
 	st := workloads.Status{ID: node, Term: int64(rs.Term), Commit: int64(rs.Commit)}
 	switch rs.RaftState {
 	case StateLeader:
-		st.Role, st.Leader = string(rundir.RoleLeader), node
+		st.Role, st.Leader = rundir.RoleLeader, node
 		return st, nil
 	case StateCandidate, StatePreCandidate:
-		st.Role = string(rundir.RoleCandidate)
+		st.Role = rundir.RoleCandidate
 		return st, nil
 	}
-	st.Role = string(rundir.RoleFollower)
+	st.Role = rundir.RoleFollower
 	if rs.Lead == 0 {
 		return st, nil
 	}
