@@ -254,6 +254,9 @@ func znode(key string) (string, error) {
 func definite(err error) bool {
 	switch {
 	case errors.Is(err, errNoSession),
+		// The library flushes requests it never wrote to a connection
+		// with ErrNoServer.
+		errors.Is(err, zk.ErrNoServer),
 		errors.Is(err, zk.ErrNoNode), errors.Is(err, zk.ErrNodeExists),
 		errors.Is(err, zk.ErrBadVersion), errors.Is(err, zk.ErrBadArguments),
 		errors.Is(err, zk.ErrNoAuth), errors.Is(err, zk.ErrInvalidACL),
