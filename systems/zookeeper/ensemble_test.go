@@ -379,4 +379,29 @@ func TestClockSkew(t *testing.T) {
 	wcancel()
 	t.Logf("with %s an hour ahead, %s killed: %s leads in epoch %d after %v", skewed, leader, newLeader, newEpoch, took.Round(time.Millisecond))
 	requireOutcome(t, history.OK, history.IntValue(5), h.clients[skewed].Write(ctx, "x", 5), "write through the skewed server")
+
+	// Pause and resume reach the JVM under zkclock (the agent signals the
+	// process group): the paused leader is replaced, and follows once
+	// resumed.
+	require.NoError(t, e.Start(ctx, leader))
+	paused := newLeader
+	require.NoError(t, e.Pause(ctx, paused))
+	wctx, wcancel = context.WithTimeout(ctx, 60*time.Second)
+	next, _, took := h.waitLeader(wctx, without(all, paused), newEpoch)
+	wcancel()
+	t.Logf("%s paused: %s leads after %v", paused, next, took.Round(time.Millisecond))
+	require.NoError(t, e.Resume(ctx, paused))
+	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer rcancel()
+	for {
+		st, err := h.clients[paused].Status(rctx)
+		if err == nil && st.Role == rundir.RoleFollower && st.Leader == next {
+			break
+		}
+		select {
+		case <-rctx.Done():
+			t.Fatalf("%s did not follow %s after its resume: %+v %v", paused, next, st, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
