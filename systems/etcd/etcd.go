@@ -16,6 +16,7 @@
 package etcd
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,8 +60,13 @@ const (
 
 // Options are the knobs of an etcd ensemble.
 type Options struct {
+	// Version is the etcd Prepare builds: a version of ServerModule from
+	// the Go module proxy ("v3.5.35", "3.6.16"), or Debian's package when
+	// empty. Ignored with BaseImage.
+	Version string
 	// Binaries are the files of BuildBinaries, put into a FROM-scratch
-	// image. Leave empty when BaseImage already holds etcd.
+	// image (Prepare fills them in). Leave empty when BaseImage already
+	// holds etcd.
 	Binaries []systems.Binary
 	// BaseImage is a user's image holding etcd (at Etcd); it is never
 	// pulled. Empty: FROM scratch with Binaries.
@@ -77,6 +83,22 @@ type Options struct {
 	NoPreVote bool
 	// Extra flags, appended as given (templates).
 	Extra []string
+}
+
+// Prepare makes (or finds in the cache) the files opts.Version names,
+// unless opts.BaseImage holds etcd already, and returns the System with
+// them and what was built (zero with a BaseImage). logf, if not nil, gets
+// progress messages.
+func Prepare(ctx context.Context, opts Options, logf func(string, ...any)) (systems.System, Binaries, error) {
+	if opts.BaseImage != "" || len(opts.Binaries) > 0 {
+		return System(opts), Binaries{}, nil
+	}
+	b, err := BuildBinaries(ctx, BinaryOptions{Version: opts.Version, Logf: logf})
+	if err != nil {
+		return systems.System{}, Binaries{}, err
+	}
+	opts.Binaries = b.Files
+	return System(opts), b, nil
 }
 
 // ClientEtcd is the protocol of an etcd system's clients

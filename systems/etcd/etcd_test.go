@@ -494,3 +494,14 @@ func FuzzModuleVersion(f *testing.F) {
 		}
 	})
 }
+
+func TestPrepare(t *testing.T) {
+	ctx := context.Background()
+	sys, b, err := Prepare(ctx, Options{BaseImage: "my/etcd:3.5", Version: "v3.5.35"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "my/etcd:3.5", sys.BaseImage)
+	assert.Empty(t, sys.Binaries, "a user's image: nothing built")
+	assert.Zero(t, b)
+	_, _, err = Prepare(ctx, Options{Version: "latest"}, nil)
+	assert.ErrorContains(t, err, "want v3.MINOR.PATCH")
+}
