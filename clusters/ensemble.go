@@ -79,6 +79,10 @@ type Options struct {
 	OnEvent func(Event)
 	// Logf, when set, gets progress messages.
 	Logf func(format string, args ...any)
+	// NoStart creates every node with its agent up and its server not
+	// started: Start returns once the agents answer, and Ensemble.Start
+	// starts each server when the caller wants (one at a time, say).
+	NoStart bool
 }
 
 // Ensemble is a running ensemble. Its methods are safe for concurrent use.
@@ -116,7 +120,8 @@ var (
 // Start builds (or reuses) sys's image and starts an ensemble of n nodes,
 // n1..nN, each in its own container on a fresh network, and returns once
 // every node's agent answers and its server accepts connections on the
-// client port. It does not wait for the system to elect a leader. On error
+// client port (with Options.NoStart: once the agents answer, the servers
+// not started). It does not wait for the system to elect a leader. On error
 // everything it created is removed (a server that exits at start has the
 // end of its log in the error).
 func Start(ctx context.Context, sys systems.System, n int, opts Options) (*Ensemble, error) {
@@ -341,6 +346,9 @@ func (e *Ensemble) createNode(ctx context.Context, i int, peers []systems.Peer, 
 	case systems.ClockFile:
 		cmd = append(cmd, "--clock-file", systems.ClockFilePath)
 	}
+	if e.opts.NoStart {
+		cmd = append(cmd, "--no-start")
+	}
 	cmd = append(cmd, "--")
 	cmd = append(cmd, argv...)
 	env := make([]string, len(e.sys.Env))
@@ -446,6 +454,8 @@ func (e *Ensemble) waitReady(ctx context.Context, n Node) error {
 			}
 			return fmt.Errorf("node %s: the server exited at start (code %v, signal %q); its log ends:\n%s",
 				n.ID, deref(h.ExitCode), h.Signal, bytes.TrimSpace(logs))
+		case e.opts.NoStart && h.Server == agentapi.StateIdle:
+			return nil
 		case h.Server != agentapi.StateRunning:
 			last = fmt.Errorf("server is %s", h.Server)
 		default:
