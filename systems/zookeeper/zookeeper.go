@@ -76,8 +76,8 @@ var Jars = []string{
 //
 // The election itself is not tick-based: FastLeaderElection waits 200 ms
 // for more votes once it has a quorum, doubling the wait after each round
-// without a decision up to MaxNotificationInterval (ZooKeeper's default,
-// 60 s, made a loaded machine's elections take many seconds); CnxTimeout
+// without a decision up to MaxNotificationInterval (ZooKeeper's default
+// is 60 s; elections on a loaded machine can need several rounds); CnxTimeout
 // bounds its connection attempts to a peer whose packets are dropped
 // (ZooKeeper's default, 5 s, would stall every round of votes behind a
 // partitioned peer).
