@@ -3,16 +3,20 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/clusters"
+	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/workloads"
 )
 
 func envInt(name string, def int) int {
@@ -110,4 +114,73 @@ func TestFailoverTimes(t *testing.T) {
 	require.True(t, ok, "the cut-off leader %s never stepped down", leader)
 	t.Logf("the cut-off leader stepped down %v after the cut (CheckQuorum)", time.Since(cut).Round(time.Millisecond))
 	require.NoError(t, e.Heal(ctx))
+}
+
+// TestThroughput measures the register clients on their own (not yet
+// through the harness): SPLITBRAIN_ETCD_CLIENTS (10, splitbrain run's
+// default concurrency) processes bound round robin to 5 members, each
+// doing reads, writes and cas on 5 keys as fast as they go for 10 s, in
+// both read modes. Opt in with SPLITBRAIN_ETCD_BENCH=1.
+func TestThroughput(t *testing.T) {
+	needEngine(t)
+	if os.Getenv("SPLITBRAIN_ETCD_BENCH") == "" {
+		t.Skip("skipping: set SPLITBRAIN_ETCD_BENCH=1 to measure client throughput")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	sys, _, err := Prepare(ctx, Options{Version: os.Getenv("SPLITBRAIN_ETCD_VERSION")}, t.Logf)
+	require.NoError(t, err)
+	e, err := clusters.Start(ctx, sys, envInt("SPLITBRAIN_ETCD_NODES", 5), clusters.Options{Logf: t.Logf})
+	require.NoError(t, err)
+	defer e.Teardown(context.Background())
+	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	members := NewMembers()
+	var all []string
+	for _, n := range e.Nodes() {
+		c, err := NewClient(n.ID, n.Addr, ClientOptions{Members: members})
+		require.NoError(t, err)
+		h.clients[n.ID] = c
+		all = append(all, n.ID)
+		defer c.Close()
+	}
+	h.waitLeader(ctx, all, 0)
+	for _, mode := range []string{ReadLinearizable, ReadSerializable} {
+		procs := envInt("SPLITBRAIN_ETCD_CLIENTS", 10)
+		var mu sync.Mutex
+		counts := map[history.Type]int{}
+		var wg sync.WaitGroup
+		start := time.Now()
+		end := start.Add(10 * time.Second)
+		nodes := e.Nodes()
+		for p := range procs {
+			n := nodes[p%len(nodes)]
+			c, err := NewClient(n.ID, n.Addr, ClientOptions{ReadMode: mode, Members: members})
+			require.NoError(t, err)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				r := rand.New(rand.NewPCG(uint64(p), 1))
+				for time.Now().Before(end) {
+					key := "k" + strconv.Itoa(r.IntN(5))
+					var o workloads.Outcome
+					switch r.IntN(3) {
+					case 0:
+						o = c.Read(ctx, key)
+					case 1:
+						o = c.Write(ctx, key, r.Int64N(5))
+					default:
+						o = c.CAS(ctx, key, r.Int64N(5), r.Int64N(5))
+					}
+					mu.Lock()
+					counts[o.Type]++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		total := counts[history.OK] + counts[history.Fail] + counts[history.Info]
+		t.Logf("read mode %s, %d clients: %.0f ops/s (ok %d, fail %d, info %d)", mode, procs,
+			float64(total)/time.Since(start).Seconds(), counts[history.OK], counts[history.Fail], counts[history.Info])
+	}
 }

@@ -136,7 +136,8 @@ func without(ids []string, id string) []string {
 // member; killing the leader elects another in a higher term; the killed
 // member comes back with its data and follows; a member cut off from the
 // others cannot complete a linearizable get, while a serializable one is
-// still answered; clock faults are unsupported.
+// still answered (and stale); a paused leader is replaced and follows
+// when resumed; clock faults are unsupported.
 func TestEnsemble(t *testing.T) {
 	needEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -274,6 +275,28 @@ func TestEnsemble(t *testing.T) {
 	})
 	require.True(t, ok, "%s serves no linearizable gets after the heal: %+v", alone, o)
 	assert.Equal(t, history.IntValue(3), o.Value)
+
+	// A paused leader is replaced; resumed, it follows the new one. (Its
+	// own status is unanswered while it is stopped.)
+	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
+	leader, term, _ = h.waitLeader(wctx, all, 0)
+	wcancel()
+	paused := time.Now()
+	require.NoError(t, e.Pause(ctx, leader))
+	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
+	next, nextTerm, _ := h.waitLeader(wctx, without(all, leader), term)
+	wcancel()
+	t.Logf("leader %s paused: %s leads in term %d after %v", leader, next, nextTerm, time.Since(paused).Round(time.Millisecond))
+	o = h.clients[leader].Write(ctx, "x", 5)
+	assert.Equal(t, history.Info, o.Type, "a write to a paused member times out after it was sent: %+v", o)
+	require.NoError(t, e.Resume(ctx, leader))
+	rctx, rcancel = context.WithTimeout(ctx, 30*time.Second)
+	ok = waitFor(rctx, func() bool {
+		st, err = h.clients[leader].Status(rctx)
+		return err == nil && st.Role == rundir.RoleFollower && st.Leader == next && st.Term >= nextTerm
+	})
+	rcancel()
+	require.True(t, ok, "%s did not follow %s after its resume: %+v %v", leader, next, st, err)
 }
 
 func requireOutcome(t *testing.T, typ history.Type, v history.Value, o workloads.Outcome, what string) {
