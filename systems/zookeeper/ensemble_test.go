@@ -238,9 +238,19 @@ func TestEnsemble(t *testing.T) {
 	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "read on the restarted server")
 	assert.Regexp(t, `maxNotificationInterval ?= ?1000\b`, string(logs), "the election's backoff is capped")
 
-	// A server cut off from the others stops serving synced reads.
+	// A server cut off from the others answers a plain read from its own
+	// stale copy until it notices it lost its leader (syncLimit ticks),
+	// but no synced read; then it stops serving.
 	alone := without(all, newLeader)[0]
+	local, err := NewClient(alone, h.clients[alone].Addr, ClientOptions{Timeout: 2 * time.Second, ReadMode: ReadLocal, Epochs: epochs})
+	require.NoError(t, err)
+	defer local.Close()
+	requireOutcome(t, history.OK, history.IntValue(2), local.Read(ctx, "x"), "local read before the partition")
 	require.NoError(t, e.Partition(ctx, []string{alone}))
+	requireOutcome(t, history.OK, history.IntValue(7), h.clients[newLeader].Write(ctx, "x", 7), "write through the majority")
+	requireOutcome(t, history.OK, history.IntValue(2), local.Read(ctx, "x"), "a stale local read on the cut-off server")
+	synced := h.clients[alone].Read(ctx, "x")
+	assert.NotEqual(t, history.OK, synced.Type, "a synced read on the cut-off server: %+v", synced)
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	for {
 		st, err := h.clients[alone].Status(pctx)
@@ -257,12 +267,14 @@ func TestEnsemble(t *testing.T) {
 	pcancel()
 	o := h.clients[alone].Read(ctx, "x")
 	assert.NotEqual(t, history.OK, o.Type, "a synced read on a server cut off from its quorum: %+v", o)
+	o = local.Read(ctx, "x")
+	assert.NotEqual(t, history.OK, o.Type, "a local read on a server that stopped serving: %+v", o)
 	require.NoError(t, e.Heal(ctx))
 	hctx, hcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer hcancel()
 	for {
 		if o := h.clients[alone].Read(hctx, "x"); o.Type == history.OK {
-			assert.Equal(t, history.IntValue(2), o.Value)
+			assert.Equal(t, history.IntValue(7), o.Value)
 			break
 		}
 		select {
