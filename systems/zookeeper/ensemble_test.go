@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -416,4 +417,40 @@ func TestClockSkew(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// TestUserImage: a user's own ZooKeeper image as the base (here Debian's
+// under another name, with the classpath given as a user of the official
+// image would, and without libfaketime): the node agent is layered on it
+// by a local build, nothing pulled, and the servers elect.
+func TestUserImage(t *testing.T) {
+	needEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
+	require.NoError(t, err)
+	cli, err := clusters.Docker()
+	require.NoError(t, err)
+	const user = "splitbrain-test/users-zookeeper:3.8"
+	_, err = cli.ImageTag(ctx, client.ImageTagOptions{Source: base.Tag, Target: user})
+	require.NoError(t, err)
+	defer cli.ImageRemove(context.Background(), user, client.ImageRemoveOptions{})
+	sys := System(Options{BaseImage: user, Java: JavaHome + "/bin/java", ClassPath: JarDir + "/*", NoClock: true})
+	e, err := clusters.Start(ctx, sys, 3, clusters.Options{Logf: t.Logf})
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, e.Teardown(context.Background())) }()
+	caps, err := e.Capabilities(ctx)
+	require.NoError(t, err)
+	assert.False(t, caps.Clock, "no clock faults without libfaketime")
+	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	epochs := NewEpochs()
+	for _, n := range e.Nodes() {
+		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: 2 * time.Second, Epochs: epochs})
+		require.NoError(t, err)
+		h.clients[n.ID] = c
+		defer c.Close()
+	}
+	leader, epoch, _ := h.waitLeader(ctx, h.ids(), 0)
+	t.Logf("on %s: %s leads in epoch %d", user, leader, epoch)
+	requireOutcome(t, history.OK, history.IntValue(1), h.clients[leader].Write(ctx, "x", 1), "write")
 }
