@@ -192,9 +192,20 @@ func TestEnsemble(t *testing.T) {
 		assert.Equal(t, leader, v[id].Leader, "%s follows", id)
 	}
 
-	// The register, through a follower.
+	// The register, through a follower. (Its connection may have been
+	// tried before the member served: etcd accepts connections from its
+	// start but answers only once it has joined the cluster, so the gRPC
+	// handshake failed and waits out its reconnect backoff, up to 1 s.)
 	follower := without(all, leader)[0]
 	c := h.clients[follower]
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	var o workloads.Outcome
+	ok := waitFor(rctx, func() bool {
+		o = c.Read(rctx, "never")
+		return o.Type == history.OK
+	})
+	rcancel()
+	require.True(t, ok, "no read through %s: %+v", follower, o)
 	requireOutcome(t, history.OK, history.Value{}, c.Read(ctx, "never"), "read of a key never written")
 	requireOutcome(t, history.Fail, history.PairValue(1, 2), c.CAS(ctx, "never", 1, 2), "cas of a key never written")
 	requireOutcome(t, history.OK, history.IntValue(1), c.Write(ctx, "x", 1), "write")
@@ -218,14 +229,14 @@ func TestEnsemble(t *testing.T) {
 	assert.NotEqual(t, leader, newLeader)
 	assert.Greater(t, newTerm, term)
 	requireOutcome(t, history.OK, history.IntValue(2), h.clients[newLeader].Read(ctx, "x"), "read under the new leader")
-	o := h.clients[leader].Write(ctx, "x", 9)
+	o = h.clients[leader].Write(ctx, "x", 9)
 	assert.Equal(t, history.Fail, o.Type, "a write to a killed member was never sent: %+v", o)
 
 	// The killed member restarts with its data and follows.
 	require.NoError(t, e.Start(ctx, leader))
-	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+	rctx, rcancel = context.WithTimeout(ctx, 60*time.Second)
 	var st workloads.Status
-	ok := waitFor(rctx, func() bool {
+	ok = waitFor(rctx, func() bool {
 		st, err = h.clients[leader].Status(rctx)
 		return err == nil && st.Role == rundir.RoleFollower && st.Leader == newLeader && st.Term == newTerm
 	})
