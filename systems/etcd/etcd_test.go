@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -504,4 +506,23 @@ func TestPrepare(t *testing.T) {
 	assert.Zero(t, b)
 	_, _, err = Prepare(ctx, Options{Version: "latest"}, nil)
 	assert.ErrorContains(t, err, "want v3.MINOR.PATCH")
+}
+
+func TestPruneCache(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-48 * time.Hour)
+	for _, n := range []string{"debian-old", "debian-new", "tmp-old", "tmp-new"} {
+		require.NoError(t, os.Mkdir(filepath.Join(dir, n), 0o755))
+		if strings.HasSuffix(n, "-old") {
+			require.NoError(t, os.Chtimes(filepath.Join(dir, n), old, old))
+		}
+	}
+	pruneCache(dir, 30*24*time.Hour)
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"debian-old", "debian-new", "tmp-new"}, left, "entries live 30 days, a killed build's work directory one")
 }

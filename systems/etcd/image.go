@@ -195,11 +195,20 @@ func commitEntry(work, entry string, m manifest) (Binaries, error) {
 	return b, nil
 }
 
-// pruneCache removes entries not used for maxAge.
+// pruneCache removes entries not used for maxAge, and work directories
+// (tmp-) a day old: what a build killed half way left behind.
 func pruneCache(dir string, maxAge time.Duration) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if info, err := e.Info(); err == nil && e.IsDir() && !strings.HasPrefix(e.Name(), "tmp-") && time.Since(info.ModTime()) > maxAge {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		age := maxAge
+		if strings.HasPrefix(e.Name(), "tmp-") {
+			age = 24 * time.Hour
+		}
+		if time.Since(info.ModTime()) > age {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
