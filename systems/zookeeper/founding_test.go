@@ -109,6 +109,30 @@ func TestFoundingScenario(t *testing.T) {
 	// must keep the zxid rule. (Client sessions are transactions too:
 	// only n1-n3 get clients, and they stay connected, so no session
 	// expires and moves a zxid.)
+	// allFollow waits until every other server follows leader.
+	allFollow := func(leader string) {
+		t.Helper()
+		fctx, fcancel := context.WithTimeout(ctx, time.Minute)
+		defer fcancel()
+		for {
+			v := h.poll(fctx, all)
+			n := 0
+			for _, id := range without(all, leader) {
+				if v[id].Role == rundir.RoleFollower && v[id].Leader == leader {
+					n++
+				}
+			}
+			if n == len(all)-1 {
+				return
+			}
+			select {
+			case <-fctx.Done():
+				t.Fatalf("not all follow %s: %+v", leader, v)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	allFollow("n3")
 	c := h.clients["n1"]
 	value := int64(0)
 	for try := 1; ; try++ {
@@ -160,22 +184,8 @@ func TestFoundingScenario(t *testing.T) {
 		if leader == "n3" || try == 3 {
 			break
 		}
-		// The next try needs n4 and n5 following again.
-		for _, id := range all[3:] {
-			fctx, fcancel := context.WithTimeout(ctx, time.Minute)
-			for {
-				st, err := h.clients[id].Status(fctx)
-				if err == nil && st.Role == rundir.RoleFollower {
-					break
-				}
-				select {
-				case <-fctx.Done():
-					t.Fatalf("%s does not follow: %+v %v", id, st, err)
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
-			fcancel()
-		}
+		// The next try needs all five serving again.
+		allFollow(leader)
 	}
 	assert.Equal(t, "n3", leader, "the highest id among the highest zxids")
 	requireOutcome(t, history.OK, history.IntValue(value), h.clients["n1"].Read(ctx, "x"), "the last write survived")
