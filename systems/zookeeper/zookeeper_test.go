@@ -341,3 +341,18 @@ func TestGate(t *testing.T) {
 	assert.True(t, g.abandon(), "a request was sent: indeterminate")
 	assert.True(t, g.wasSent())
 }
+
+// registerClient is workloads.Client's method set, which the runner will
+// use through an interface: Client must keep matching it.
+type registerClient interface {
+	Read(ctx context.Context, key string) workloads.Outcome
+	Write(ctx context.Context, key string, v int64) workloads.Outcome
+	CAS(ctx context.Context, key string, from, to int64) workloads.Outcome
+	Status(ctx context.Context) (workloads.Status, error)
+	Close()
+}
+
+var (
+	_ registerClient = (*Client)(nil)
+	_ registerClient = (*workloads.Client)(nil)
+)
