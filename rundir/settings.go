@@ -47,12 +47,14 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // Config is what a run was asked to do: the settings that, with the
 // schedule, make it again. It is the run part of run.json.
 type Config struct {
-	System          string   `json:"system"`              // "electd", "contract", ...
-	Algo            string   `json:"algo,omitempty"`      // electd: "raft" or "zab"
-	Bug             string   `json:"bug"`                 // electd: planted bugs, comma-separated
-	ReadMode        string   `json:"read_mode,omitempty"` // how reads are served; "" is the system's default
-	Binary          string   `json:"binary,omitempty"`    // contract: the node binary
-	Args            string   `json:"args,omitempty"`      // contract: its arguments
+	System          string   `json:"system"`                 // "electd", "contract", ...
+	Algo            string   `json:"algo,omitempty"`         // electd: "raft" or "zab"
+	Bug             string   `json:"bug"`                    // electd: planted bugs, comma-separated
+	ReadMode        string   `json:"read_mode,omitempty"`    // how reads are served; "" is the system's default
+	Image           string   `json:"image,omitempty"`        // zookeeper, etcd: the user's image to build the node image on
+	EtcdVersion     string   `json:"etcd_version,omitempty"` // etcd: a version built from the Go module proxy; "" is Debian's
+	Binary          string   `json:"binary,omitempty"`       // contract: the node binary
+	Args            string   `json:"args,omitempty"`         // contract: its arguments
 	Nodes           int      `json:"nodes"`
 	Workload        string   `json:"workload"`
 	Nemesis         []string `json:"nemesis"` // fault kinds

@@ -134,8 +134,8 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
 // Fields are every setting, in the order --help shows them.
 var Fields = []Field{
-	oneOf("system", "electd", "the system under test: electd, or contract for your own binary (--binary)",
-		[]string{"electd", "contract"}, func(c *Config) *string { return &c.System }),
+	oneOf("system", SystemElectd, "the system under test: electd; zookeeper or etcd (real servers, from Debian's packages or --image); or contract for your own binary (--binary)",
+		[]string{SystemElectd, SystemZooKeeper, SystemEtcd, SystemContract}, func(c *Config) *string { return &c.System }),
 	oneOf("algo", "raft", "electd's protocol: raft or zab", []string{"raft", "zab"}, func(c *Config) *string { return &c.Algo }),
 	{Name: "bug", Default: "", Type: "names", Usage: "electd's planted bugs, comma-separated (electd --list-bugs)",
 		parse: func(c *Config, v string) error { c.Bug = strings.TrimSpace(v); return nil },
@@ -144,8 +144,14 @@ var Fields = []Field{
 			return err
 		},
 		get: func(c *Config) string { return c.Bug }},
-	oneOf("read-mode", "", "electd's read path: quorum or lease (empty: electd's default)",
-		[]string{"", "quorum", "lease"}, func(c *Config) *string { return &c.ReadMode }),
+	{Name: "read-mode", Default: "", Type: "string",
+		Usage: "how reads are served (empty: the system's default): electd quorum or lease; zookeeper sync (sync, then read) or local (the connected server's copy); etcd linearizable or serializable (the member's own copy)",
+		parse: func(c *Config, v string) error { c.ReadMode = strings.TrimSpace(v); return nil },
+		get:   func(c *Config) string { return c.ReadMode }},
+	strField("image", "", "with --system zookeeper or etcd: your own image of the server to build the node image on (never pulled: it must be on the engine)",
+		func(c *Config) *string { return &c.Image }),
+	strField("etcd-version", "", "with --system etcd: a version built from the Go module proxy, e.g. v3.5.21 (empty: Debian's etcd 3.4)",
+		func(c *Config) *string { return &c.EtcdVersion }),
 	strField("binary", "", "with --system contract: your node's static linux binary", func(c *Config) *string { return &c.Binary }),
 	strField("args", "", "with --system contract: its arguments; {id} {listen} {peers} {data} are filled in per node",
 		func(c *Config) *string { return &c.Args }),
@@ -255,23 +261,39 @@ func (c Config) Validate() error {
 		}
 	}
 	switch c.System {
-	case "contract":
+	case SystemContract:
 		if c.Binary == "" {
 			errs = append(errs, errors.New("--system contract needs --binary, your node's static linux binary"))
 		}
 		if c.Args == "" {
 			errs = append(errs, errors.New("--system contract needs --args, e.g. '--id {id} --listen {listen} --peers {peers} --data {data}'"))
 		}
-		if c.Bug != "" {
-			errs = append(errs, errors.New("--bug applies to --system electd only"))
-		}
-	case "electd":
+	case SystemElectd:
 		if _, err := bugs.Parse(c.Bug, c.Algo); err != nil {
 			errs = append(errs, fmt.Errorf("--bug: %w", err))
 		}
-		if c.Binary != "" || c.Args != "" {
-			errs = append(errs, errors.New("--binary and --args apply to --system contract only"))
+	}
+	if modes, ok := readModes[c.System]; ok && !slices.Contains(modes, c.ReadMode) {
+		if len(modes) == 1 {
+			errs = append(errs, fmt.Errorf("--read-mode: --system %s has no read modes, got %q", c.System, c.ReadMode))
+		} else {
+			errs = append(errs, fmt.Errorf("--read-mode: --system %s reads %s, not %q", c.System, strings.Join(modes[1:], " or "), c.ReadMode))
 		}
+	}
+	if c.System != SystemContract && (c.Binary != "" || c.Args != "") {
+		errs = append(errs, errors.New("--binary and --args apply to --system contract only"))
+	}
+	if c.System != SystemElectd && c.Bug != "" {
+		errs = append(errs, fmt.Errorf("--bug applies to --system electd only (%s runs as it is)", c.System))
+	}
+	if c.Image != "" && c.System != SystemZooKeeper && c.System != SystemEtcd {
+		errs = append(errs, errors.New("--image applies to --system zookeeper and etcd"))
+	}
+	if c.EtcdVersion != "" && c.System != SystemEtcd {
+		errs = append(errs, errors.New("--etcd-version applies to --system etcd only"))
+	}
+	if c.EtcdVersion != "" && c.Image != "" {
+		errs = append(errs, errors.New("--etcd-version and --image: give one (the image brings its own etcd)"))
 	}
 	if c.NemesisInterval > c.TimeLimit && len(c.Nemesis) > 0 {
 		errs = append(errs, fmt.Errorf("--nemesis-interval %v is longer than --time-limit %v: no fault would fit", c.NemesisInterval, c.TimeLimit))
@@ -357,7 +379,7 @@ func (c Config) Flags() []string {
 	var out []string
 	for _, f := range Fields {
 		v := f.get(&c)
-		if f.Name == "store" || f.Name == "name" || f.Name == "seed" {
+		if f.Name == "store" || f.Name == "name" || f.Name == "seed" || (f.Name == "algo" && c.System != SystemElectd) {
 			continue
 		}
 		if v == f.get(&d) {

@@ -268,3 +268,42 @@ func FuzzReadSettings(f *testing.F) {
 		assert.True(t, c.SeedSet)
 	})
 }
+
+func TestValidateSystems(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(c *Config)
+		err  string // "" for valid
+	}{
+		{"zookeeper with its default reads", func(c *Config) { c.System = SystemZooKeeper }, ""},
+		{"zookeeper local reads", func(c *Config) { c.System, c.ReadMode = SystemZooKeeper, "local" }, ""},
+		{"zookeeper with electd's read mode", func(c *Config) { c.System, c.ReadMode = SystemZooKeeper, "lease" }, "reads sync or local"},
+		{"etcd serializable", func(c *Config) { c.System, c.ReadMode = SystemEtcd, "serializable" }, ""},
+		{"etcd with zookeeper's read mode", func(c *Config) { c.System, c.ReadMode = SystemEtcd, "local" }, "reads linearizable or serializable"},
+		{"electd with etcd's read mode", func(c *Config) { c.ReadMode = "serializable" }, "reads quorum or lease"},
+		{"a planted bug on zookeeper", func(c *Config) { c.System, c.Bug = SystemZooKeeper, "raft.vote-twice" }, "--bug applies to --system electd only"},
+		{"an image for electd", func(c *Config) { c.Image = "mine:1" }, "--image applies to"},
+		{"an image for etcd", func(c *Config) { c.System, c.Image = SystemEtcd, "mine:1" }, ""},
+		{"an etcd version for zookeeper", func(c *Config) { c.System, c.EtcdVersion = SystemZooKeeper, "v3.5.21" }, "--etcd-version applies to --system etcd only"},
+		{"an etcd version and an image", func(c *Config) { c.System, c.EtcdVersion, c.Image = SystemEtcd, "v3.5.21", "mine:1" }, "give one"},
+		{"binary for etcd", func(c *Config) { c.System, c.Binary = SystemEtcd, "./x" }, "--binary and --args apply to --system contract only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Defaults()
+			tt.set(&c)
+			if tt.err == "" {
+				assert.NoError(t, c.Validate())
+			} else {
+				assert.ErrorContains(t, c.Validate(), tt.err)
+			}
+		})
+	}
+}
+
+// A real system's replay command does not carry electd's --algo.
+func TestFlagsOfRealSystems(t *testing.T) {
+	c := Defaults()
+	c.System, c.Algo, c.ReadMode = SystemZooKeeper, "", "local"
+	assert.Equal(t, []string{"--system", "zookeeper", "--read-mode", "local"}, c.Flags())
+}

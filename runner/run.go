@@ -25,8 +25,6 @@ import (
 	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runstore"
 	"github.com/splitbrain/splitbrain/systems"
-	"github.com/splitbrain/splitbrain/systems/contract"
-	"github.com/splitbrain/splitbrain/systems/electd"
 	"github.com/splitbrain/splitbrain/workloads"
 )
 
@@ -117,35 +115,19 @@ func withDefaults(c, d rundir.Config) rundir.Config {
 	return c
 }
 
-// system returns the systems.System the settings describe.
-func (c Config) system() (systems.System, error) {
-	switch c.System {
-	case "contract":
-		bin, err := filepath.Abs(c.Binary)
-		if err != nil {
-			return systems.System{}, err
-		}
-		if st, err := os.Stat(bin); err != nil || st.IsDir() {
-			return systems.System{}, fmt.Errorf("--binary %s: not a file", c.Binary)
-		}
-		return contract.System(bin, c.Args, 0)
-	default:
-		var bs []string
-		if c.Bug != "" {
-			bs = strings.Split(c.Bug, ",")
-		}
-		return electd.System(electd.Options{Algo: c.Algo, Bugs: bs, ReadMode: c.ReadMode}), nil
-	}
-}
-
 func (c Config) defaultName(now time.Time) string {
 	parts := []string{c.System}
-	if c.System == "contract" {
+	switch c.System {
+	case SystemContract:
 		parts = append(parts, strings.TrimSuffix(filepath.Base(c.Binary), filepath.Ext(c.Binary)))
-	} else {
+	case SystemElectd:
 		parts = append(parts, c.Algo)
 		if c.Bug != "" {
 			parts = append(parts, strings.ReplaceAll(c.Bug, ",", "+"))
+		}
+	default:
+		if c.ReadMode != "" {
+			parts = append(parts, c.ReadMode)
 		}
 	}
 	parts = append(parts, now.UTC().Format("20060102-150405"))
@@ -183,6 +165,7 @@ type run struct {
 
 	// prepare
 	sys     systems.System
+	dial    workloads.Dial // how clients reach a node
 	sched   nemesis.Schedule
 	nodes   []string // "n1", ...
 	noClock bool     // the system accepts no clock faults
@@ -211,13 +194,16 @@ func (r *run) prepare(ctx context.Context) error {
 	if err := r.cfg.Validate(); err != nil {
 		return cannot(err)
 	}
+	if r.cfg.System != SystemElectd {
+		r.cfg.Algo = "" // electd's alone: run.json must not say another system ran raft
+	}
 	if err := r.loadSchedule(); err != nil {
 		return cannot(err)
 	}
-	if err := r.resolveSystem(); err != nil {
+	if err := r.checkEngine(ctx); err != nil {
 		return cannot(err)
 	}
-	if err := r.checkEngine(ctx); err != nil {
+	if err := r.resolveSystem(ctx); err != nil {
 		return cannot(err)
 	}
 	var err error
@@ -266,17 +252,17 @@ func (r *run) loadSchedule() error {
 
 // resolveSystem describes the system under test; a contract binary is
 // stored absolute, so that the replay command works from anywhere.
-func (r *run) resolveSystem() error {
+func (r *run) resolveSystem(ctx context.Context) error {
 	if r.cfg.Binary != "" {
 		if abs, err := filepath.Abs(r.cfg.Binary); err == nil {
 			r.cfg.Binary = abs
 		}
 	}
-	sys, err := r.cfg.system()
+	t, err := r.cfg.target(ctx, r.log)
 	if err != nil {
 		return err
 	}
-	r.sys, r.noClock = sys, sys.Clock == systems.ClockNone
+	r.sys, r.dial, r.noClock = t.sys, t.dial, t.sys.Clock == systems.ClockNone
 	return nil
 }
 
@@ -373,6 +359,7 @@ func (r *run) newClients() error {
 	reg, err := workloads.NewRegister(workloads.RegisterConfig{
 		Nodes: r.eps, Concurrency: r.cfg.Concurrency, Keys: r.cfg.Keys, Rate: r.cfg.Rate,
 		Timeout: time.Duration(r.cfg.OpTimeout), Seed: r.cfg.Seed, History: r.hist, Stats: r.stats,
+		Dial: r.dial,
 	})
 	if err != nil {
 		return cannot(err)
@@ -425,7 +412,7 @@ func (r *run) startEnsemble(ctx context.Context) error {
 	}
 	r.ens = ens
 	for _, nd := range ens.Nodes() {
-		r.eps = append(r.eps, workloads.Endpoint{Node: nd.ID, Base: "http://" + nd.Addr})
+		r.eps = append(r.eps, workloads.Endpoint{Node: nd.ID, Addr: nd.Addr})
 	}
 	return nil
 }
@@ -433,7 +420,7 @@ func (r *run) startEnsemble(ctx context.Context) error {
 // startObserver polls every node's status into events.jsonl until settle
 // stops it; an interrupt does not stop it, so that the heal is observed.
 func (r *run) startObserver(ctx context.Context) {
-	r.obs = workloads.NewObserver(r.eps, workloads.DefaultPoll, r.events, r.hist.Since)
+	r.obs = workloads.NewObserver(r.eps, r.dial, workloads.DefaultPoll, r.events, r.hist.Since)
 	octx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- r.obs.Run(octx) }()
@@ -515,7 +502,7 @@ func (r *run) finalPhase(ctx context.Context) error {
 		r.log.Warn("final phase: healing", "err", err)
 	}
 	lctx, cancel := context.WithTimeout(ctx, agreeTimeout)
-	leader, err := workloads.AgreedLeader(lctx, r.eps, 100*time.Millisecond)
+	leader, err := workloads.AgreedLeader(lctx, r.eps, r.dial, 100*time.Millisecond)
 	cancel()
 	if err != nil {
 		r.log.Warn("final phase: no leader all nodes agree on within 30s; no final reads", "why", err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 func jsonDecode(r *http.Request, v any) error {
@@ -12,3 +13,6 @@ func jsonDecode(r *http.Request, v any) error {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// hostPort is the address of an httptest server's URL, as an Endpoint has it.
+func hostPort(url string) string { return strings.TrimPrefix(url, "http://") }

@@ -3,6 +3,7 @@ package workloads
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ const DefaultPoll = 50 * time.Millisecond
 // nemesis ("the leader at that moment") and the progress line.
 type Observer struct {
 	nodes    []Endpoint
+	dial     Dial
 	interval time.Duration
 	sink     EventSink
 	since    func(time.Time) int64
@@ -42,13 +44,17 @@ type seen struct {
 	ok bool      // the last poll answered
 }
 
-// NewObserver returns an observer of nodes that writes to sink, stamping
-// events with since (the history's clock). interval 0 means DefaultPoll.
-func NewObserver(nodes []Endpoint, interval time.Duration, sink EventSink, since func(time.Time) int64) *Observer {
+// NewObserver returns an observer of nodes, reached through dial
+// (DialContract when nil), that writes to sink, stamping events with since
+// (the history's clock). interval 0 means DefaultPoll.
+func NewObserver(nodes []Endpoint, dial Dial, interval time.Duration, sink EventSink, since func(time.Time) int64) *Observer {
 	if interval <= 0 {
 		interval = DefaultPoll
 	}
-	return &Observer{nodes: nodes, interval: interval, sink: sink, since: since, seen: map[string]seen{}}
+	if dial == nil {
+		dial = DialContract
+	}
+	return &Observer{nodes: nodes, dial: dial, interval: interval, sink: sink, since: since, seen: map[string]seen{}}
 }
 
 // Run polls until ctx is done, one goroutine per node so that a hung node
@@ -64,7 +70,10 @@ func (o *Observer) Run(ctx context.Context) error {
 
 func (o *Observer) poll(ctx context.Context, ep Endpoint) error {
 	timeout := max(4*o.interval, 250*time.Millisecond)
-	c := NewClient(ep.Node, ep.Base, timeout)
+	c, err := o.dial(ep, timeout)
+	if err != nil {
+		return fmt.Errorf("observer: client of %s: %w", ep.Node, err)
+	}
 	defer c.Close()
 	t := time.NewTicker(o.interval)
 	defer t.Stop()
@@ -142,16 +151,30 @@ func (o *Observer) Reachable() []string {
 	return out
 }
 
-// AgreedLeader polls every node until all of them name the same leader and
-// that leader says it leads, or ctx is done. It returns the leader.
-func AgreedLeader(ctx context.Context, nodes []Endpoint, every time.Duration) (string, error) {
+// named is a node's connection and the node's id.
+type named struct {
+	Node string
+	Conn
+}
+
+// AgreedLeader polls every node, reached through dial (DialContract when
+// nil), until all of them name the same leader and that leader says it
+// leads, or ctx is done. It returns the leader.
+func AgreedLeader(ctx context.Context, nodes []Endpoint, dial Dial, every time.Duration) (string, error) {
 	if every <= 0 {
 		every = 100 * time.Millisecond
 	}
-	clients := make([]*Client, len(nodes))
+	if dial == nil {
+		dial = DialContract
+	}
+	clients := make([]named, len(nodes))
 	for i, ep := range nodes {
-		clients[i] = NewClient(ep.Node, ep.Base, 500*time.Millisecond)
-		defer clients[i].Close()
+		c, err := dial(ep, 500*time.Millisecond)
+		if err != nil {
+			return "", fmt.Errorf("client of %s: %w", ep.Node, err)
+		}
+		defer c.Close()
+		clients[i] = named{ep.Node, c}
 	}
 	last := "no node answered"
 	for {
@@ -171,7 +194,7 @@ func AgreedLeader(ctx context.Context, nodes []Endpoint, every time.Duration) (s
 // agreement asks every node once. It names the leader when every node
 // answers, timeline.Leader names one from their answers, and every node
 // names that one as its leader; otherwise it says why not.
-func agreement(ctx context.Context, clients []*Client) (string, string) {
+func agreement(ctx context.Context, clients []named) (string, string) {
 	sts := make([]Status, len(clients))
 	errs := make([]error, len(clients))
 	var g errgroup.Group

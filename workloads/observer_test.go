@@ -62,7 +62,7 @@ func TestObserver(t *testing.T) {
 
 	ev := &memEvents{}
 	start := time.Now()
-	o := NewObserver([]Endpoint{{"n1", srv.URL}, {"n2", bad.URL}}, 10*time.Millisecond, ev, func(t time.Time) int64 { return int64(t.Sub(start)) })
+	o := NewObserver([]Endpoint{{"n1", hostPort(srv.URL)}, {"n2", hostPort(bad.URL)}}, nil, 10*time.Millisecond, ev, func(t time.Time) int64 { return int64(t.Sub(start)) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -86,7 +86,7 @@ func TestObserver(t *testing.T) {
 }
 
 func TestObserverLeaderRule(t *testing.T) {
-	o := NewObserver(nil, 0, nil, nil)
+	o := NewObserver(nil, nil, 0, nil, nil)
 	now := time.Now()
 	o.seen["n1"] = seen{st: Status{Role: rundir.RoleLeader, Term: 1}, at: now, ok: true}
 	o.seen["n2"] = seen{st: Status{Role: rundir.RoleCandidate, Term: 2}, at: now, ok: true}
@@ -102,8 +102,8 @@ func TestAgreedLeader(t *testing.T) {
 	a.Store(status("n1", rundir.RoleLeader, 2, "n1"))
 	b.Store(status("n2", rundir.RoleFollower, 2, "n1"))
 	c.Store(status("n3", rundir.RoleFollower, 2, "n1"))
-	eps := []Endpoint{{"n1", statusServer(t, &a).URL}, {"n2", statusServer(t, &b).URL}, {"n3", statusServer(t, &c).URL}}
-	leader, err := AgreedLeader(t.Context(), eps, 0)
+	eps := []Endpoint{{"n1", hostPort(statusServer(t, &a).URL)}, {"n2", hostPort(statusServer(t, &b).URL)}, {"n3", hostPort(statusServer(t, &c).URL)}}
+	leader, err := AgreedLeader(t.Context(), eps, nil, 0)
 	require.NoError(t, err)
 	assert.Equal(t, "n1", leader)
 
@@ -118,10 +118,12 @@ func TestAgreedLeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b.Store(tt.n2)
 			c.Store(tt.n3)
-			clients := make([]*Client, len(eps))
+			clients := make([]named, len(eps))
 			for i, ep := range eps {
-				clients[i] = NewClient(ep.Node, ep.Base, 5*time.Second)
-				defer clients[i].Close()
+				c, err := DialContract(ep, 5*time.Second)
+				require.NoError(t, err)
+				defer c.Close()
+				clients[i] = named{ep.Node, c}
 			}
 			leader, why := agreement(t.Context(), clients)
 			assert.Empty(t, leader)
@@ -130,6 +132,6 @@ func TestAgreedLeader(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	_, err = AgreedLeader(short, eps, 20*time.Millisecond)
+	_, err = AgreedLeader(short, eps, nil, 20*time.Millisecond)
 	assert.ErrorContains(t, err, "no leader all nodes agree on")
 }

@@ -16,7 +16,7 @@ import (
 // Endpoint is one node as clients reach it.
 type Endpoint struct {
 	Node string // "n1"
-	Base string // "http://127.0.0.1:32768"
+	Addr string // its client API, host:port: "172.28.0.11:7101"
 }
 
 // Stats counts completed client operations by outcome.
@@ -48,9 +48,8 @@ type RegisterConfig struct {
 	Seed        int64         // seeds the clients' choices
 	History     history.Recorder
 	Stats       *Stats // may be nil
-	// NewClient makes a process's client; NewClient (the package function)
-	// when nil. Tests substitute it.
-	NewClient func(node, base string, timeout time.Duration) *Client
+	// Dial connects a process to its node; DialContract when nil.
+	Dial Dial
 }
 
 // failBackoff is the pause of a client after an operation that did not
@@ -87,8 +86,8 @@ func NewRegister(cfg RegisterConfig) (*Register, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.NewClient == nil {
-		cfg.NewClient = NewClient
+	if cfg.Dial == nil {
+		cfg.Dial = DialContract
 	}
 	r := &Register{cfg: cfg, known: map[string]int64{}}
 	r.nextProcess.Store(int64(cfg.Concurrency))
@@ -161,7 +160,10 @@ func (r *Register) next(rng *rand.Rand) op {
 }
 
 func (r *Register) worker(ctx context.Context, proc history.Process, ep Endpoint, rng *rand.Rand, tick <-chan time.Time) error {
-	c := r.cfg.NewClient(ep.Node, ep.Base, r.cfg.Timeout)
+	c, err := r.cfg.Dial(ep, r.cfg.Timeout)
+	if err != nil {
+		return fmt.Errorf("register: client of %s: %w", ep.Node, err)
+	}
 	defer func() { c.Close() }()
 	for {
 		if tick != nil {
@@ -175,14 +177,16 @@ func (r *Register) worker(ctx context.Context, proc history.Process, ep Endpoint
 			return nil
 		}
 		o := r.next(rng)
-		out, err := r.Do(context.WithoutCancel(ctx), proc, c, o.f, o.key, o.value, o.from, o.to)
+		out, err := r.Do(context.WithoutCancel(ctx), proc, ep.Node, c, o.f, o.key, o.value, o.from, o.to)
 		if err != nil {
 			return err
 		}
 		if out.Type == history.Info {
 			proc = r.NewProcess()
 			c.Close()
-			c = r.cfg.NewClient(ep.Node, ep.Base, r.cfg.Timeout)
+			if c, err = r.cfg.Dial(ep, r.cfg.Timeout); err != nil {
+				return fmt.Errorf("register: client of %s: %w", ep.Node, err)
+			}
 		}
 		if out.Type != history.OK {
 			// A node that is down or cut off answers at once; don't spin.
@@ -194,11 +198,11 @@ func (r *Register) worker(ctx context.Context, proc history.Process, ep Endpoint
 	}
 }
 
-// Do issues one operation as proc through c and records its invocation and
-// completion. value is the write's value, from/to the cas's. The error is
-// the history's, never the node's.
-func (r *Register) Do(ctx context.Context, proc history.Process, c *Client, f, key string, value, from, to int64) (Outcome, error) {
-	inv := history.Op{Process: proc, Type: history.Invoke, F: f, Key: key, Node: c.Node}
+// Do issues one operation as proc through c, connected to node, and
+// records its invocation and completion. value is the write's value,
+// from/to the cas's. The error is the history's, never the node's.
+func (r *Register) Do(ctx context.Context, proc history.Process, node string, c Conn, f, key string, value, from, to int64) (Outcome, error) {
+	inv := history.Op{Process: proc, Type: history.Invoke, F: f, Key: key, Node: node}
 	switch f {
 	case history.FWrite:
 		inv.Value = history.IntValue(value)
@@ -230,18 +234,21 @@ func (r *Register) Do(ctx context.Context, proc history.Process, c *Client, f, k
 		r.mu.Unlock()
 	}
 	r.cfg.Stats.add(out.Type)
-	_, err := r.cfg.History.Append(history.Op{Process: proc, Type: out.Type, F: f, Key: key, Value: out.Value, Node: c.Node, Error: out.Error})
+	_, err := r.cfg.History.Append(history.Op{Process: proc, Type: out.Type, F: f, Key: key, Value: out.Value, Node: node, Error: out.Error})
 	return out, err
 }
 
 // FinalReads reads every key through the node at ep, each as a fresh
 // process, and returns the outcomes by key.
 func (r *Register) FinalReads(ctx context.Context, ep Endpoint) (map[string]Outcome, error) {
-	c := r.cfg.NewClient(ep.Node, ep.Base, r.cfg.Timeout)
+	c, err := r.cfg.Dial(ep, r.cfg.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("final reads: client of %s: %w", ep.Node, err)
+	}
 	defer c.Close()
 	out := map[string]Outcome{}
 	for _, k := range r.Keys() {
-		o, err := r.Do(ctx, r.NewProcess(), c, history.FRead, k, 0, 0, 0)
+		o, err := r.Do(ctx, r.NewProcess(), ep.Node, c, history.FRead, k, 0, 0, 0)
 		if err != nil {
 			return out, err
 		}

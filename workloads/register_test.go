@@ -155,7 +155,7 @@ func TestRegisterRun(t *testing.T) {
 	h := &history.Memory{}
 	stats := &Stats{}
 	r, err := NewRegister(RegisterConfig{
-		Nodes:       []Endpoint{{"n1", srv.URL}, {"n2", srv.URL}},
+		Nodes:       []Endpoint{{"n1", hostPort(srv.URL)}, {"n2", hostPort(srv.URL)}},
 		Concurrency: 4, Keys: 3, Seed: 42, History: h, Stats: stats,
 		Timeout: 200 * time.Millisecond,
 	})
@@ -212,7 +212,7 @@ func TestRegisterRun(t *testing.T) {
 	assert.Equal(t, int64(len(ops)/2), total)
 	assert.Positive(t, stats.Fail.Load(), "cas mismatches are fail")
 
-	final, err := r.FinalReads(context.Background(), Endpoint{"n1", srv.URL})
+	final, err := r.FinalReads(context.Background(), Endpoint{"n1", hostPort(srv.URL)})
 	require.NoError(t, err)
 	assert.Len(t, final, 3)
 }
@@ -221,7 +221,7 @@ func TestRegisterRate(t *testing.T) {
 	srv := httptest.NewServer(&fakeNode{kv: map[string]int64{}})
 	defer srv.Close()
 	h := &history.Memory{}
-	r, err := NewRegister(RegisterConfig{Nodes: []Endpoint{{"n1", srv.URL}}, Concurrency: 3, Keys: 1, Rate: 50, History: h})
+	r, err := NewRegister(RegisterConfig{Nodes: []Endpoint{{"n1", hostPort(srv.URL)}}, Concurrency: 3, Keys: 1, Rate: 50, History: h})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
@@ -232,7 +232,7 @@ func TestRegisterRate(t *testing.T) {
 
 func TestNewRegisterRejects(t *testing.T) {
 	h := &history.Memory{}
-	ep := []Endpoint{{"n1", "http://x"}}
+	ep := []Endpoint{{"n1", "x:1"}}
 	for _, cfg := range []RegisterConfig{
 		{Concurrency: 1, Keys: 1, History: h},
 		{Nodes: ep, Concurrency: 0, Keys: 1, History: h},

@@ -1,0 +1,91 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/splitbrain/splitbrain/systems"
+	"github.com/splitbrain/splitbrain/systems/contract"
+	"github.com/splitbrain/splitbrain/systems/electd"
+	"github.com/splitbrain/splitbrain/systems/etcd"
+	"github.com/splitbrain/splitbrain/systems/zookeeper"
+	"github.com/splitbrain/splitbrain/workloads"
+)
+
+// Systems are the --system values.
+const (
+	SystemElectd    = "electd"
+	SystemContract  = "contract"
+	SystemZooKeeper = "zookeeper"
+	SystemEtcd      = "etcd"
+)
+
+// readModes are each system's --read-mode values ("" is its default).
+var readModes = map[string][]string{
+	SystemElectd:    {"", "quorum", "lease"},
+	SystemContract:  {""},
+	SystemZooKeeper: {"", zookeeper.ReadSync, zookeeper.ReadLocal},
+	SystemEtcd:      {"", etcd.ReadLinearizable, etcd.ReadSerializable},
+}
+
+// target is the system under test as a run needs it: what runs in each
+// container, and how a client reaches a node.
+type target struct {
+	sys  systems.System
+	dial workloads.Dial
+}
+
+// target works out the system the settings name. For ZooKeeper and etcd
+// that may build files or a base image first (once per machine).
+func (c Config) target(ctx context.Context, log *slog.Logger) (target, error) {
+	logf := func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) }
+	switch c.System {
+	case SystemContract:
+		bin, err := filepath.Abs(c.Binary)
+		if err != nil {
+			return target{}, err
+		}
+		if st, err := os.Stat(bin); err != nil || st.IsDir() {
+			return target{}, fmt.Errorf("--binary %s: not a file", c.Binary)
+		}
+		sys, err := contract.System(bin, c.Args, 0)
+		return target{sys: sys, dial: workloads.DialContract}, err
+	case SystemZooKeeper:
+		opts := zookeeper.Options{BaseImage: c.Image}
+		if opts.BaseImage == "" {
+			base, err := zookeeper.BuildBase(ctx, zookeeper.BaseOptions{Logf: logf})
+			if err != nil {
+				return target{}, fmt.Errorf("building ZooKeeper's base image: %w", err)
+			}
+			opts.BaseImage = base.Tag
+		}
+		epochs := zookeeper.NewEpochs() // one book of epochs for the ensemble
+		dial := func(ep workloads.Endpoint, timeout time.Duration) (workloads.Conn, error) {
+			return zookeeper.NewClient(ep.Node, ep.Addr, zookeeper.ClientOptions{
+				Timeout: timeout, ReadMode: c.ReadMode, Epochs: epochs, Logger: log})
+		}
+		return target{sys: zookeeper.System(opts), dial: dial}, nil
+	case SystemEtcd:
+		sys, _, err := etcd.Prepare(ctx, etcd.Options{Version: c.EtcdVersion, BaseImage: c.Image}, logf)
+		if err != nil {
+			return target{}, fmt.Errorf("preparing etcd: %w", err)
+		}
+		members := etcd.NewMembers() // one map of member ids for the ensemble
+		dial := func(ep workloads.Endpoint, timeout time.Duration) (workloads.Conn, error) {
+			return etcd.NewClient(ep.Node, ep.Addr, etcd.ClientOptions{
+				Timeout: timeout, ReadMode: c.ReadMode, Members: members, Logger: log})
+		}
+		return target{sys: sys, dial: dial}, nil
+	default:
+		var bs []string
+		if c.Bug != "" {
+			bs = strings.Split(c.Bug, ",")
+		}
+		return target{sys: electd.System(electd.Options{Algo: c.Algo, Bugs: bs, ReadMode: c.ReadMode}), dial: workloads.DialContract}, nil
+	}
+}
