@@ -2,11 +2,13 @@
 // libzookeeper-java), as a system splitbrain runs as an ensemble: the base
 // image it is built on (BuildBase: Debian's jars and a jlink-made Java
 // runtime, made without any registry), each node's zoo.cfg and myid, the
-// java command line, a probe of who leads in which epoch (Probe), and a
-// register client on znodes (Client) with the workloads package's outcomes.
+// java command line (under zkclock, for clock faults), and a register
+// client on znodes (Client) with the workloads package's outcomes.
 //
 // The servers print logs, not node-contract events, so leadership is
-// observed from outside: Probe asks a node's AdminServer.
+// observed from outside: Client.Status asks the node's AdminServer who
+// leads in which epoch. README.md has the measurements and the reasons
+// for the settings.
 package zookeeper
 
 import (
@@ -23,7 +25,7 @@ const (
 	ClientPort   = 2181 // clients
 	QuorumPort   = 2888 // followers to the leader
 	ElectionPort = 3888 // leader election
-	AdminPort    = 8080 // AdminServer (HTTP), where Probe asks
+	AdminPort    = 8080 // AdminServer (HTTP), where Client.Status asks
 )
 
 // Paths in the image.
