@@ -70,6 +70,10 @@ func loadRun(dir string) (*run, error) {
 		if st.Name != "" {
 			r.Name = st.Name
 		}
+		if len(st.Unsupported) > 0 {
+			r.note("faults asked for but unsupported by this system, never injected: %s; the run says nothing about them",
+				strings.Join(st.Unsupported, ", "))
+		}
 	}
 
 	switch res, err := checker.ReadReport(abs); {

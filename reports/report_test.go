@@ -11,6 +11,8 @@ import (
 
 	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -231,4 +233,18 @@ func TestReportAndLivenessAgree(t *testing.T) {
 	if r.checker(checker.NameElectionSafety).Verdict != checker.Invalid {
 		t.Error("election-safety does not see the planted split brain")
 	}
+}
+
+// A fault kind the system could not have is said on the report, not
+// silently missing from it.
+func TestUnsupportedFaultsNoted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	genRun(t, dir, genConfig{Ops: 200, Seed: 7})
+	st, err := rundir.ReadSettings(dir)
+	require.NoError(t, err)
+	st.Unsupported = []string{rundir.KindClock}
+	require.NoError(t, rundir.WriteSettings(dir, st))
+	require.NoError(t, Write(dir))
+	page := readFile(t, filepath.Join(dir, rundir.ReportFile))
+	assert.Contains(t, page, "unsupported by this system, never injected: clock")
 }

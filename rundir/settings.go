@@ -76,6 +76,10 @@ type Settings struct {
 	Replay   string `json:"replay"`              // the command that replays it
 	ReplayOf string `json:"replay_of,omitempty"` // the run whose schedule it re-ran
 	Ensemble string `json:"ensemble,omitempty"`  // the containers' run label
+	// Unsupported are the fault kinds asked for that this system or machine
+	// cannot have (clock faults on a Go binary, netem without sch_netem):
+	// never injected, so the run says nothing about them.
+	Unsupported []string `json:"unsupported,omitempty"`
 }
 
 // ErrNoSettings is returned by ReadSettings for a directory without run.json.

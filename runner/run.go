@@ -164,15 +164,16 @@ type run struct {
 	began time.Time // Run was called
 
 	// prepare
-	sys     systems.System
-	dial    workloads.Dial // how clients reach a node
-	sched   nemesis.Schedule
-	nodes   []string // "n1", ...
-	noClock bool     // the system accepts no clock faults
-	dir     string
-	image   string
-	runID   string // the containers' label
-	res     Result
+	sys      systems.System
+	dial     workloads.Dial // how clients reach a node
+	sched    nemesis.Schedule
+	nodes    []string // "n1", ...
+	noClock  bool     // the system accepts no clock faults
+	dir      string
+	image    string
+	runID    string // the containers' label
+	settings rundir.Settings
+	res      Result
 
 	// start
 	t0      time.Time // the history's time zero
@@ -323,7 +324,7 @@ func (r *run) writeSettings() error {
 	program := cmp.Or(r.opts.Program, "splitbrain")
 	r.res = Result{Dir: r.dir, Seed: r.cfg.Seed, Replay: program + " run --replay " + ShellQuote([]string{r.dir})}
 	r.runID = fmt.Sprintf("%x", rand.Uint64()&0xffffffffffff)
-	st := rundir.Settings{
+	r.settings = rundir.Settings{
 		Name:     filepath.Base(r.dir),
 		Started:  r.began.UTC().Format(time.RFC3339),
 		Config:   r.cfg.Config,
@@ -332,7 +333,10 @@ func (r *run) writeSettings() error {
 		ReplayOf: r.cfg.Replay,
 		Ensemble: r.runID,
 	}
-	if err := rundir.WriteSettings(r.dir, st); err != nil {
+	if r.noClock && slices.Contains(r.cfg.Nemesis, rundir.KindClock) {
+		r.settings.Unsupported = []string{rundir.KindClock}
+	}
+	if err := rundir.WriteSettings(r.dir, r.settings); err != nil {
 		return err
 	}
 	return r.sched.WriteFile(filepath.Join(r.dir, rundir.ScheduleFile))
@@ -367,7 +371,7 @@ func (r *run) newClients() error {
 	r.reg = reg
 	r.nem = nemesis.New(nemesis.Config{Cluster: r.ens, History: r.hist, Leader: r.obs.Leader, NoClock: r.noClock, Log: r.log})
 	if r.noClock && slices.Contains(r.cfg.Nemesis, rundir.KindClock) {
-		r.log.Info("clock faults skipped: the system accepts no clock")
+		r.log.Warn("clock faults are unsupported: the system has no clock the agent can skew; none will be injected", "system", r.sys.Name)
 	}
 	return nil
 }
@@ -592,6 +596,18 @@ func (r *run) teardown(ctx context.Context) {
 // judge checks the stored history and events, writes results.json and the
 // report, and updates the store's index. It runs even when interrupted.
 func (r *run) judge(ctx context.Context) error {
+	if r.nem != nil && len(r.nem.Unsupported()) > 0 {
+		found := r.nem.Unsupported()
+		// Found out on the way (netem on a kernel without it): run.json says so too.
+		for _, k := range found {
+			if !slices.Contains(r.settings.Unsupported, k) {
+				r.settings.Unsupported = append(r.settings.Unsupported, k)
+			}
+		}
+		if err := rundir.WriteSettings(r.dir, r.settings); err != nil {
+			return err
+		}
+	}
 	r.log.Info("checking", "dir", r.dir)
 	copts := checker.Options{VisualizeDir: r.dir, LinearizableTimeout: r.opts.LinearizableTimeout}
 	rep, err := checker.CheckDir(context.WithoutCancel(ctx), r.dir, copts)
