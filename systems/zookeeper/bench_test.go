@@ -144,7 +144,9 @@ func TestThroughput(t *testing.T) {
 	defer cancel()
 	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
 	require.NoError(t, err)
-	e, err := clusters.Start(ctx, System(Options{BaseImage: base.Tag}), envInt("SPLITBRAIN_ZK_NODES", 5), clusters.Options{Logf: t.Logf})
+	// SPLITBRAIN_ZK_NOCLOCK=1: without libfaketime, to see what it costs.
+	sys := System(Options{BaseImage: base.Tag, NoClock: os.Getenv("SPLITBRAIN_ZK_NOCLOCK") != ""})
+	e, err := clusters.Start(ctx, sys, envInt("SPLITBRAIN_ZK_NODES", 5), clusters.Options{Logf: t.Logf})
 	require.NoError(t, err)
 	defer e.Teardown(context.Background())
 	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
@@ -192,7 +194,7 @@ func TestThroughput(t *testing.T) {
 		}
 		wg.Wait()
 		total := counts[history.OK] + counts[history.Fail] + counts[history.Info]
-		t.Logf("read mode %s, %d clients: %.0f ops/s (ok %d, fail %d, info %d)", mode, procs,
+		t.Logf("clock faults %v, read mode %s, %d clients: %.0f ops/s (ok %d, fail %d, info %d)", sys.Clock != "", mode, procs,
 			float64(total)/time.Since(start).Seconds(), counts[history.OK], counts[history.Fail], counts[history.Info])
 	}
 }
