@@ -80,6 +80,10 @@ type Settings struct {
 	// cannot have (clock faults on a Go binary, netem without sch_netem):
 	// never injected, so the run says nothing about them.
 	Unsupported []string `json:"unsupported,omitempty"`
+	// ShrunkFrom is the failing run whose schedule splitbrain shrink
+	// reduced to this run's, and FaultsBefore that schedule's episodes.
+	ShrunkFrom   string `json:"shrunk_from,omitempty"`
+	FaultsBefore int    `json:"faults_before,omitempty"`
 }
 
 // ErrNoSettings is returned by ReadSettings for a directory without run.json.

@@ -57,6 +57,17 @@ type Options struct {
 	Program string
 	// LinearizableTimeout bounds the linearizability search at the end.
 	LinearizableTimeout time.Duration
+	// Schedule, when set, is the run's fault schedule, used instead of one
+	// drawn from the seed or read from --replay (hunt's trials, shrink's
+	// candidates); it is written to schedule.json as any other.
+	Schedule *nemesis.Schedule
+	// Command, when set, is run.json's command: what made the run, when
+	// the run flags alone would not draw its schedule again.
+	Command string
+	// ShrunkFrom and FaultsBefore go to run.json (rundir.Settings): the
+	// run whose schedule was shrunk to this one, and its fault count.
+	ShrunkFrom   string
+	FaultsBefore int
 }
 
 // Result is a finished run.
@@ -229,6 +240,17 @@ func (r *run) loadSchedule() error {
 	for i := range r.nodes {
 		r.nodes[i] = fmt.Sprintf("n%d", i+1)
 	}
+	if r.opts.Schedule != nil {
+		s := *r.opts.Schedule
+		if len(s.Nodes) != r.cfg.Nodes {
+			return fmt.Errorf("the given schedule is for %d nodes, not --nodes %d", len(s.Nodes), r.cfg.Nodes)
+		}
+		if !r.cfg.SeedSet {
+			r.cfg.Seed, r.cfg.SeedSet = s.Seed, true
+		}
+		r.sched = s
+		return nil
+	}
 	if r.cfg.Replay != "" {
 		s, err := nemesis.ReadFile(filepath.Join(r.cfg.Replay, rundir.ScheduleFile))
 		if err != nil {
@@ -328,10 +350,13 @@ func (r *run) writeSettings() error {
 		Name:     filepath.Base(r.dir),
 		Started:  r.began.UTC().Format(time.RFC3339),
 		Config:   r.cfg.Config,
-		Command:  program + " run " + ShellQuote(append(r.cfg.Flags(), "--store", r.cfg.Store)),
+		Command:  cmp.Or(r.opts.Command, program+" run "+ShellQuote(append(r.cfg.Flags(), "--store", r.cfg.Store))),
 		Replay:   r.res.Replay,
 		ReplayOf: r.cfg.Replay,
 		Ensemble: r.runID,
+
+		ShrunkFrom:   r.opts.ShrunkFrom,
+		FaultsBefore: r.opts.FaultsBefore,
 	}
 	if r.noClock && slices.Contains(r.cfg.Nemesis, rundir.KindClock) {
 		r.settings.Unsupported = []string{rundir.KindClock}
