@@ -132,7 +132,10 @@ func (s Settings) Fields() []Field {
 				walk(f)
 				continue
 			}
-			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			name, opts, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if strings.Contains(opts, "omitempty") && f.IsZero() {
+				continue // as run.json leaves it out
+			}
 			if text := fieldText(f); name != "" && text != "" {
 				out = append(out, Field{Name: name, Value: text})
 			}
