@@ -1,0 +1,95 @@
+package zookeeper
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/clusters"
+	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
+)
+
+// TestSyncGap looks for the known gap in ZooKeeper's sync: a leader
+// paused long enough to be replaced still answers syncs itself, from its
+// own copy, for the moment after its resume until it notices it lost its
+// followers. A client connected to it reads, synced, a value older than a
+// write the new leader had acknowledged before the read began: not
+// linearizable, and not the harness's doing. It reports what it sees
+// rather than failing (the window is a fraction of a second); opt in
+// with SPLITBRAIN_ZK_GAP=1 (SPLITBRAIN_ZK_ROUNDS, 6 by default). Seen
+// here: stale synced reads in 2 of 10 rounds, up to 71 in one window.
+func TestSyncGap(t *testing.T) {
+	needEngine(t)
+	if os.Getenv("SPLITBRAIN_ZK_GAP") == "" {
+		t.Skip("skipping: set SPLITBRAIN_ZK_GAP=1 to look for stale synced reads from a resumed leader")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
+	require.NoError(t, err)
+	// SPLITBRAIN_ZK_NOCLOCK=1: without zkclock and libfaketime, to rule
+	// them out.
+	e, err := clusters.Start(ctx, System(Options{BaseImage: base.Tag, NoClock: os.Getenv("SPLITBRAIN_ZK_NOCLOCK") != ""}), 3, clusters.Options{Logf: t.Logf})
+	require.NoError(t, err)
+	defer e.Teardown(context.Background())
+	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	epochs := NewEpochs()
+	for _, n := range e.Nodes() {
+		c, err := NewClient(n.ID, n.Addr, ClientOptions{Epochs: epochs})
+		require.NoError(t, err)
+		h.clients[n.ID] = c
+		defer c.Close()
+	}
+	all := h.ids()
+	leader, epoch, _ := h.waitLeader(ctx, all, 0)
+	v, rounds, staleRounds := int64(0), envInt("SPLITBRAIN_ZK_ROUNDS", 6), 0
+	for round := range rounds {
+		v++
+		requireOutcome(t, history.OK, history.IntValue(v), h.clients[leader].Write(ctx, "x", v), "write through the leader")
+		// A client of the leader with its session ready.
+		cl, err := NewClient(leader, h.clients[leader].Addr, ClientOptions{Epochs: epochs})
+		require.NoError(t, err)
+		requireOutcome(t, history.OK, history.IntValue(v), cl.Read(ctx, "x"), "synced read on the leader")
+		require.NoError(t, e.Pause(ctx, leader))
+		next, nextEpoch, _ := h.waitLeader(ctx, without(all, leader), epoch)
+		v++
+		requireOutcome(t, history.OK, history.IntValue(v), h.clients[next].Write(ctx, "x", v), "write through the new leader")
+		require.NoError(t, e.Resume(ctx, leader))
+		var stale, fresh, failed int
+		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+			switch r := cl.Read(ctx, "x"); {
+			case r.Type == history.OK && r.Value.Int < v:
+				stale++
+			case r.Type == history.OK:
+				fresh++
+			default:
+				failed++
+			}
+		}
+		cl.Close()
+		if stale > 0 {
+			staleRounds++
+		}
+		t.Logf("round %d: %s paused, %s leads and took x=%d; after %s's resume its synced reads: %d stale, %d fresh, %d failed",
+			round+1, leader, next, v, leader, stale, fresh, failed)
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		for {
+			st, err := h.clients[leader].Status(wctx)
+			if err == nil && st.Role == rundir.RoleFollower {
+				break
+			}
+			select {
+			case <-wctx.Done():
+				t.Fatalf("%s does not follow after its resume", leader)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		wcancel()
+		leader, epoch = next, nextEpoch
+	}
+	t.Logf("stale synced reads from a resumed leader in %d of %d rounds", staleRounds, rounds)
+}
