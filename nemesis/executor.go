@@ -5,36 +5,120 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/splitbrain/splitbrain/history"
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Run applies the schedule's episodes at their offsets from start, each
-// healed at its end, until the schedule is done or ctx is. A fault in
-// effect when ctx ends is healed before Run returns. The error is the
-// history's: a fault that could not be applied is recorded and logged,
-// not returned.
+// healed at its end, until the schedule is done or ctx is. An episode that
+// starts before the ones in force end runs alongside them (a composed
+// fault); one that starts later waits for them to be healed first, so
+// that faults drawn one after the other never overlap, even when a heal
+// runs late. Faults in effect when ctx ends are healed before Run returns,
+// the last applied first. The error is the history's: a fault that could
+// not be applied is recorded and logged, not returned; after a history
+// error no further episode starts.
 func (n *Nemesis) Run(ctx context.Context, s Schedule, start time.Time) error {
+	r := &running{}
 	for _, ep := range s.Episodes {
-		if !waitUntil(ctx, start.Add(time.Duration(ep.At))) {
-			return nil
+		at := start.Add(time.Duration(ep.At))
+		if !waitUntil(ctx, at) {
+			break
 		}
-		if err := n.episode(ctx, ep, start.Add(ep.End())); err != nil {
-			return err
+		r.waitEnded(time.Duration(ep.At))
+		if r.failed() || ctx.Err() != nil {
+			break
+		}
+		r.launch(ctx, ep, func(l *live) error { return n.episode(ctx, ep, start.Add(ep.End()), r, l) })
+	}
+	return r.wait()
+}
+
+// running is the episodes of a Run in force or being healed.
+type running struct {
+	mu    sync.Mutex
+	lives []*live // in the order they started
+	errs  []error
+	wg    sync.WaitGroup
+}
+
+// live is one episode of a run.
+type live struct {
+	end  time.Duration // its end, from the schedule
+	done chan struct{}
+}
+
+func (r *running) launch(_ context.Context, ep Episode, play func(*live) error) {
+	l := &live{end: ep.End(), done: make(chan struct{})}
+	r.mu.Lock()
+	r.lives = append(r.lives, l)
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer close(l.done)
+		if err := play(l); err != nil {
+			r.mu.Lock()
+			r.errs = append(r.errs, err)
+			r.mu.Unlock()
+		}
+	}()
+}
+
+// waitEnded waits for the episodes that end by at to be done.
+func (r *running) waitEnded(at time.Duration) {
+	r.mu.Lock()
+	var ended []*live
+	for _, l := range r.lives {
+		if l.end <= at {
+			ended = append(ended, l)
 		}
 	}
-	return nil
+	r.mu.Unlock()
+	for _, l := range ended {
+		<-l.done
+	}
+}
+
+// after waits for the episodes started after l to be done: when a run is
+// cut short, the faults applied last are healed first.
+func (r *running) after(l *live) {
+	r.mu.Lock()
+	i := slices.Index(r.lives, l)
+	later := slices.Clone(r.lives[i+1:])
+	r.mu.Unlock()
+	for _, o := range later {
+		<-o.done
+	}
+}
+
+func (r *running) failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.errs) > 0
+}
+
+func (r *running) wait() error {
+	r.wg.Wait()
+	return errors.Join(r.errs...)
 }
 
 // episode aims ep, applies its faults, keeps them until end (or ctx) and
 // heals them.
-func (n *Nemesis) episode(ctx context.Context, ep Episode, end time.Time) error {
+func (n *Nemesis) episode(ctx context.Context, ep Episode, end time.Time, r *running, l *live) error {
 	if len(ep.Order) == 0 {
 		n.skip(ep, ep.Kind, "no nodes to aim at")
 		return nil
+	}
+	if ep.Pattern != "" {
+		id := n.setActive(ep.String(), false)
+		defer n.clearActive(id)
+		return n.attack(ctx, ep, end, func() { r.after(l) })
 	}
 	if why := n.skipping(ep.Kind); why != "" {
 		n.skip(ep, ep.Kind, why)
@@ -46,12 +130,16 @@ func (n *Nemesis) episode(ctx context.Context, ep Episode, end time.Time) error 
 	}
 	fs := faults(ep, order)
 	in, err := n.apply(ctx, ep, fs)
+	var id int
 	if len(in) > 0 && err == nil {
-		n.setActive(fmt.Sprintf("%s %s", ep.String(), fs[0].Nodes()))
+		id = n.setActive(fmt.Sprintf("%s %s", ep.String(), fs[0].Nodes()), true)
 		waitUntil(ctx, end)
 	}
+	if ctx.Err() != nil {
+		r.after(l)
+	}
 	err = errors.Join(err, n.healAll(ctx, in))
-	n.setActive("")
+	n.clearActive(id)
 	return err
 }
 
@@ -90,6 +178,9 @@ var errNoLeader = errors.New("no leader known")
 // (bounded by LeaderWait) for one to be known, and without one takes the
 // drawn order. false when ctx ended first.
 func (n *Nemesis) order(ctx context.Context, ep Episode) ([]string, bool) {
+	if ep.Targets != "" {
+		return n.aimAtCut(ep), true
+	}
 	if !ep.Leader {
 		return ep.Resolve(""), true
 	}
@@ -116,12 +207,26 @@ func (n *Nemesis) inject(ctx context.Context, ep Episode, f Fault) (*Injected, e
 		n.skip(ep, f.Kind(), why)
 		return nil, nil
 	}
+	claims := claimsOf(f)
+	if who := n.claim(claims); who != "" {
+		n.skip(ep, f.Kind(), "overlaps a fault in force on "+who)
+		return nil, nil
+	}
 	sctx, cancel := n.step(ctx)
 	defer cancel()
 	inj, err := f.Inject(sctx, n.cfg.Cluster)
 	if errors.Is(err, errors.ErrUnsupported) {
+		n.release(claims)
 		n.markUnsupported(f.Kind(), err)
 		return nil, nil
+	}
+	inj.claims = claims
+	if f.Kind() == rundir.KindPartition {
+		n.setCut(f.Nodes())
+	}
+	if ep.Pattern != "" {
+		inj.Start.Value["pattern"] = ep.Pattern
+		inj.Stop.Value["pattern"] = ep.Pattern
 	}
 	return &inj, n.record(inj.Start, err)
 }
@@ -138,6 +243,7 @@ func (n *Nemesis) heal(ctx context.Context, inj Injected) error {
 		return struct{}{}, inj.Heal(sctx)
 	}, backoff.WithMaxTries(3), backoff.WithBackOff(&backoff.ExponentialBackOff{
 		InitialInterval: 200 * time.Millisecond, Multiplier: 2, MaxInterval: time.Second}))
+	n.release(inj.claims)
 	return n.record(inj.Stop, err)
 }
 

@@ -33,6 +33,8 @@ type Injected struct {
 	// Heal undoes the fault. It is called again when it fails, so it must
 	// bear being called twice.
 	Heal func(ctx context.Context) error
+	// claims are what the fault holds while in effect (claimsOf).
+	claims []string
 }
 
 // Entry is a nemesis entry of the history (docs/run-format.md): f, the

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,11 @@ type Config struct {
 	LeaderWait time.Duration
 	// Step bounds each fault action (kill, heal, ...); 15 s when zero.
 	Step time.Duration
+	// Acked, when set, counts the writes acknowledged to clients so far:
+	// the trigger of IsolateAfterAck. Without it that pattern waits a
+	// drawn time once the leader is stable instead (the observer cannot
+	// tell which writes were acknowledged).
+	Acked func() int64
 }
 
 // Nemesis runs a schedule against a cluster.
@@ -54,9 +61,20 @@ type Nemesis struct {
 	cfg Config
 
 	mu          sync.Mutex
-	active      string          // the fault in effect, for progress
+	active      map[int]string  // the episodes in force by when they began, for progress
+	nextActive  int             // the key of the next active episode
 	unsupported map[string]bool // kinds found unsupported at run time
 	applied     int
+	claims      map[string]bool // what the faults in effect hold (claimsOf)
+	cut         []string        // the nodes the partition in force cut off
+	stats       map[string]PatternStat
+}
+
+// PatternStat counts a pattern's episodes in a run: Fired when its trigger
+// came and it applied a fault, GaveUp when its episode ended first.
+type PatternStat struct {
+	Fired  int `json:"fired"`
+	GaveUp int `json:"gave_up"`
 }
 
 // New returns a nemesis.
@@ -73,14 +91,42 @@ func New(cfg Config) *Nemesis {
 	if cfg.Step <= 0 {
 		cfg.Step = 15 * time.Second
 	}
-	return &Nemesis{cfg: cfg, unsupported: map[string]bool{}}
+	return &Nemesis{cfg: cfg, unsupported: map[string]bool{}, active: map[int]string{},
+		claims: map[string]bool{}, stats: map[string]PatternStat{}}
 }
 
-// Active describes the fault in effect, "" when none.
+// Active describes the faults in effect (" + " between overlapping ones),
+// "" when none.
 func (n *Nemesis) Active() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.active
+	keys := slices.Sorted(maps.Keys(n.active))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, n.active[k])
+	}
+	return strings.Join(out, " + ")
+}
+
+// PatternStats counts each pattern's episodes so far, by name: how often
+// it fired and how often its trigger never came.
+func (n *Nemesis) PatternStats() map[string]PatternStat {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.stats)
+}
+
+func (n *Nemesis) countPattern(name string, fired bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st := n.stats[name]
+	if fired {
+		st.Fired++
+		n.applied++
+	} else {
+		st.GaveUp++
+	}
+	n.stats[name] = st
 }
 
 // Applied is how many faults were applied so far.
@@ -90,13 +136,97 @@ func (n *Nemesis) Applied() int {
 	return n.applied
 }
 
-func (n *Nemesis) setActive(s string) {
+// setActive adds an episode in force; count: it counts as applied. It
+// returns the key to clear it by (never 0).
+func (n *Nemesis) setActive(s string, count bool) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.active = s
-	if s != "" {
+	n.nextActive++
+	n.active[n.nextActive] = s
+	if count {
 		n.applied++
 	}
+	return n.nextActive
+}
+
+// clearActive removes the episode set by key (0: none).
+func (n *Nemesis) clearActive(key int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.active, key)
+}
+
+// claimsOf is what f holds while in effect: the network for a partition
+// (Cluster.Heal removes every cut, so one partition at a time), a node's
+// process for a kill or a pause, its clock, its netem.
+func claimsOf(f Fault) []string {
+	if f.Kind() == rundir.KindPartition {
+		return []string{"the network"}
+	}
+	var out []string
+	for _, id := range f.Nodes() {
+		switch f.Kind() {
+		case rundir.KindKill, rundir.KindPause:
+			out = append(out, "the process of "+id)
+		default:
+			out = append(out, f.Kind()+" of "+id)
+		}
+	}
+	return out
+}
+
+// claim takes keys for a fault about to be applied, and returns "" or,
+// when another fault in effect holds one, that key (taking none).
+func (n *Nemesis) claim(keys []string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, k := range keys {
+		if n.claims[k] {
+			return k
+		}
+	}
+	for _, k := range keys {
+		n.claims[k] = true
+	}
+	return ""
+}
+
+// release gives keys back, once their fault is healed.
+func (n *Nemesis) release(keys []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, k := range keys {
+		delete(n.claims, k)
+	}
+	if !n.claims["the network"] {
+		n.cut = nil
+	}
+}
+
+// setCut notes the nodes the partition in force cuts off.
+func (n *Nemesis) setCut(nodes []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cut = slices.Clone(nodes)
+}
+
+// aimAtCut is the node order of an episode aimed at the nodes the
+// partition in force cut off (CutOff) or at the others (Others), in the
+// episode's order. With no partition in force it is the drawn order.
+func (n *Nemesis) aimAtCut(ep Episode) []string {
+	n.mu.Lock()
+	cut := slices.Clone(n.cut)
+	n.mu.Unlock()
+	if len(cut) == 0 {
+		n.cfg.Log.Info("nemesis: no partition in force; the fault takes the drawn nodes", "fault", ep.String())
+		return slices.Clone(ep.Order)
+	}
+	in := ep.Targets == CutOff
+	out := slices.DeleteFunc(slices.Clone(ep.Order), func(id string) bool { return slices.Contains(cut, id) != in })
+	if len(out) == 0 {
+		return slices.Clone(ep.Order)
+	}
+	return out
 }
 
 // Unsupported lists the fault kinds found unsupported during the run.

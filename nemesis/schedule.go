@@ -40,6 +40,9 @@ const (
 	Bump   = "bump"   // clock: jump forward or back
 	Rate   = "rate"   // clock: run fast or slow
 	Strobe = "strobe" // clock: flip between an offset and true time
+
+	CutOff = "cut-off" // Episode.Targets: the nodes the partition in force cut off
+	Others = "others"  // Episode.Targets: the nodes it did not
 )
 
 // ParseKinds parses a --nemesis value: a comma-separated list of kinds, or
@@ -97,6 +100,20 @@ type Episode struct {
 	PeriodMS    int64   `json:"period_ms,omitempty"` // clock strobe
 	DelayMS     int64   `json:"delay_ms,omitempty"`  // netem
 	Loss        float64 `json:"loss,omitempty"`      // netem
+	// Pattern names the reactive attack pattern (Patterns) the episode
+	// runs; "" for a plain fault. A pattern episode's Kind is the kind of
+	// its first fault, Variant and the fields above its parameters.
+	Pattern string `json:"pattern,omitempty"`
+	// WaitMS, for a pattern: how long it waits after its trigger (or for
+	// one) before it strikes, as the pattern says.
+	WaitMS int64 `json:"wait_ms,omitempty"`
+	// HoldMS, for a pattern: how long it holds a fault before its next
+	// step, as the pattern says.
+	HoldMS int64 `json:"hold_ms,omitempty"`
+	// Targets, for an episode composed with a partition in force: "cut-off"
+	// aims at the nodes that partition cut off, "others" at the rest (in
+	// Order's order); "" aims as Leader and Order say.
+	Targets string `json:"targets,omitempty"`
 }
 
 // End is when the episode's fault is healed.
@@ -104,6 +121,12 @@ func (e Episode) End() time.Duration { return time.Duration(e.At + e.Duration) }
 
 func (e Episode) String() string {
 	s := e.Kind + " " + e.Variant
+	if e.Pattern != "" {
+		s = "pattern " + e.Pattern + " " + e.Variant
+	}
+	if e.Targets != "" {
+		s += " on " + e.Targets
+	}
 	if e.OneWay != "" {
 		s += " one-way-" + e.OneWay
 	}
@@ -117,12 +140,16 @@ func (e Episode) String() string {
 // offsets count from the moment the clients start (once the ensemble has a
 // leader), not from the history's time zero.
 type Schedule struct {
-	Seed      int64     `json:"seed"`
-	Nodes     []string  `json:"nodes"`
-	Kinds     []string  `json:"kinds"`
-	Interval  Duration  `json:"interval"`
-	TimeLimit Duration  `json:"time_limit"`
-	Episodes  []Episode `json:"episodes"`
+	Seed      int64    `json:"seed"`
+	Nodes     []string `json:"nodes"`
+	Kinds     []string `json:"kinds"`
+	Interval  Duration `json:"interval"`
+	TimeLimit Duration `json:"time_limit"`
+	// Patterns and Compose are the Mix the schedule was drawn with, beyond
+	// Kinds (empty: the plain draw of Generate).
+	Patterns map[string]float64 `json:"patterns,omitempty"`
+	Compose  bool               `json:"compose,omitempty"`
+	Episodes []Episode          `json:"episodes"`
 }
 
 // Resolve returns the episode's node order for this moment: Order, or with
@@ -160,6 +187,12 @@ func ReadFile(path string) (Schedule, error) {
 		}
 		if len(e.Order) == 0 {
 			return Schedule{}, fmt.Errorf("%s: episode %d: no node order", path, i)
+		}
+		if _, ok := patterns[e.Pattern]; e.Pattern != "" && !ok {
+			return Schedule{}, fmt.Errorf("%s: episode %d: unknown pattern %q", path, i, e.Pattern)
+		}
+		if e.Targets != "" && e.Targets != CutOff && e.Targets != Others {
+			return Schedule{}, fmt.Errorf("%s: episode %d: unknown targets %q", path, i, e.Targets)
 		}
 	}
 	return s, nil
