@@ -86,7 +86,7 @@ func GenerateMix(seed int64, nodes []string, mix Mix, interval, limit time.Durat
 		if name == PlainDraw {
 			ep = draw(rng, nodes, pickKind(rng, kinds), clock)
 		} else {
-			ep = drawPattern(rng, nodes, name, clock)
+			ep = drawPattern(rng, nodes, name, kinds)
 		}
 		ep.At, ep.Duration = Duration(at), Duration(d)
 		s.Episodes = append(s.Episodes, ep)
@@ -118,8 +118,7 @@ func weighed(weights map[string]float64, kinds []string) ([]choice, float64) {
 			continue
 		}
 		if name != PlainDraw {
-			p, ok := patterns[name]
-			if !ok || slices.ContainsFunc(p.needs, func(k string) bool { return !slices.Contains(kinds, k) }) {
+			if p, ok := patterns[name]; !ok || !p.drawable(kinds) {
 				continue
 			}
 		}

@@ -1,6 +1,7 @@
 package nemesis
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -19,3 +20,5 @@ func TestGenerateMixWithoutPatternsIsGenerate(t *testing.T) {
 		}
 	}
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 1)) }

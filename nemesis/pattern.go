@@ -29,36 +29,63 @@ var Patterns = []string{StrikeNewLeader, IsolateAfterAck, IsolateKillQuorum, Dou
 	PausePastTimeout, SlowClockCutOff, OneWayLeader, FlappingPartitions}
 
 // patternDef is what the package knows of a pattern: the kinds it uses
-// (drawn only when the mix holds them all; the first is its episodes'
-// Kind), how it draws its parameters, and how it runs.
+// (drawn only when the mix holds all of needs and one of alt at least),
+// how it draws its parameters (its variant's kind is its episodes' Kind),
+// and how it runs.
 type patternDef struct {
 	needs []string
-	draw  func(rng *rand.Rand, ep *Episode, clock bool)
+	alt   []string
+	draw  func(rng *rand.Rand, ep *Episode, kinds []string)
 	// run plays the pattern until its end; it says whether its trigger
 	// came (it applied a fault). It heals what it applied whenever it
 	// likes; the attack heals what is left.
 	run func(ctx context.Context, a *attack) bool
 }
 
-var patterns = map[string]patternDef{}
+// drawable says whether p can be drawn with kinds.
+func (p patternDef) drawable(kinds []string) bool {
+	has := func(k string) bool { return slices.Contains(kinds, k) }
+	return !slices.ContainsFunc(p.needs, func(k string) bool { return !has(k) }) &&
+		(len(p.alt) == 0 || slices.ContainsFunc(p.alt, has))
+}
+
+var patterns map[string]patternDef
 
 func init() {
 	// In init: the runs refer to helpers that refer back to patterns.
 	patterns = map[string]patternDef{
-		StrikeNewLeader:  {needs: []string{rundir.KindKill, rundir.KindPause}, draw: drawStrikeNewLeader, run: runStrikeNewLeader},
-		PausePastTimeout: {needs: []string{rundir.KindPause}, draw: drawPausePastTimeout, run: runPausePastTimeout},
+		StrikeNewLeader:    {alt: []string{rundir.KindKill, rundir.KindPause}, draw: drawStrikeNewLeader, run: runStrikeNewLeader},
+		IsolateAfterAck:    {needs: []string{rundir.KindPartition}, draw: drawIsolateAfterAck, run: runIsolateAfterAck},
+		IsolateKillQuorum:  {needs: []string{rundir.KindPartition, rundir.KindKill}, draw: drawIsolateKillQuorum, run: runIsolateKillQuorum},
+		DoubleElection:     {alt: []string{rundir.KindPause, rundir.KindKill, rundir.KindPartition}, draw: drawDoubleElection, run: runDoubleElection},
+		PausePastTimeout:   {needs: []string{rundir.KindPause}, draw: drawPausePastTimeout, run: runPausePastTimeout},
+		SlowClockCutOff:    {needs: []string{rundir.KindClock, rundir.KindPartition}, draw: drawSlowClockCutOff, run: runSlowClockCutOff},
+		OneWayLeader:       {needs: []string{rundir.KindPartition}, draw: drawOneWayLeader, run: runOneWayLeader},
+		FlappingPartitions: {needs: []string{rundir.KindPartition}, draw: drawFlapping, run: runFlapping},
 	}
 }
 
 // drawPattern draws an episode of pattern name: a shuffled order of the
 // nodes, then the pattern's parameters.
-func drawPattern(rng *rand.Rand, nodes []string, name string, clock bool) Episode {
+func drawPattern(rng *rand.Rand, nodes []string, name string, kinds []string) Episode {
 	p := patterns[name]
 	order := slices.Clone(nodes)
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	ep := Episode{Kind: p.needs[0], Pattern: name, Order: order, Leader: true, Count: 1}
-	p.draw(rng, &ep, clock)
+	ep := Episode{Kind: rundir.KindPartition, Pattern: name, Order: order, Leader: true, Count: 1}
+	p.draw(rng, &ep, kinds)
 	return ep
+}
+
+// ms draws a duration of lo to hi milliseconds, as an Episode's *MS field.
+func ms(rng *rand.Rand, lo, hi int64) int64 { return lo + rng.Int64N(hi-lo+1) }
+
+// pickKindOf draws one of alt that kinds holds (alt[0] when none does).
+func pickKindOf(rng *rand.Rand, kinds []string, alt ...string) string {
+	in := slices.DeleteFunc(slices.Clone(alt), func(k string) bool { return !slices.Contains(kinds, k) })
+	if len(in) == 0 {
+		return alt[0]
+	}
+	return in[rng.IntN(len(in))]
 }
 
 // pollEvery is how often a pattern asks who leads while it waits.
@@ -71,8 +98,6 @@ type attack struct {
 	ep  Episode
 	in  []Injected
 	err error // the first history error: the attack stops
-	// first is the leader known when the attack began ("" none).
-	first string
 }
 
 // leader is who leads now, "" when none is known.
@@ -161,7 +186,7 @@ func (n *Nemesis) attack(ctx context.Context, ep Episode, end time.Time, later f
 	}
 	actx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	a := &attack{n: n, ep: ep, first: n.cfg.Leader()}
+	a := &attack{n: n, ep: ep}
 	fired := p.run(actx, a)
 	if fired && a.err == nil {
 		waitUntil(actx, end)
@@ -182,82 +207,4 @@ func (n *Nemesis) attack(ctx context.Context, ep Episode, end time.Time, later f
 // hitLeader is a fault's hit on node as the leader.
 func hitLeader(variant, node string) hit {
 	return hit{variant: variant, nodes: []string{node}, leader: true}
-}
-
-// down is a kill or a pause of one node, as variant says (Kill's or
-// Pause's kind).
-func down(kind, variant, node string) Fault {
-	if kind == rundir.KindKill {
-		return kill{hitLeader(variant, node)}
-	}
-	return pause{hitLeader(variant, node)}
-}
-
-// StrikeNewLeader: kill or pause a leader right after it is elected,
-// before it has committed an entry of its own term. The shape of
-// ZOOKEEPER-1154 and ZOOKEEPER-1419 (a leader lost between NEWLEADER and
-// the first commit leaves followers with a log the next epoch mishandles)
-// and of Raft's "Figure 8" commitment rule (an entry of an earlier term
-// counted as committed by a new leader that then crashes). When no
-// election comes by itself within WaitMS, the pattern provokes one: it
-// takes the leader down (the same way), and restarts it once the new
-// leader is struck, so that a quorum can elect a third.
-func drawStrikeNewLeader(rng *rand.Rand, ep *Episode, _ bool) {
-	if rng.IntN(2) == 0 {
-		ep.Kind, ep.Variant = rundir.KindKill, Leader
-	} else {
-		ep.Kind, ep.Variant = rundir.KindPause, Leader
-	}
-	ep.WaitMS = 100 + rng.Int64N(901)
-}
-
-func runStrikeNewLeader(ctx context.Context, a *attack) bool {
-	old, ok := a.await(ctx, anyLeader)
-	if !ok {
-		return false
-	}
-	wctx, cancel := context.WithTimeout(ctx, time.Duration(a.ep.WaitMS)*time.Millisecond)
-	l, ok := a.await(wctx, newLeader(old))
-	cancel()
-	provoked := false
-	if !ok {
-		if ctx.Err() != nil || !a.strike(ctx, down(a.ep.Kind, a.ep.Variant, old)) {
-			return false
-		}
-		provoked = true
-		if l, ok = a.await(ctx, newLeader(old)); !ok {
-			return true // the provocation is a fault applied: healed at the end
-		}
-	}
-	if !a.strike(ctx, down(a.ep.Kind, a.ep.Variant, l)) {
-		return provoked
-	}
-	if provoked {
-		a.healAt(ctx, 0) // the old leader back: a quorum for a third election
-	}
-	return true
-}
-
-// PausePastTimeout: pause the leader until the others have elected a new
-// one (its election timeout passed), hold it WaitMS more, and resume it: a
-// deposed leader waking up that still believes it leads and serves, as in
-// Jepsen's process-pause analyses (etcd 3.4 stale reads, Consul, and the
-// lease reads of etcd #741 and #7331 past a pause).
-func drawPausePastTimeout(rng *rand.Rand, ep *Episode, _ bool) {
-	ep.Variant = Leader
-	ep.WaitMS = rng.Int64N(1001)
-}
-
-func runPausePastTimeout(ctx context.Context, a *attack) bool {
-	l, ok := a.await(ctx, anyLeader)
-	if !ok || !a.strike(ctx, down(rundir.KindPause, Leader, l)) {
-		return false
-	}
-	if _, ok := a.await(ctx, newLeader(l)); !ok {
-		return true
-	}
-	if sleep(ctx, time.Duration(a.ep.WaitMS)*time.Millisecond) {
-		a.healLast(ctx)
-	}
-	return true
 }
