@@ -268,7 +268,17 @@ func TestEnsemble(t *testing.T) {
 	requireOutcome(t, history.OK, history.IntValue(2), local.Read(ctx, "x"), "local read before the partition")
 	require.NoError(t, e.Partition(ctx, []string{alone}))
 	requireOutcome(t, history.OK, history.IntValue(7), h.clients[newLeader].Write(ctx, "x", 7), "write through the majority")
-	requireOutcome(t, history.OK, history.IntValue(2), local.Read(ctx, "x"), "a stale local read on the cut-off server")
+	// (On a machine loaded enough that the write took syncLimit ticks, the
+	// server may have stopped serving already: then there is no stale read
+	// to see, but never the new value.)
+	if o := local.Read(ctx, "x"); o.Type == history.OK {
+		assert.Equal(t, history.IntValue(2), o.Value, "a local read on the cut-off server answers from its stale copy")
+	} else {
+		st, err := h.clients[alone].Status(ctx)
+		require.NoError(t, err)
+		require.Equal(t, rundir.RoleLooking, st.Role, "a local read on the cut-off server failed while it still served: %+v", o)
+		t.Logf("%s stopped serving before the local read: no stale read to see", alone)
+	}
 	synced := h.clients[alone].Read(ctx, "x")
 	assert.NotEqual(t, history.OK, synced.Type, "a synced read on the cut-off server: %+v", synced)
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
