@@ -143,16 +143,30 @@ type Summary struct {
 	// unknown (or the hunt cut short) and none invalid, 3 could not run.
 	ExitCode int    `json:"exit_code"`
 	Status   string `json:"status"`
+	// FoundResult is the invalid trial's result, for the command to print.
+	FoundResult runner.Result `json:"-"`
 }
 
 // Effort is the "how hard it looked" line.
 func (s Summary) Effort() string {
-	return fmt.Sprintf("%d trials, %d client operations, %s faults in %s",
-		len(s.Trials), s.Ops, FaultsText(s.Faults), s.Elapsed.Round(time.Second))
+	total, list := faultList(s.Faults)
+	e := fmt.Sprintf("%d trials, %d client operations, %d faults", len(s.Trials), s.Ops, total)
+	if list != "" {
+		e += " (" + list + ")"
+	}
+	return e + " in " + s.Elapsed.Round(time.Second).String()
 }
 
-// FaultsText is "pattern a ×3, kill ×2", largest first.
+// FaultsText is "5 (pattern a ×3, kill ×2)", largest first.
 func FaultsText(m map[string]int) string {
+	total, list := faultList(m)
+	if list == "" {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%s)", total, list)
+}
+
+func faultList(m map[string]int) (int, string) {
 	type kv struct {
 		k string
 		n int
@@ -168,10 +182,7 @@ func FaultsText(m map[string]int) string {
 	for i, e := range kvs {
 		parts[i] = fmt.Sprintf("%s ×%d", e.k, e.n)
 	}
-	if len(parts) == 0 {
-		return "0"
-	}
-	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+	return total, strings.Join(parts, ", ")
 }
 
 // TrialSeed is trial n's seed in a hunt seeded with seed: a hash of both,
@@ -255,7 +266,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		if n == 1 && el >= opts.Budget {
 			break
 		}
-		t := h.trial(ctx, n, &sum)
+		t, res := h.trial(ctx, n)
 		spent += t.Duration
 		sum.Trials = append(sum.Trials, t)
 		sum.Ops += t.Ops
@@ -272,7 +283,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			break
 		}
 		if t.Verdict == checker.Invalid {
-			sum.Found, sum.TimeToFind = len(sum.Trials)-1, now().Sub(started)
+			sum.Found, sum.TimeToFind, sum.FoundResult = len(sum.Trials)-1, now().Sub(started), res
 			break
 		}
 		if t.Verdict != checker.Valid {
@@ -411,7 +422,7 @@ func (h *hunter) mix() (nemesis.Mix, []string, bool) {
 }
 
 // trial runs trial n and learns from it.
-func (h *hunter) trial(ctx context.Context, n int, sum *Summary) Trial {
+func (h *hunter) trial(ctx context.Context, n int) (Trial, runner.Result) {
 	o := h.opts
 	seed := TrialSeed(o.Seed, n)
 	mix, arms, compose := h.mix()
@@ -435,7 +446,7 @@ func (h *hunter) trial(ctx context.Context, n int, sum *Summary) Trial {
 	t.Dir, t.Replay, t.Report, t.Ops, t.Applied = res.Dir, res.Replay, res.ReportFile, res.Ops, res.Faults
 	if err != nil {
 		t.Error = err.Error()
-		return t
+		return t, res
 	}
 	t.Verdict = res.Verdict()
 	if res.Interrupted {
@@ -447,7 +458,7 @@ func (h *hunter) trial(ctx context.Context, n int, sum *Summary) Trial {
 		}
 	}
 	h.learn(&t, arms, compose)
-	return t
+	return t, res
 }
 
 // learn scores the trial's behaviour: the features new to the hunt, as a

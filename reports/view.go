@@ -40,6 +40,7 @@ type view struct {
 	Seed             string
 	Command          string
 	Replay           string
+	Shrunk           *shrunkView // splitbrain shrink made this run
 	Timeline         *timelineView
 	Multi            []windowRow
 	Violating        int // multi-leader windows within one term
@@ -58,6 +59,36 @@ type view struct {
 }
 
 type kv struct{ Key, Value string }
+
+// shrunkView is "shrunk from N faults to M", linking the original run.
+type shrunkView struct {
+	From, To       int
+	Original, Href string
+}
+
+// shrunk describes a run splitbrain shrink made, or nil; the original's
+// report is linked relative to this one, as the store keeps them side by
+// side.
+func shrunk(r *run) *shrunkView {
+	if r.Settings.ShrunkFrom == "" {
+		return nil
+	}
+	v := &shrunkView{From: r.Settings.FaultsBefore, To: -1, Original: filepath.Base(r.Settings.ShrunkFrom)}
+	if b, err := os.ReadFile(filepath.Join(r.Dir, rundir.ScheduleFile)); err == nil {
+		var s struct {
+			Episodes []json.RawMessage `json:"episodes"`
+		}
+		if json.Unmarshal(b, &s) == nil {
+			v.To = len(s.Episodes)
+		}
+	}
+	if here, err := filepath.Abs(r.Dir); err == nil {
+		if rel, err := filepath.Rel(here, r.Settings.ShrunkFrom); err == nil {
+			v.Href = filepath.ToSlash(filepath.Join(rel, rundir.ReportFile))
+		}
+	}
+	return v
+}
 
 type checkerView struct {
 	Name, Verdict, Summary string
@@ -170,6 +201,7 @@ func buildView(r *run, now time.Time) *view {
 	}
 	v.Command = r.Settings.Command
 	v.Replay = r.Settings.Replay
+	v.Shrunk = shrunk(r)
 	for _, f := range r.Settings.Fields() {
 		switch f.Name {
 		case "command", "replay":
