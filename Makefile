@@ -7,7 +7,7 @@ GO       ?= go
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build test test-short race bench lint demo nightly clean
+.PHONY: all build test test-short race bench lint demo nightly detect clean
 
 all: build
 
@@ -41,3 +41,22 @@ nightly: build
 
 clean:
 	rm -rf $(BIN)
+
+## detect: the scoreboard: splitbrain hunt on every planted bug (electd --list-bugs) and on the faithful
+## raft and zab builds, DETECT_BUDGET each (default 2m), then a table: bug, found or not, time to find,
+## trials, checker. The faithful rows must show nothing found (scoreboard exits 1 on a false alarm).
+## DETECT_FLAGS adds hunt flags (e.g. --nodes 5 --strategy random); DETECT_STORE is where hunts go.
+DETECT_BUDGET ?= 2m
+DETECT_STORE  ?= ./store/detect-$(shell date -u +%Y%m%d-%H%M%S)
+DETECT_FLAGS  ?=
+detect: build
+	@set -u; store="$(DETECT_STORE)"; mkdir -p "$$store"; dirs=""; \
+	for row in $$($(BIN)/electd --list-bugs | awk 'NR > 1 { print $$1 }') faithful.raft faithful.zab; do \
+		algo=$${row%%.*}; bug="--bug $$row"; \
+		case $$row in faithful.*) algo=$${row#faithful.}; bug="";; esac; \
+		echo "== hunt $$row ($(DETECT_BUDGET))"; \
+		$(BIN)/splitbrain hunt --algo $$algo $$bug --budget $(DETECT_BUDGET) --store "$$store" --name "$$row" $(DETECT_FLAGS) </dev/null; \
+		rc=$$?; if [ $$rc -eq 3 ]; then echo "detect: hunt $$row could not run"; exit 3; fi; \
+		dirs="$$dirs $$store/$$row"; \
+	done; \
+	echo; $(BIN)/splitbrain scoreboard $$dirs

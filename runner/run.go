@@ -394,7 +394,10 @@ func (r *run) newClients() error {
 		return cannot(err)
 	}
 	r.reg = reg
-	r.nem = nemesis.New(nemesis.Config{Cluster: r.ens, History: r.hist, Leader: r.obs.Leader, NoClock: r.noClock, Log: r.log})
+	// Acked triggers isolate-after-ack. The register counts every
+	// operation completed ok, reads too: the leader acknowledged each one.
+	r.nem = nemesis.New(nemesis.Config{Cluster: r.ens, History: r.hist, Leader: r.obs.Leader, NoClock: r.noClock, Log: r.log,
+		Acked: r.stats.OK.Load})
 	if r.noClock && slices.Contains(r.cfg.Nemesis, rundir.KindClock) {
 		r.log.Warn("clock faults are unsupported: the system has no clock the agent can skew; none will be injected", "system", r.sys.Name)
 	}
