@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/splitbrain/splitbrain/hunt"
+	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -25,6 +26,10 @@ var huntRunner = func(opts runner.Options) hunt.Runner { return hunt.Docker{Opti
 // huntSkips are run's flags a hunt has no use for: each trial's length is
 // --trial, and a hunt draws its own schedules.
 var huntSkips = map[string]bool{"time-limit": true}
+
+// huntInterval is a hunt's --nemesis-interval unless one is given: a
+// fault about every 2 s, so that a 20 s trial holds a few.
+const huntInterval = 2 * time.Second
 
 func newHuntCmd() *cobra.Command {
 	var (
@@ -61,6 +66,11 @@ interrupted; 3 could not run.`,
 			cfg, err := assemble(cmd.Flags(), values, file, "")
 			if err != nil {
 				return &exitError{code: exitCannotRun, err: err}
+			}
+			if !cmd.Flags().Changed("nemesis-interval") && cfg.NemesisInterval == runner.Defaults().NemesisInterval {
+				// Trials are short: faults come faster than in a run, so
+				// that several, and patterns, fit in one.
+				cfg.NemesisInterval = rundir.Duration(huntInterval)
 			}
 			seed := cfg.Seed
 			if !cfg.SeedSet {
@@ -133,6 +143,9 @@ interrupted; 3 could not run.`,
 		switch f.Name {
 		case "seed":
 			usage = "seed of the whole hunt: each trial's seed is derived from it (default: random, and printed)"
+		case "nemesis-interval":
+			usage = "about how long each fault lasts, and the calm after it (shorter than run's, for short trials)"
+			v.text = huntInterval.String()
 		case "name":
 			usage = "the hunt directory's name under the store (default: hunt-system-algo-bug-time)"
 		}

@@ -96,6 +96,7 @@ func TestHuntCommand(t *testing.T) {
 	require.Len(t, f.cfgs, 1)
 	assert.Equal(t, hunt.TrialSeed(3, 1), f.cfgs[0].Seed)
 	assert.Equal(t, rundir.Duration(hunt.DefaultTrial), f.cfgs[0].TimeLimit)
+	assert.Equal(t, rundir.Duration(huntInterval), f.cfgs[0].NemesisInterval, "a hunt's own default")
 
 	// The faithful build: the budget runs out (one trial fits in 1ms: the first always runs).
 	code, out, _ = runCaptured(t, "hunt", "--nodes", "3", "--store", store, "--name", "h2", "--budget", "1ms", "--strategy", "random")
