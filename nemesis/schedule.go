@@ -1,16 +1,47 @@
 // Package nemesis injects faults into an ensemble on a schedule drawn up
 // front from the run's seed: partitions (one-way too), kills, pauses, clock
-// skews and netem. One fault at a time, each healed before the next, each
-// recorded as a start and a stop entry in the history (docs/run-format.md).
+// skews and netem, each recorded as a start and a stop entry in the history
+// (docs/run-format.md).
 //
 // Each kind is a Fault (partition.go, kill.go, pause.go, clock.go,
 // netem.go) that injects itself and says how to heal; the executor
 // (executor.go) walks the schedule, aims at the leader, bounds and records
 // every step and retries heals.
 //
+// Generate draws one plain fault at a time. GenerateMix (Mix) also draws
+// composed faults (Compose: a second fault while one is in force, as
+// Jepsen's combined nemeses do; the executor runs overlapping episodes
+// concurrently, one partition at a time, since Cluster.Heal removes every
+// cut) and reactive attack patterns (pattern.go, attacks.go): episodes
+// that wait for what the observer sees and strike in steps. The patterns,
+// each from the shape of real bugs (see ../shared/reference and the
+// comments of attacks.go):
+//
+//	strike-new-leader         a new leader (provoked after wait_ms if none comes): kill or pause it
+//	                          at once; ZOOKEEPER-3911, -4643/4646, etcd #7331, Raft's Figure 8
+//	isolate-after-ack         the leader stable and a write acknowledged (Config.Acked; else the
+//	                          stable leader plus wait_ms): isolate it; ZOOKEEPER-2845, etcd #741, Consul #54
+//	isolate-kill-new-majority isolate the leader; a new one: kill it or one of its followers; heal
+//	                          the partition; ZOOKEEPER-1154, -2845, Jepsen Redis-Raft and NATS
+//	double-election           take the leader down; a new one: take it down and bring the first
+//	                          back; ZOOKEEPER-2832, -1732, Zab's acceptedEpoch, Zeebe #5356, CCF #8094
+//	pause-past-timeout        pause the leader until another is elected, then resume it; etcd #20418,
+//	                          redisraft #19, Consul #54, etcd #6005
+//	slow-clock-cut-off        slow or freeze the leader's clock, then cut it off; Raft thesis §6.4.1
+//	                          leases, etcd-io/raft #166, etcd #6005, tikv #964, kubernetes#125761
+//	one-way-leader            the leader stable: it hears nobody, or nobody hears it, or one follower
+//	                          stops hearing it; etcd's inLease check, CockroachDB #104042, ZOOKEEPER-2930
+//	flapping-partition        cut the leader (or a node) off and heal, again and again; Zeebe #5356,
+//	                          Hazelcast #16643, redpanda #19, CCF #8094
+//
+// A pattern's every wait is bounded by its episode's end; one whose trigger
+// never comes applies and records nothing, and counts as given up
+// (PatternStats). Its entries carry "pattern": its name.
+//
 // The schedule names targets by role where the fault is about a role ("the
-// leader at that moment") and by node otherwise, so a replay of a stored
-// schedule hits the same roles at the same offsets.
+// leader at that moment", "the nodes the partition in force cut off") and
+// by node otherwise, so a replay of a stored schedule hits the same roles
+// at the same offsets, patterns included.
 package nemesis
 
 import (
