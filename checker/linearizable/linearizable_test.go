@@ -350,3 +350,14 @@ func TestReductions(t *testing.T) {
 		})
 	}
 }
+
+// A stale read's reason names the node that served it, the question a user
+// asks first (which follower lagged).
+func TestStaleReadNamesNode(t *testing.T) {
+	h := (&hb{}).w(0, ok, 1, 0, 1).w(1, ok, 2, 2, 3).r(2, ok, iv(1), 4, 5)
+	h.ops[0].Node, h.ops[1].Node, h.ops[2].Node = "n1", "n1", "n3"
+	got := Check(context.Background(), h.ops, Options{})
+	require.Equal(t, Invalid, got.Verdict)
+	require.Len(t, got.Keys, 1)
+	assert.Contains(t, got.Keys[0].Reason, "read() → 1 on n3 [index 2] is stale")
+}

@@ -53,9 +53,10 @@ const (
 // *rop as input and ignore the output, because everything the step needs
 // (including what a read returned) is here.
 type rop struct {
-	src  int   // index into the []history.Operation given to Check; -1 for synthetic ops
-	hidx int64 // the operation's index in history.jsonl, for messages
-	kind uint8 // kRead, kWrite or kCAS
+	src  int    // index into the []history.Operation given to Check; -1 for synthetic ops
+	hidx int64  // the operation's index in history.jsonl, for messages
+	node string // the node the client talked to, for messages
+	kind uint8  // kRead, kWrite or kCAS
 	// ok: the operation definitely took effect (an ok completion, or an info
 	// write/cas the reductions proved happened). Otherwise it is an info
 	// write or cas that may take effect at any time after call, or never.
@@ -114,8 +115,12 @@ func (op *rop) describe() string {
 	return b.String()
 }
 
-// name is describe plus where to find the operation in history.jsonl.
+// name is describe plus the node that answered and where to find the
+// operation in history.jsonl.
 func (op *rop) name() string {
+	if op.node != "" {
+		return fmt.Sprintf("%s on %s [index %d]", op.describe(), op.node, op.hidx)
+	}
 	return fmt.Sprintf("%s [index %d]", op.describe(), op.hidx)
 }
 

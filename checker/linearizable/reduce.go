@@ -46,7 +46,7 @@ func build(all []history.Operation, idx []int, st *Stats) (*keyHist, error) {
 		default:
 			return nil, fmt.Errorf("operation %d has type %q", o.Index, o.Type)
 		}
-		op := &rop{src: i, hidx: o.Index, ok: o.Type == history.OK, call: o.Call, ret: o.Return}
+		op := &rop{src: i, hidx: o.Index, node: o.Node, ok: o.Type == history.OK, call: o.Call, ret: o.Return}
 		if !op.ok {
 			op.ret = math.MaxInt64
 		} else if op.ret < op.call {
