@@ -150,7 +150,7 @@ var Fields = []Field{
 		get:   func(c *Config) string { return c.ReadMode }},
 	strField("image", "", "with --system zookeeper or etcd: your own image of the server to build the node image on (never pulled: it must be on the engine)",
 		func(c *Config) *string { return &c.Image }),
-	strField("etcd-version", "", "with --system etcd: a version built from the Go module proxy, e.g. v3.5.21 (empty: Debian's etcd 3.4)",
+	strField("etcd-version", "", "with --system etcd: a version built from the Go module proxy, e.g. v3.5.35 (empty: Debian's etcd 3.4)",
 		func(c *Config) *string { return &c.EtcdVersion }),
 	strField("binary", "", "with --system contract: your node's static linux binary", func(c *Config) *string { return &c.Binary }),
 	strField("args", "", "with --system contract: its arguments; {id} {listen} {peers} {data} are filled in per node",
