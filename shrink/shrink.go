@@ -34,6 +34,7 @@ const (
 type Mark struct {
 	ShrunkFrom   string // the original run directory, absolute
 	FaultsBefore int    // its schedule's episodes
+	Command      string // what made the replay, for its run.json
 }
 
 // Runner runs one replay of a candidate schedule. Docker runs it for real;
@@ -48,7 +49,7 @@ type Docker struct{ Options runner.Options }
 // Run runs cfg with sched through runner.Run.
 func (d Docker) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, mark Mark) (runner.Result, error) {
 	o := d.Options
-	o.Schedule, o.ShrunkFrom, o.FaultsBefore = &sched, mark.ShrunkFrom, mark.FaultsBefore
+	o.Schedule, o.ShrunkFrom, o.FaultsBefore, o.Command = &sched, mark.ShrunkFrom, mark.FaultsBefore, mark.Command
 	return runner.Run(ctx, cfg, o)
 }
 
@@ -60,6 +61,7 @@ type Options struct {
 	Replays int           // replays per candidate
 	Runner  Runner        // nil: Docker{}
 	Log     *slog.Logger
+	Program string           // how run.json's command names splitbrain
 	Now     func() time.Time // the budget's clock; time.Now when nil
 }
 
@@ -192,7 +194,7 @@ func Schedule(orig nemesis.Schedule, keep []int) nemesis.Schedule {
 			last = max(last, e.End())
 		}
 	}
-	limit := max(last, time.Duration(orig.Interval)) + 2*time.Duration(orig.Interval)
+	limit := (max(last, time.Duration(orig.Interval)) + 2*time.Duration(orig.Interval)).Round(time.Second)
 	s.TimeLimit = min(orig.TimeLimit, rundir.Duration(limit))
 	return s
 }
@@ -220,7 +222,10 @@ func (s *shrinker) test(ctx context.Context, keep []int) (bool, error) {
 		}
 		s.log.Info("shrink candidate", "candidate", k, "faults", len(keep), "of", len(s.orig.Episodes), "replay", j)
 		t0 := time.Now()
-		r, err := s.opts.Runner.Run(ctx, cfg, sched, s.mark)
+		mark := s.mark
+		mark.Command = fmt.Sprintf("%s shrink %s  # candidate %d (%d of %d faults), replay %d",
+			cmp.Or(s.opts.Program, "splitbrain"), runner.ShellQuote([]string{s.opts.Dir}), k, len(keep), len(s.orig.Episodes), j)
+		r, err := s.opts.Runner.Run(ctx, cfg, sched, mark)
 		s.spent += time.Since(t0)
 		s.res.Runs++
 		if err != nil {

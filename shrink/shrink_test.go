@@ -159,7 +159,9 @@ func TestShrink(t *testing.T) {
 	assert.ElementsMatch(t, []string{"orig", filepath.Base(res.Best.Dir)}, names)
 	abs, _ := filepath.Abs(dir)
 	for _, m := range f.marks {
-		assert.Equal(t, Mark{ShrunkFrom: abs, FaultsBefore: 8}, m)
+		assert.Equal(t, abs, m.ShrunkFrom)
+		assert.Equal(t, 8, m.FaultsBefore)
+		assert.Contains(t, m.Command, "splitbrain shrink "+dir+"  # candidate")
 	}
 	for _, c := range f.cfgs {
 		assert.Equal(t, int64(5), c.Seed, "the original's seed")

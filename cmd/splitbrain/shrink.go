@@ -47,7 +47,7 @@ Exit codes: 1 a failing schedule no larger than the original is confirmed;
 			}
 			ctx, stop, sess := newSession(cmd, verbose)
 			defer stop()
-			res, err := shrink.Run(ctx, shrink.Options{Dir: dir, Store: store, Budget: budget, Replays: replays, Log: sess.log,
+			res, err := shrink.Run(ctx, shrink.Options{Dir: dir, Store: store, Budget: budget, Replays: replays, Log: sess.log, Program: sess.program,
 				Runner: shrinkRunner(runner.Options{Log: sess.log, Progress: cmd.ErrOrStderr(), Live: sess.live,
 					Program: sess.program, LinearizableTimeout: linTimeout})})
 			if err != nil {
