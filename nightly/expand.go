@@ -60,18 +60,18 @@ func CheckerNames(text string) []string {
 // Expand lists the runs of m, named nightly-<stamp>-<system>-<algo>-<bug>-
 // <nemesis>-s<seed> under store, in the file's order: systems, then algos,
 // then bugs, then nemeses, then seeds (so a night's runs of one build sit
-// together). Bugs combine only with their own algorithm; a contract system
-// has no algorithm and runs faithful only.
+// together). Bugs combine only with their own algorithm; the other systems
+// have no algorithm and run faithful only.
 func Expand(m Matrix, stamp, store string) ([]Run, error) {
 	var out []Run
 	for _, s := range m.Systems {
 		algos := m.Algos
-		if s.Kind == "contract" {
-			algos = []string{""}
+		if s.Kind != runner.SystemElectd {
+			algos = []string{""} // only electd has algorithms and planted bugs
 		}
 		for _, a := range algos {
 			bs := []string{Faithful}
-			if s.Kind == "electd" {
+			if s.Kind == runner.SystemElectd {
 				bs = bugsFor(m.Bugs, a)
 			}
 			for _, b := range bs {
@@ -80,10 +80,8 @@ func Expand(m Matrix, stamp, store string) ([]Run, error) {
 						r := Run{System: s.Name, Algo: a, Bug: b, Nemesis: n.Label, Seed: seed}
 						r.Name = runName(stamp, r)
 						c := m.Base
-						c.System, c.Binary, c.Args = s.Kind, s.Binary, s.Args
-						if s.Kind == "electd" {
-							c.Algo, c.ReadMode = a, s.ReadMode
-						}
+						c.System, c.Binary, c.Args, c.ReadMode, c.Image = s.Kind, s.Binary, s.Args, s.ReadMode, s.Image
+						c.Algo = a // "" but for electd
 						if !r.Faithful() {
 							c.Bug = b
 						}

@@ -30,10 +30,11 @@ const maxSeeds = 1000
 // System is one system of the matrix.
 type System struct {
 	Name     string // the label in run names: "electd", or the contract system's name
-	Kind     string // runner's --system: "electd" or "contract"
+	Kind     string // runner's --system: electd, zookeeper, etcd or contract
 	Binary   string // contract: the node binary
 	Args     string // contract: its arguments
-	ReadMode string // electd: --read-mode
+	ReadMode string // --read-mode (runner checks it against the system)
+	Image    string // zookeeper, etcd: --image
 }
 
 // Nemesis is one fault set of the matrix.
@@ -145,7 +146,7 @@ func Parse(file string, data []byte) (Matrix, error) {
 			return m, fmt.Errorf("%s: %s is missing", file, want)
 		}
 	}
-	hasElectd := slices.ContainsFunc(m.Systems, func(s System) bool { return s.Kind == "electd" })
+	hasElectd := slices.ContainsFunc(m.Systems, func(s System) bool { return s.Kind == runner.SystemElectd })
 	if _, ok := seen["algos"]; !ok {
 		if hasElectd {
 			return m, fmt.Errorf("%s: algos is missing (electd needs raft, zab or both)", file)
@@ -158,6 +159,14 @@ func Parse(file string, data []byte) (Matrix, error) {
 		// Only the combination of settings is left to check here: the
 		// matrix fills system, algo and bug per run.
 		return m, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, s := range m.Systems {
+		// Each system with the settings it brings (a read mode it has?).
+		c := m.Base
+		c.System, c.ReadMode, c.Image, c.Binary, c.Args = s.Kind, s.ReadMode, s.Image, s.Binary, s.Args
+		if err := c.Validate(); err != nil {
+			return m, fmt.Errorf("%s: systems: %s: %w", file, s.Name, err)
+		}
 	}
 	return m, nil
 }
@@ -255,12 +264,12 @@ func parseSystem(file string, it *yaml.Node) (System, error) {
 	switch it.Kind {
 	case yaml.ScalarNode:
 		switch it.Value {
-		case "electd":
-			return System{Name: "electd", Kind: "electd"}, nil
+		case runner.SystemElectd, runner.SystemZooKeeper, runner.SystemEtcd:
+			return System{Name: it.Value, Kind: it.Value}, nil
 		case "contract":
 			return System{}, errAt(file, it.Line, "systems: contract needs binary and args: {name: mynode, binary: ./mynode, args: '--id {id} ...'}")
 		default:
-			return System{}, errAt(file, it.Line, "systems: unknown system %q; want electd, or {name, binary, args} for your own node", it.Value)
+			return System{}, errAt(file, it.Line, "systems: unknown system %q; want electd, zookeeper, etcd, or {name, binary, args} for your own node", it.Value)
 		}
 	case yaml.MappingNode:
 	default:
@@ -281,8 +290,8 @@ func parseSystem(file string, it *yaml.Node) (System, error) {
 		}
 		switch key {
 		case "system":
-			if v.Value != "electd" && v.Value != "contract" {
-				return s, errAt(file, v.Line, "systems: system: want electd or contract, got %q", v.Value)
+			if !slices.Contains([]string{runner.SystemElectd, runner.SystemZooKeeper, runner.SystemEtcd, runner.SystemContract}, v.Value) {
+				return s, errAt(file, v.Line, "systems: system: want electd, zookeeper, etcd or contract, got %q", v.Value)
 			}
 			s.Kind, kindLine = v.Value, v.Line
 		case "name":
@@ -295,12 +304,11 @@ func parseSystem(file string, it *yaml.Node) (System, error) {
 		case "args":
 			s.Args = v.Value
 		case "read-mode":
-			if !slices.Contains([]string{"", "quorum", "lease"}, v.Value) {
-				return s, errAt(file, v.Line, "systems: read_mode: want quorum or lease, got %q", v.Value)
-			}
-			s.ReadMode = v.Value
+			s.ReadMode = v.Value // checked against the system with the run's settings
+		case "image":
+			s.Image = v.Value
 		default:
-			return s, errAt(file, k.Line, "systems: unknown key %q; want system, name, binary, args or read_mode", k.Value)
+			return s, errAt(file, k.Line, "systems: unknown key %q; want system, name, binary, args, read_mode or image", k.Value)
 		}
 	}
 	if s.Kind == "" {
@@ -324,12 +332,12 @@ func parseSystem(file string, it *yaml.Node) (System, error) {
 			}
 			s.Name = base
 		}
-	case "electd":
+	default:
 		if s.Binary != "" || s.Args != "" {
 			return s, errAt(file, kindLine, "systems: binary and args apply to a contract system only")
 		}
 		if s.Name == "" {
-			s.Name = "electd"
+			s.Name = s.Kind
 			if s.ReadMode != "" {
 				s.Name += "-" + s.ReadMode
 			}
@@ -416,8 +424,8 @@ func checkBugs(file string, line int, m Matrix) error {
 		}
 	}
 	if !slices.ContainsFunc(m.Bugs, func(e bugEntry) bool { return e.Value == Faithful }) &&
-		slices.ContainsFunc(m.Systems, func(s System) bool { return s.Kind == "contract" }) {
-		return errAt(file, line, "bugs: a contract system has no planted bug: add none so that it runs")
+		slices.ContainsFunc(m.Systems, func(s System) bool { return s.Kind != runner.SystemElectd }) {
+		return errAt(file, line, "bugs: only electd has planted bugs: add none so that the other systems run")
 	}
 	return nil
 }

@@ -38,6 +38,19 @@ func TestExpand(t *testing.T) {
 		runs  int
 		check func(t *testing.T, runs []Run)
 	}{
+		{name: "real systems run faithful, with their own read modes", yaml: "systems:\n  - zookeeper\n  - {system: zookeeper, read_mode: local}\n  - etcd\n  - electd\nalgos: [raft]\nbugs: [none, raft.local-read]\nnemeses: [all]\nseeds: 1\n",
+			runs: 3 + 2,
+			check: func(t *testing.T, runs []Run) {
+				assert.Equal(t, "nightly-20260102-zookeeper-none-all-s1", runs[0].Name)
+				assert.Equal(t, "zookeeper", runs[0].Config.System)
+				assert.Empty(t, runs[0].Config.Algo, "no algorithm for a real system")
+				assert.Equal(t, "nightly-20260102-zookeeper-local-none-all-s1", runs[1].Name)
+				assert.Equal(t, "local", runs[1].Config.ReadMode)
+				assert.Equal(t, "etcd", runs[2].Config.System)
+				for _, r := range runs[:3] {
+					assert.True(t, r.Faithful())
+				}
+			}},
 		{name: "faithful only", yaml: "systems: [electd]\nalgos: [raft, zab]\nbugs: [none]\nnemeses: [all]\nseeds: 3\n",
 			runs: 2 * 3,
 			check: func(t *testing.T, runs []Run) {
@@ -161,9 +174,10 @@ func TestParseErrors(t *testing.T) {
 		{"seed twice", "systems: [electd]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: [3, 3]\n", "m.yaml:5: seeds: 3 is listed twice"},
 		{"missing seeds", "systems: [electd]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\n", "m.yaml: seeds is missing"},
 		{"missing algos", "systems: [electd]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", "m.yaml: algos is missing"},
-		{"unknown system", "systems: [etcd]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", `m.yaml:1: systems: unknown system "etcd"`},
+		{"a read mode the system has not", "systems:\n  - {system: etcd, read_mode: local}\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", "reads linearizable or serializable"},
+		{"unknown system", "systems: [redis]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", `m.yaml:1: systems: unknown system "redis"`},
 		{"contract without args", "systems:\n  - electd\n  - binary: ./x\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", "m.yaml:3: systems: a contract system needs binary and args"},
-		{"contract with only bugs", "systems:\n  - {name: x, binary: ./x, args: '{id}'}\nbugs: [all]\nnemeses: [all]\nseeds: 1\n", "m.yaml:3: bugs: a contract system has no planted bug"},
+		{"contract with only bugs", "systems:\n  - {name: x, binary: ./x, args: '{id}'}\nbugs: [all]\nnemeses: [all]\nseeds: 1\n", "m.yaml:3: bugs: only electd has planted bugs"},
 		{"bad system name", "systems:\n  - {name: 'a b', binary: ./x, args: '{id}'}\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", "m.yaml:2: systems: name: want"},
 		{"interval longer than the run", ok + "time_limit: 5s\nnemesis_interval: 10s\n", "m.yaml: --nemesis-interval 10s is longer"},
 	}

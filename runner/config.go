@@ -253,8 +253,8 @@ func FieldByName(name string) (Field, bool) {
 func (c Config) Validate() error {
 	var errs []error
 	for _, f := range Fields {
-		if f.check == nil {
-			continue
+		if f.check == nil || (f.Name == "algo" && c.System != SystemElectd) {
+			continue // only electd has an algorithm
 		}
 		if err := f.check(&c); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
