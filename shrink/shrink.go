@@ -28,6 +28,9 @@ import (
 const (
 	DefaultBudget  = 10 * time.Minute
 	DefaultReplays = 3
+	// originalTries times --replays is how often the original schedule is
+	// replayed, until it fails, before shrink gives up on it.
+	originalTries = 3
 )
 
 // Mark is what a candidate's run.json records of the shrink.
@@ -126,7 +129,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	for i := range all {
 		all[i] = i
 	}
-	fails, err := s.test(ctx, all)
+	// The original gets more tries than a candidate: nothing can be
+	// shrunk before it fails again, and a rare failure is still a failure.
+	fails, err := s.replay(ctx, all, originalTries*opts.Replays)
 	switch {
 	case errors.Is(err, ErrBudget), err == nil && !fails:
 		res.ExitCode = 2
@@ -203,10 +208,15 @@ func Schedule(orig nemesis.Schedule, keep []int) nemesis.Schedule {
 // replay is invalid. A failing replay's run directory is kept while its
 // candidate is the smallest failing one; every other replay's is removed.
 func (s *shrinker) test(ctx context.Context, keep []int) (bool, error) {
+	return s.replay(ctx, keep, s.opts.Replays)
+}
+
+// replay is test with n replays.
+func (s *shrinker) replay(ctx context.Context, keep []int, n int) (bool, error) {
 	s.res.Candidates++
 	k := s.res.Candidates
 	sched := Schedule(s.orig, keep)
-	for j := 1; j <= s.opts.Replays; j++ {
+	for j := 1; j <= n; j++ {
 		el := s.now().Sub(s.began)
 		if s.res.Runs > 0 && el+s.spent/time.Duration(s.res.Runs) > s.opts.Budget || el >= s.opts.Budget {
 			return false, ErrBudget

@@ -204,7 +204,7 @@ func TestShrinkDoesNotReproduce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, res.ExitCode)
 	assert.False(t, res.Reproduced)
-	assert.Len(t, f.calls, 3, "the original, three times")
+	assert.Len(t, f.calls, 9, "the original, three times --replays")
 }
 
 func TestShrinkNeedsNoFault(t *testing.T) {

@@ -33,7 +33,8 @@ func newShrinkCmd() *cobra.Command {
 each with the run's settings and its faults at their own offsets, and keeps
 the smallest schedule that still fails. Runs are not deterministic, so each
 candidate is replayed up to --replays times and fails when any replay is
-invalid. The answer is a normal run directory (the failing replay of the
+invalid; the original schedule itself gets three times as many replays to
+fail again before shrink gives up. The answer is a normal run directory (the failing replay of the
 smallest schedule, its report saying what it was shrunk from); the other
 replays are removed.
 
