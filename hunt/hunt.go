@@ -112,33 +112,33 @@ type Trial struct {
 	Dir      string          `json:"dir,omitempty"`
 	Report   string          `json:"report,omitempty"`
 	Replay   string          `json:"replay,omitempty"`
-	Duration time.Duration   `json:"duration"`
+	Duration rundir.Duration `json:"duration"`
 	Error    string          `json:"error,omitempty"` // could not run, or interrupted
 }
 
 // Summary is a hunt: what it tried and what it found.
 type Summary struct {
-	Name     string         `json:"name"`
-	Dir      string         `json:"dir"`
-	System   string         `json:"system"`
-	Algo     string         `json:"algo,omitempty"`
-	Bug      string         `json:"bug,omitempty"`
-	Nodes    int            `json:"nodes"`
-	Strategy string         `json:"strategy"`
-	Seed     int64          `json:"seed"`
-	Budget   time.Duration  `json:"budget"`
-	Trial    time.Duration  `json:"trial"`
-	Started  time.Time      `json:"started"`
-	Elapsed  time.Duration  `json:"elapsed"`
-	Trials   []Trial        `json:"trials"`
-	Ops      int64          `json:"ops"`
-	Faults   map[string]int `json:"faults"`   // scheduled episodes by pattern or kind, over every trial
-	Features int            `json:"features"` // distinct behaviours seen
+	Name     string          `json:"name"`
+	Dir      string          `json:"dir"`
+	System   string          `json:"system"`
+	Algo     string          `json:"algo,omitempty"`
+	Bug      string          `json:"bug,omitempty"`
+	Nodes    int             `json:"nodes"`
+	Strategy string          `json:"strategy"`
+	Seed     int64           `json:"seed"`
+	Budget   rundir.Duration `json:"budget"`
+	Trial    rundir.Duration `json:"trial"`
+	Started  time.Time       `json:"started"`
+	Elapsed  rundir.Duration `json:"elapsed"`
+	Trials   []Trial         `json:"trials"`
+	Ops      int64           `json:"ops"`
+	Faults   map[string]int  `json:"faults"`   // scheduled episodes by pattern or kind, over every trial
+	Features int             `json:"features"` // distinct behaviours seen
 	// Found is the invalid trial's index in Trials, -1 for none; TimeToFind
 	// the hunt's elapsed time when it ended.
-	Found       int           `json:"found"`
-	TimeToFind  time.Duration `json:"time_to_find,omitempty"`
-	Interrupted bool          `json:"interrupted,omitempty"`
+	Found       int             `json:"found"`
+	TimeToFind  rundir.Duration `json:"time_to_find,omitempty"`
+	Interrupted bool            `json:"interrupted,omitempty"`
 	// ExitCode is 1 found, 0 the whole budget found nothing, 2 a trial was
 	// unknown (or the hunt cut short) and none invalid, 3 could not run.
 	ExitCode int    `json:"exit_code"`
@@ -154,7 +154,7 @@ func (s Summary) Effort() string {
 	if list != "" {
 		e += " (" + list + ")"
 	}
-	return e + " in " + s.Elapsed.Round(time.Second).String()
+	return e + " in " + time.Duration(s.Elapsed).Round(time.Second).String()
 }
 
 // FaultsText is "5 (pattern a ×3, kill ×2)", largest first.
@@ -236,7 +236,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		opts.Dir = filepath.Join(b.Store, huntName(b, started))
 	}
 	sum := Summary{Name: filepath.Base(opts.Dir), Dir: opts.Dir, System: b.System, Algo: b.Algo, Bug: b.Bug,
-		Nodes: b.Nodes, Strategy: opts.Strategy, Seed: opts.Seed, Budget: opts.Budget, Trial: opts.Trial,
+		Nodes: b.Nodes, Strategy: opts.Strategy, Seed: opts.Seed, Budget: rundir.Duration(opts.Budget), Trial: rundir.Duration(opts.Trial),
 		Started: started, Faults: map[string]int{}, Found: -1}
 	if b.System != runner.SystemElectd {
 		sum.Algo = ""
@@ -267,7 +267,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			break
 		}
 		t, res := h.trial(ctx, n)
-		spent += t.Duration
+		spent += time.Duration(t.Duration)
 		sum.Trials = append(sum.Trials, t)
 		sum.Ops += t.Ops
 		for k, c := range t.Faults {
@@ -283,7 +283,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			break
 		}
 		if t.Verdict == checker.Invalid {
-			sum.Found, sum.TimeToFind, sum.FoundResult = len(sum.Trials)-1, now().Sub(started), res
+			sum.Found, sum.TimeToFind, sum.FoundResult = len(sum.Trials)-1, rundir.Duration(now().Sub(started)), res
 			break
 		}
 		if t.Verdict != checker.Valid {
@@ -294,12 +294,12 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			break
 		}
 	}
-	sum.Elapsed = now().Sub(started)
+	sum.Elapsed = rundir.Duration(now().Sub(started))
 	switch {
 	case sum.Found >= 0:
 		sum.ExitCode = 1
 		t := sum.Trials[sum.Found]
-		sum.Status = fmt.Sprintf("found in trial %d after %s (%s)", t.N, sum.TimeToFind.Round(time.Second), strings.Join(t.FoundBy, ", "))
+		sum.Status = fmt.Sprintf("found in trial %d after %s (%s)", t.N, time.Duration(sum.TimeToFind).Round(time.Second), strings.Join(t.FoundBy, ", "))
 	case cannot:
 		sum.ExitCode = 3
 		sum.Status = "a trial could not run"
@@ -442,7 +442,7 @@ func (h *hunter) trial(ctx context.Context, n int) (Trial, runner.Result) {
 	h.log.Info("trial", "n", n, "seed", seed, "arms", arms, "compose", compose, "faults", len(sched.Episodes))
 	began := h.now()
 	res, err := o.Runner.Run(ctx, cfg, sched, command)
-	t.Duration = h.now().Sub(began)
+	t.Duration = rundir.Duration(h.now().Sub(began))
 	t.Dir, t.Replay, t.Report, t.Ops, t.Applied = res.Dir, res.Replay, res.ReportFile, res.Ops, res.Faults
 	if err != nil {
 		t.Error = err.Error()

@@ -182,10 +182,10 @@ func TestHuntExits(t *testing.T) {
 			assert.Equal(t, tc.exit, sum.ExitCode)
 			assert.Equal(t, tc.found, sum.Found)
 			assert.Contains(t, sum.Status, tc.contains)
-			assert.LessOrEqual(t, sum.Elapsed, 2*time.Minute, "the budget bounds the hunt")
+			assert.LessOrEqual(t, time.Duration(sum.Elapsed), 2*time.Minute, "the budget bounds the hunt")
 			if tc.found >= 0 {
 				assert.Equal(t, []string{checker.NameLinearizable}, sum.Trials[tc.found].FoundBy)
-				assert.Equal(t, time.Duration(tc.trials)*30*time.Second, sum.TimeToFind)
+				assert.Equal(t, time.Duration(tc.trials)*30*time.Second, time.Duration(sum.TimeToFind))
 			}
 			// The summary is on disk, page and JSON.
 			back, err := ReadSummary(sum.Dir)
@@ -206,7 +206,7 @@ func TestHuntBudget(t *testing.T) {
 	sum, err := Run(context.Background(), options(t, f, Random))
 	require.NoError(t, err)
 	assert.Len(t, sum.Trials, 2)
-	assert.Equal(t, 100*time.Second, sum.Elapsed)
+	assert.Equal(t, 100*time.Second, time.Duration(sum.Elapsed))
 	// The first trial runs even when it alone is longer than the budget.
 	f = newFake(5 * time.Minute)
 	sum, err = Run(context.Background(), options(t, f, Random))

@@ -55,7 +55,7 @@ func writeSummaryArms(s Summary, arms []armRow) error {
 func renderPage(s Summary, arms []armRow, now time.Time) ([]byte, error) {
 	v := pageView{Summary: s, Effort: s.Effort(), Arms: arms,
 		BudgetText: s.Budget.String(), TrialText: s.Trial.String(),
-		StartedText: s.Started.UTC().Format("2006-01-02 15:04:05 MST"), ElapsedText: s.Elapsed.Round(time.Second).String(),
+		StartedText: s.Started.UTC().Format("2006-01-02 15:04:05 MST"), ElapsedText: time.Duration(s.Elapsed).Round(time.Second).String(),
 		Generated: now.UTC().Format(time.RFC3339)}
 	switch s.ExitCode {
 	case 0:
@@ -68,7 +68,7 @@ func renderPage(s Summary, arms []armRow, now time.Time) ([]byte, error) {
 	v.Target = strings.Join(nonEmpty(s.System, s.Algo, s.Bug), " / ")
 	for _, t := range s.Trials {
 		r := pageRow{Trial: t, ArmsText: strings.Join(t.Arms, " + "), FaultsText: FaultsText(t.Faults),
-			FoundByText: strings.Join(t.FoundBy, ", "), DurationText: t.Duration.Round(time.Second).String()}
+			FoundByText: strings.Join(t.FoundBy, ", "), DurationText: time.Duration(t.Duration).Round(time.Second).String()}
 		if t.Compose {
 			r.ArmsText += " (composed)"
 		}

@@ -222,7 +222,7 @@ func printScoreboard(w io.Writer, sums []hunt.Summary) bool {
 		found, when, by := "no", "-", "-"
 		switch {
 		case s.Found >= 0 && s.Found < len(s.Trials):
-			found, when = "FOUND", s.TimeToFind.Round(time.Second).String()
+			found, when = "FOUND", time.Duration(s.TimeToFind).Round(time.Second).String()
 			by = strings.Join(s.Trials[s.Found].FoundBy, ", ")
 			if s.Bug == "" {
 				found, falseAlarm = "FALSE ALARM", true
