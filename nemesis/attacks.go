@@ -148,16 +148,26 @@ func runIsolateAfterAck(ctx context.Context, a *attack) bool {
 }
 
 // IsolateKillQuorum: cut the leader off, wait for the majority to elect a
-// new one, kill a member of that new majority (the new leader, or one of
-// its followers: Variant), and heal the partition HoldMS later: the old
-// leader rejoins a quorum that lost one of the nodes holding the new
-// epoch's history. The shape of ZOOKEEPER-1154 (the node with the highest
-// zxid absent at an election, then back: DIFF instead of TRUNC), of
-// ZOOKEEPER-2845's reproducer (followers killed, a new quorum, the old
-// leader rejoins) and of the kill-and-partition combinations Jepsen found
-// Redis-Raft and NATS losing writes under.
+// new one, WaitMS later kill Count members of that new majority (the new
+// leader first, or only its followers: Variant Leader or One), and heal the
+// partition HoldMS later: the old leader, with its longer history from the
+// old epoch, rejoins a quorum that lost nodes holding the new epoch's.
+// Count is one, or (drawn half the time) enough that the survivors are no
+// longer a quorum without the old leader, so that the heal forces an
+// election between stale and new histories. The shape of ZOOKEEPER-1154
+// (the node with the highest zxid absent at an election, then back: DIFF
+// instead of TRUNC), of ZOOKEEPER-2845's reproducer (followers killed, a
+// new quorum, the old leader rejoins) and of the kill-and-partition
+// combinations Jepsen found Redis-Raft and NATS losing writes under.
 func drawIsolateKillQuorum(rng *rand.Rand, ep *Episode, _ []string) {
 	ep.Kind, ep.Variant = rundir.KindPartition, pick(rng, Leader, One)
+	// The new majority is every node but the old leader; it stays a
+	// quorum of the whole after losing all but a quorum of it.
+	n := len(ep.Order)
+	ep.Count = 1
+	if rng.IntN(2) == 0 {
+		ep.Count = max(n-1-(n/2+1)+1, 1)
+	}
 	ep.WaitMS = ms(rng, 0, 500)
 	ep.HoldMS = ms(rng, 0, 1000)
 }
@@ -171,14 +181,18 @@ func runIsolateKillQuorum(ctx context.Context, a *attack) bool {
 	if !ok || !sleep(ctx, time.Duration(a.ep.WaitMS)*time.Millisecond) {
 		return true
 	}
-	victim, variant := l2, Leader
-	if a.ep.Variant == One {
-		// The first follower of the new majority in the drawn order.
-		if fs := without(without(a.ep.Order, l), l2); len(fs) > 0 {
-			victim, variant = fs[0], One
-		}
+	// The new majority: its leader first, then its followers in the drawn
+	// order; Variant One spares the leader when it can.
+	majority := append([]string{l2}, without(without(a.ep.Order, l), l2)...)
+	count := min(max(a.ep.Count, 1), len(majority))
+	victims, variant := majority[:count], Leader
+	if a.ep.Variant == One && len(majority) > count {
+		victims, variant = majority[1:count+1], One
 	}
-	if !a.strike(ctx, kill{hit{variant: variant, nodes: []string{victim}, leader: variant == Leader}}) {
+	if count > 1 {
+		variant = Minority
+	}
+	if !a.strike(ctx, kill{hit{variant: variant, nodes: slices.Clone(victims), leader: victims[0] == l2}}) {
 		return true
 	}
 	if sleep(ctx, time.Duration(a.ep.HoldMS)*time.Millisecond) {

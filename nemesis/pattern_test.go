@@ -229,6 +229,12 @@ func TestPatternsFireAndHeal(t *testing.T) {
 			[]string{"start-partition [n1]", "kill [n2]", "stop-partition [n1]", "start [n2]"}, 2},
 		{"isolate-kill-new-majority, follower", with(IsolateKillQuorum, func(e *Episode) { e.Kind, e.Variant, e.WaitMS, e.HoldMS = rundir.KindPartition, One, 10, 50 }), false,
 			[]string{"start-partition [n1]", "kill [n3]", "stop-partition [n1]", "start [n3]"}, 1},
+		{"isolate-kill-new-majority, new leader and enough to break the quorum", with(IsolateKillQuorum, func(e *Episode) {
+			e.Kind, e.Variant, e.Count, e.WaitMS, e.HoldMS = rundir.KindPartition, Leader, 2, 10, 50
+		}), false, []string{"start-partition [n1]", "kill [n2 n3]", "stop-partition [n1]", "start [n2 n3]"}, 2},
+		{"isolate-kill-new-majority, followers enough to break the quorum", with(IsolateKillQuorum, func(e *Episode) {
+			e.Kind, e.Variant, e.Count, e.WaitMS, e.HoldMS = rundir.KindPartition, One, 2, 10, 50
+		}), false, []string{"start-partition [n1]", "kill [n3 n4]", "stop-partition [n1]", "start [n3 n4]"}, 1},
 		{"double-election, pause", with(DoubleElection, func(e *Episode) { e.Kind, e.Variant = rundir.KindPause, Leader }), false,
 			[]string{"pause [n1]", "pause [n2]", "resume [n1]", "resume [n2]"}, 2},
 		{"double-election, isolate", with(DoubleElection, func(e *Episode) { e.Kind, e.Variant = rundir.KindPartition, IsolateLeader }), false,
