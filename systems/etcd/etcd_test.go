@@ -526,3 +526,20 @@ func TestPruneCache(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"debian-old", "debian-new", "tmp-new"}, left, "entries live 30 days, a killed build's work directory one")
 }
+
+func TestDial(t *testing.T) {
+	members := NewMembers()
+	dial := Dial(ClientOptions{ReadMode: ReadSerializable, Members: members})
+	conn, err := dial(workloads.Endpoint{Node: "n2", Addr: "127.0.0.1:1"}, 250*time.Millisecond)
+	require.NoError(t, err)
+	defer conn.Close()
+	c, ok := conn.(*Client)
+	require.True(t, ok)
+	assert.Equal(t, "n2", c.Node)
+	assert.Equal(t, 250*time.Millisecond, c.timeout)
+	assert.True(t, c.serializable)
+	assert.Same(t, members, c.members, "one book per ensemble")
+	conn, err = dial(workloads.Endpoint{Node: "bad", Addr: "127.0.0.1:1"}, time.Second)
+	assert.Error(t, err)
+	assert.Nil(t, conn, "no typed nil behind the interface")
+}
