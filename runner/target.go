@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/splitbrain/splitbrain/systems"
 	"github.com/splitbrain/splitbrain/systems/contract"
@@ -64,23 +63,14 @@ func (c Config) target(ctx context.Context, log *slog.Logger) (target, error) {
 			}
 			opts.BaseImage = base.Tag
 		}
-		epochs := zookeeper.NewEpochs() // one book of epochs for the ensemble
-		dial := func(ep workloads.Endpoint, timeout time.Duration) (workloads.Conn, error) {
-			return zookeeper.NewClient(ep.Node, ep.Addr, zookeeper.ClientOptions{
-				Timeout: timeout, ReadMode: c.ReadMode, Epochs: epochs, Logger: log})
-		}
+		dial := zookeeper.Dial(zookeeper.ClientOptions{ReadMode: c.ReadMode, Logger: log})
 		return target{sys: zookeeper.System(opts), dial: dial}, nil
 	case SystemEtcd:
 		sys, _, err := etcd.Prepare(ctx, etcd.Options{Version: c.EtcdVersion, BaseImage: c.Image}, logf)
 		if err != nil {
 			return target{}, fmt.Errorf("preparing etcd: %w", err)
 		}
-		members := etcd.NewMembers() // one map of member ids for the ensemble
-		dial := func(ep workloads.Endpoint, timeout time.Duration) (workloads.Conn, error) {
-			return etcd.NewClient(ep.Node, ep.Addr, etcd.ClientOptions{
-				Timeout: timeout, ReadMode: c.ReadMode, Members: members, Logger: log})
-		}
-		return target{sys: sys, dial: dial}, nil
+		return target{sys: sys, dial: etcd.Dial(etcd.ClientOptions{ReadMode: c.ReadMode, Logger: log})}, nil
 	default:
 		var bs []string
 		if c.Bug != "" {
