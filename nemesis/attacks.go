@@ -213,8 +213,8 @@ func runIsolateKillQuorum(ctx context.Context, a *attack) bool {
 // cast twice in one term across quick successive elections (Zeebe #5356,
 // Hazelcast #16643, CCF #8094). An isolation is moved from the first
 // leader to the second as a heal then a cut, milliseconds apart (one
-// partition at a time). HoldMS: how long the third leader is left alone
-// before the episode heals the second.
+// partition at a time) in one step: the cut that isolates the second
+// replaces the first's.
 func drawDoubleElection(rng *rand.Rand, ep *Episode, kinds []string) {
 	ep.Kind = pickKindOf(rng, kinds, rundir.KindPause, rundir.KindKill, rundir.KindPartition)
 	ep.Variant = Leader
@@ -234,8 +234,7 @@ func runDoubleElection(ctx context.Context, a *attack) bool {
 		return true
 	}
 	if a.ep.Kind == rundir.KindPartition {
-		a.healLast(ctx)
-		a.strike(ctx, takeDown(a.ep.Kind, l2, a.ep.Order))
+		a.swapCut(ctx, takeDown(a.ep.Kind, l2, a.ep.Order))
 		return true
 	}
 	if a.strike(ctx, takeDown(a.ep.Kind, l2, a.ep.Order)) {
@@ -372,4 +371,86 @@ func runFlapping(ctx context.Context, a *attack) bool {
 		}
 	}
 	return fired
+}
+
+// ShiftingPartition: cut the nodes into halves with the leader on the
+// minority side, and every time the majority elects a leader (or PeriodMS
+// passes without one), WaitMS later shift the cut: the drawn order turns by
+// Count, so that a node or two cross from one side to the other while an
+// election or a discovery is under way, and each cut replaces the last at
+// once. Nodes hear two prospective leaders of neighbouring rounds, and a
+// voter moves from one candidate's side to the other's. The shape of the
+// Zab specification's Leadership1/2 (two prospective leaders of one epoch,
+// a follower acknowledging both: Learner's ACKEPOCH), of Raft votes cast
+// for two candidates of one term (Zeebe #5356, akka-raft #56), of Redis
+// Cluster's two replicas asking for votes in one epoch, and of Jepsen's
+// majorities-ring partitions, where every node sees a different majority
+// (MongoDB's v0 protocol).
+func drawShifting(rng *rand.Rand, ep *Episode, _ []string) {
+	ep.Kind, ep.Variant = rundir.KindPartition, Halves
+	ep.Count = 1 + rng.IntN(max(len(ep.Order)/2, 1))
+	ep.PeriodMS = ms(rng, 300, 1500)
+	ep.WaitMS = ms(rng, 0, 300)
+}
+
+func runShifting(ctx context.Context, a *attack) bool {
+	l, ok := a.await(ctx, anyLeader)
+	if !ok {
+		return false
+	}
+	order := a.ep.Resolve(l)
+	if !a.ep.Leader {
+		order = slices.Clone(a.ep.Order)
+	}
+	n := len(order)
+	if n < 2 {
+		return false
+	}
+	step := max(a.ep.Count, 1)
+	leader := l
+	for turn := 0; ctx.Err() == nil && a.err == nil; turn++ {
+		k := turn * step % n
+		rot := append(slices.Clone(order[k:]), order[:k]...)
+		minority, majority := rot[:n/2], rot[n/2:]
+		f := partition{hit: hit{variant: Halves, nodes: slices.Clone(minority), leader: turn == 0},
+			cut: Cut{Groups: [][]string{slices.Clone(minority), slices.Clone(majority)}, Targets: slices.Clone(minority)}}
+		if !a.swapCut(ctx, f) {
+			return turn > 0
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Duration(a.ep.PeriodMS)*time.Millisecond)
+		if now, ok := a.await(pctx, newLeader(leader)); ok {
+			leader = now
+		}
+		cancel()
+		if !sleep(ctx, time.Duration(a.ep.WaitMS)*time.Millisecond) {
+			break
+		}
+	}
+	return true
+}
+
+// swapCut puts f's cut in place of the partition applied last, in one
+// step (Cluster.Partition replaces the cut in force: no moment of a healed
+// network comes between); the old one's stop entry is recorded first.
+// With no partition of the attack's in effect it is strike.
+func (a *attack) swapCut(ctx context.Context, f Fault) bool {
+	i := slices.IndexFunc(a.in, func(inj Injected) bool { return slices.Contains(inj.claims, networkClaim) })
+	if i < 0 {
+		return a.strike(ctx, f)
+	}
+	old := a.in[i]
+	a.in = slices.Delete(a.in, i, i+1)
+	a.n.release(old.claims)
+	if err := a.n.record(old.Stop, nil); err != nil {
+		a.err = err
+	}
+	if a.strike(ctx, f) {
+		return true
+	}
+	// Nothing replaced the old cut (the history failed, or another fault
+	// took the network meanwhile): heal it, since nothing else will.
+	if err := a.n.heal(ctx, Injected{Stop: old.Stop, Heal: old.Heal}); err != nil && a.err == nil {
+		a.err = err
+	}
+	return false
 }

@@ -156,12 +156,15 @@ func (n *Nemesis) clearActive(key int) {
 	delete(n.active, key)
 }
 
+// networkClaim is what a partition holds.
+const networkClaim = "the network"
+
 // claimsOf is what f holds while in effect: the network for a partition
 // (Cluster.Heal removes every cut, so one partition at a time), a node's
 // process for a kill or a pause, its clock, its netem.
 func claimsOf(f Fault) []string {
 	if f.Kind() == rundir.KindPartition {
-		return []string{"the network"}
+		return []string{networkClaim}
 	}
 	var out []string
 	for _, id := range f.Nodes() {
@@ -198,7 +201,7 @@ func (n *Nemesis) release(keys []string) {
 	for _, k := range keys {
 		delete(n.claims, k)
 	}
-	if !n.claims["the network"] {
+	if !n.claims[networkClaim] {
 		n.cut = nil
 	}
 }

@@ -21,12 +21,13 @@ const (
 	SlowClockCutOff    = "slow-clock-cut-off"
 	OneWayLeader       = "one-way-leader"
 	FlappingPartitions = "flapping-partition"
+	ShiftingPartition  = "shifting-partition"
 )
 
 // Patterns lists the reactive attack patterns by name (stable names; they
 // go in schedule.json and reports).
 var Patterns = []string{StrikeNewLeader, IsolateAfterAck, IsolateKillQuorum, DoubleElection,
-	PausePastTimeout, SlowClockCutOff, OneWayLeader, FlappingPartitions}
+	PausePastTimeout, SlowClockCutOff, OneWayLeader, FlappingPartitions, ShiftingPartition}
 
 // patternDef is what the package knows of a pattern: the kinds it uses
 // (drawn only when the mix holds all of needs and one of alt at least),
@@ -62,6 +63,7 @@ func init() {
 		SlowClockCutOff:    {needs: []string{rundir.KindClock, rundir.KindPartition}, draw: drawSlowClockCutOff, run: runSlowClockCutOff},
 		OneWayLeader:       {needs: []string{rundir.KindPartition}, draw: drawOneWayLeader, run: runOneWayLeader},
 		FlappingPartitions: {needs: []string{rundir.KindPartition}, draw: drawFlapping, run: runFlapping},
+		ShiftingPartition:  {needs: []string{rundir.KindPartition}, draw: drawShifting, run: runShifting},
 	}
 }
 

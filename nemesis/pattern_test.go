@@ -109,6 +109,7 @@ func (e *electing) Resume(ctx context.Context, id string) error {
 func (e *electing) Partition(ctx context.Context, groups ...[]string) error {
 	var minority []string
 	e.mu.Lock()
+	clear(e.cut) // a cut replaces the one before
 	for _, g := range groups {
 		if len(g) <= len(e.nodes)/2 {
 			minority = append(minority, g...)
@@ -349,4 +350,24 @@ func TestPatternScheduleReplays(t *testing.T) {
 	first := play(s)
 	assert.NotEmpty(t, first)
 	assert.Equal(t, first, play(stored), "the same patterns on the same roles")
+}
+
+func TestShiftingPartition(t *testing.T) {
+	ec := newElecting(five...)
+	h := &history.Memory{}
+	ep := Episode{Duration: Duration(500 * time.Millisecond), Order: five, Kind: rundir.KindPartition, Pattern: ShiftingPartition,
+		Variant: Halves, Leader: true, Count: 2, PeriodMS: 1000, WaitMS: 30}
+	nem := New(Config{Cluster: ec, History: h, Leader: ec.Leader})
+	require.NoError(t, nem.Run(context.Background(), Schedule{Episodes: []Episode{ep}}, time.Now()))
+	es := entries(t, h)
+	require.GreaterOrEqual(t, len(es), 6, "several shifts: %v", es)
+	balanced(t, es)
+	assert.Equal(t, []string{"start-partition [n1 n2] shifting-partition", "stop-partition [n1 n2] shifting-partition",
+		"start-partition [n3 n4] shifting-partition", "stop-partition [n3 n4] shifting-partition",
+		"start-partition [n5 n1] shifting-partition"}, es[:5], "the leader cut off first; each shift on a new leader")
+	calls := ec.Calls()
+	assert.Equal(t, "heal", calls[len(calls)-1])
+	assert.NotContains(t, calls[:len(calls)-1], "heal", "each cut replaces the last at once")
+	assert.Empty(t, ec.inForce())
+	assert.GreaterOrEqual(t, ec.Elections(), 3)
 }

@@ -21,8 +21,9 @@
 //	                          at once; ZOOKEEPER-3911, -4643/4646, etcd #7331, Raft's Figure 8
 //	isolate-after-ack         the leader stable and a write acknowledged (Config.Acked; else the
 //	                          stable leader plus wait_ms): isolate it; ZOOKEEPER-2845, etcd #741, Consul #54
-//	isolate-kill-new-majority isolate the leader; a new one: kill it or one of its followers; heal
-//	                          the partition; ZOOKEEPER-1154, -2845, Jepsen Redis-Raft and NATS
+//	isolate-kill-new-majority isolate the leader; a new one: kill it or its followers (one, or enough
+//	                          that the survivors need the old leader); heal the partition;
+//	                          ZOOKEEPER-1154, -2845, Jepsen Redis-Raft and NATS
 //	double-election           take the leader down; a new one: take it down and bring the first
 //	                          back; ZOOKEEPER-2832, -1732, Zab's acceptedEpoch, Zeebe #5356, CCF #8094
 //	pause-past-timeout        pause the leader until another is elected, then resume it; etcd #20418,
@@ -33,6 +34,9 @@
 //	                          stops hearing it; etcd's inLease check, CockroachDB #104042, ZOOKEEPER-2930
 //	flapping-partition        cut the leader (or a node) off and heal, again and again; Zeebe #5356,
 //	                          Hazelcast #16643, redpanda #19, CCF #8094
+//	shifting-partition        halves with the leader in the minority; on each new leader, shift the
+//	                          cut so nodes cross sides mid-election; Zab's Leadership1/2 (ACKEPOCH),
+//	                          Zeebe #5356, akka-raft #56, Jepsen's majorities-ring
 //
 // A pattern's every wait is bounded by its episode's end; one whose trigger
 // never comes applies and records nothing, and counts as given up
