@@ -375,10 +375,12 @@ func runFlapping(ctx context.Context, a *attack) bool {
 
 // ShiftingPartition: cut the nodes into halves with the leader on the
 // minority side, and every time the majority elects a leader (or PeriodMS
-// passes without one), WaitMS later shift the cut: the drawn order turns by
-// Count, so that a node or two cross from one side to the other while an
-// election or a discovery is under way, and each cut replaces the last at
-// once. Nodes hear two prospective leaders of neighbouring rounds, and a
+// passes without one), WaitMS later shift the cut, so that a node or two
+// cross from one side to the other while an election or a discovery is
+// under way; each cut replaces the last at once. Variant Rotate turns the
+// order by Count at every shift; Alternate flips between the first cut and
+// the one turned by Count, so that the nodes in both majorities go back
+// and forth between two prospective leaders. Nodes hear two prospective leaders of neighbouring rounds, and a
 // voter moves from one candidate's side to the other's. The shape of the
 // Zab specification's Leadership1/2 (two prospective leaders of one epoch,
 // a follower acknowledging both: Learner's ACKEPOCH), of Raft votes cast
@@ -387,7 +389,7 @@ func runFlapping(ctx context.Context, a *attack) bool {
 // majorities-ring partitions, where every node sees a different majority
 // (MongoDB's v0 protocol).
 func drawShifting(rng *rand.Rand, ep *Episode, _ []string) {
-	ep.Kind, ep.Variant = rundir.KindPartition, Halves
+	ep.Kind, ep.Variant = rundir.KindPartition, pick(rng, Alternate, Alternate, Rotate)
 	ep.Count = 1 + rng.IntN(max(len(ep.Order)/2, 1))
 	ep.PeriodMS = ms(rng, 300, 1500)
 	ep.WaitMS = ms(rng, 0, 300)
@@ -410,6 +412,9 @@ func runShifting(ctx context.Context, a *attack) bool {
 	leader := l
 	for turn := 0; ctx.Err() == nil && a.err == nil; turn++ {
 		k := turn * step % n
+		if a.ep.Variant == Alternate {
+			k = turn % 2 * step % n
+		}
 		rot := append(slices.Clone(order[k:]), order[:k]...)
 		minority, majority := rot[:n/2], rot[n/2:]
 		f := partition{hit: hit{variant: Halves, nodes: slices.Clone(minority), leader: turn == 0},

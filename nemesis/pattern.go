@@ -24,6 +24,12 @@ const (
 	ShiftingPartition  = "shifting-partition"
 )
 
+// Variants of shifting-partition.
+const (
+	Rotate    = "rotate"    // the cut turns by Count at every shift
+	Alternate = "alternate" // the cut flips between two, Count apart
+)
+
 // Patterns lists the reactive attack patterns by name (stable names; they
 // go in schedule.json and reports).
 var Patterns = []string{StrikeNewLeader, IsolateAfterAck, IsolateKillQuorum, DoubleElection,

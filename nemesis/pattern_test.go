@@ -356,7 +356,7 @@ func TestShiftingPartition(t *testing.T) {
 	ec := newElecting(five...)
 	h := &history.Memory{}
 	ep := Episode{Duration: Duration(500 * time.Millisecond), Order: five, Kind: rundir.KindPartition, Pattern: ShiftingPartition,
-		Variant: Halves, Leader: true, Count: 2, PeriodMS: 1000, WaitMS: 30}
+		Variant: Rotate, Leader: true, Count: 2, PeriodMS: 1000, WaitMS: 30}
 	nem := New(Config{Cluster: ec, History: h, Leader: ec.Leader})
 	require.NoError(t, nem.Run(context.Background(), Schedule{Episodes: []Episode{ep}}, time.Now()))
 	es := entries(t, h)
@@ -370,4 +370,19 @@ func TestShiftingPartition(t *testing.T) {
 	assert.NotContains(t, calls[:len(calls)-1], "heal", "each cut replaces the last at once")
 	assert.Empty(t, ec.inForce())
 	assert.GreaterOrEqual(t, ec.Elections(), 3)
+}
+
+func TestShiftingPartitionAlternates(t *testing.T) {
+	ec := newElecting(five...)
+	h := &history.Memory{}
+	ep := Episode{Duration: Duration(500 * time.Millisecond), Order: five, Kind: rundir.KindPartition, Pattern: ShiftingPartition,
+		Variant: Alternate, Leader: true, Count: 2, PeriodMS: 1000, WaitMS: 30}
+	require.NoError(t, New(Config{Cluster: ec, History: h, Leader: ec.Leader}).Run(context.Background(), Schedule{Episodes: []Episode{ep}}, time.Now()))
+	es := entries(t, h)
+	require.GreaterOrEqual(t, len(es), 6, "several shifts: %v", es)
+	balanced(t, es)
+	assert.Equal(t, []string{"start-partition [n1 n2] shifting-partition", "stop-partition [n1 n2] shifting-partition",
+		"start-partition [n3 n4] shifting-partition", "stop-partition [n3 n4] shifting-partition",
+		"start-partition [n1 n2] shifting-partition"}, es[:5], "n5 in both majorities, going back and forth")
+	assert.Empty(t, ec.inForce())
 }
