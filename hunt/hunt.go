@@ -100,7 +100,8 @@ type Trial struct {
 	N        int             `json:"n"` // from 1
 	Name     string          `json:"name"`
 	Seed     int64           `json:"seed"`
-	Arms     []string        `json:"arms,omitempty"` // guided: the arms played
+	Arms     []string        `json:"arms,omitempty"`   // guided: the arms picked
+	Played   []string        `json:"played,omitempty"` // those the schedule holds: the arms credited
 	Compose  bool            `json:"compose,omitempty"`
 	Faults   map[string]int  `json:"faults"` // scheduled episodes by pattern, or by kind when plain
 	Verdict  checker.Verdict `json:"verdict,omitempty"`
@@ -457,8 +458,25 @@ func (h *hunter) trial(ctx context.Context, n int) (Trial, runner.Result) {
 			t.FoundBy = append(t.FoundBy, c.Name)
 		}
 	}
-	h.learn(&t, arms, compose)
+	t.Played = played(sched, arms)
+	h.learn(&t, t.Played, compose)
 	return t, res
+}
+
+// played are the arms whose episodes sched holds: a pattern is drawn per
+// episode, so an arm picked may not come up in a short trial, and an arm
+// that did not play must not be credited (it stays untried, and is picked
+// again).
+func played(sched nemesis.Schedule, arms []string) []string {
+	var out []string
+	for _, a := range arms {
+		if slices.ContainsFunc(sched.Episodes, func(e nemesis.Episode) bool {
+			return e.Pattern == a || a == nemesis.PlainDraw && e.Pattern == ""
+		}) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // learn scores the trial's behaviour: the features new to the hunt, as a

@@ -264,15 +264,21 @@ func TestHuntTrialsAndRepeatability(t *testing.T) {
 		assert.Contains(t, f1.cmds[i], "# trial")
 	}
 	// Guided trials mix patterns; the guided hunt tries every arm early.
-	played := map[string]bool{}
+	// Guided trials mix two arms; while untried arms remain, no arm is
+	// credited twice (one picked but absent from its schedule stays untried).
+	require.Greater(t, len(newHunter(options(t, f1, Guided)).armNames()), 2*len(s1.Trials))
+	credited := map[string]int{}
 	for _, tr := range s1.Trials {
 		assert.Len(t, tr.Arms, armsPerTrial)
-		for _, a := range tr.Arms {
-			played[a] = true
+		assert.Subset(t, tr.Arms, tr.Played)
+		for _, a := range tr.Played {
+			credited[a]++
 		}
 	}
-	arms := len(newHunter(options(t, f1, Guided)).armNames())
-	assert.Len(t, played, min(arms, 2*len(s1.Trials)), "every trial plays arms never tried before, while there are some")
+	assert.NotEmpty(t, credited)
+	for a, n := range credited {
+		assert.Equal(t, 1, n, a)
+	}
 
 	// Random is the blind draw: no pattern in any schedule.
 	fr, sr := run(7, Random)
@@ -346,4 +352,10 @@ func TestFeatures(t *testing.T) {
 		assert.Contains(t, fs, want)
 	}
 	assert.True(t, strings.HasPrefix(durBucket(int64(20*time.Second)), ">="))
+}
+
+func TestPlayedArms(t *testing.T) {
+	s := nemesis.Schedule{Episodes: []nemesis.Episode{{Pattern: "a"}, {Kind: rundir.KindKill}, {Pattern: "a"}}}
+	assert.Equal(t, []string{"a", nemesis.PlainDraw}, played(s, []string{"a", "b", nemesis.PlainDraw}))
+	assert.Empty(t, played(nemesis.Schedule{}, []string{"a"}))
 }
