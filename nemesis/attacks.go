@@ -374,10 +374,11 @@ func runFlapping(ctx context.Context, a *attack) bool {
 }
 
 // ShiftingPartition: cut the nodes into halves with the leader on the
-// minority side, and every time the majority elects a leader (or PeriodMS
-// passes without one), WaitMS later shift the cut, so that a node or two
-// cross from one side to the other while an election or a discovery is
-// under way; each cut replaces the last at once. Variant Rotate turns the
+// minority side, and shift the cut WaitMS after the leader of the last
+// shift is gone or another leads (so every WaitMS while no leader is known,
+// as while a protocol elects and syncs; PeriodMS at most when the leader
+// stays), so that a node or two cross from one side to the other while an
+// election or a discovery is under way; each cut replaces the last at once. Variant Rotate turns the
 // order by Count at every shift; Alternate flips between the first cut and
 // the one turned by Count, so that the nodes in both majorities go back
 // and forth between two prospective leaders. Nodes hear two prospective leaders of neighbouring rounds, and a
@@ -392,7 +393,7 @@ func drawShifting(rng *rand.Rand, ep *Episode, _ []string) {
 	ep.Kind, ep.Variant = rundir.KindPartition, pick(rng, Alternate, Alternate, Rotate)
 	ep.Count = 1 + rng.IntN(max(len(ep.Order)/2, 1))
 	ep.PeriodMS = ms(rng, 300, 1500)
-	ep.WaitMS = ms(rng, 0, 300)
+	ep.WaitMS = ms(rng, 50, 600)
 }
 
 func runShifting(ctx context.Context, a *attack) bool {
@@ -422,8 +423,11 @@ func runShifting(ctx context.Context, a *attack) bool {
 		if !a.swapCut(ctx, f) {
 			return turn > 0
 		}
+		// The next shift comes WaitMS into the election this cut began:
+		// once the leader of the last shift is gone (no leader known, as
+		// while a protocol elects and syncs) or another leads.
 		pctx, cancel := context.WithTimeout(ctx, time.Duration(a.ep.PeriodMS)*time.Millisecond)
-		if now, ok := a.await(pctx, newLeader(leader)); ok {
+		if now, ok := a.await(pctx, func(now string) bool { return now == "" || now != leader }); ok {
 			leader = now
 		}
 		cancel()

@@ -34,8 +34,8 @@
 //	                          stops hearing it; etcd's inLease check, CockroachDB #104042, ZOOKEEPER-2930
 //	flapping-partition        cut the leader (or a node) off and heal, again and again; Zeebe #5356,
 //	                          Hazelcast #16643, redpanda #19, CCF #8094
-//	shifting-partition        halves with the leader in the minority; on each new leader, shift the
-//	                          cut so nodes cross sides mid-election; Zab's Leadership1/2 (ACKEPOCH),
+//	shifting-partition        halves with the leader in the minority; while elections run, shift
+//	                          the cut so nodes cross sides mid-election; Zab's Leadership1/2 (ACKEPOCH),
 //	                          Zeebe #5356, akka-raft #56, Jepsen's majorities-ring
 //
 // A pattern's every wait is bounded by its episode's end; one whose trigger
