@@ -24,7 +24,7 @@ func TestZZWriteE2E(t *testing.T) {
 		w[p] = 1
 	}
 	limit, _ := time.ParseDuration(os.Getenv("E2E_LIMIT"))
-	s := GenerateMix(seed, nodes, Mix{Kinds: []string{"partition", "kill", "pause", "clock"}, Patterns: w, Compose: os.Getenv("E2E_COMPOSE") != ""}, 2*time.Second, limit)
+	s := GenerateMix(seed, nodes, Mix{Kinds: []string{"partition", "kill", "pause", "clock"}, Patterns: w, Compose: true}, 2*time.Second, limit)
 	if err := s.WriteFile(dir + "/schedule.json"); err != nil {
 		t.Fatal(err)
 	}
