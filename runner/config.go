@@ -145,7 +145,7 @@ var Fields = []Field{
 		},
 		get: func(c *Config) string { return c.Bug }},
 	{Name: "read-mode", Default: "", Type: "string",
-		Usage: "how reads are served (empty: the system's default): electd quorum or lease; zookeeper sync (sync, then read) or local (the connected server's copy); etcd linearizable or serializable (the member's own copy)",
+		Usage: "how reads are served (empty: the system's default): electd quorum or lease; zookeeper quorum (a fence write, then read: linearizable, the default), sync (sync, then read: not linearizable) or local (the connected server's copy); etcd linearizable or serializable (the member's own copy)",
 		parse: func(c *Config, v string) error { c.ReadMode = strings.TrimSpace(v); return nil },
 		get:   func(c *Config) string { return c.ReadMode }},
 	strField("image", "", "with --system zookeeper or etcd: your own image of the server to build the node image on (never pulled: it must be on the engine)",
@@ -277,7 +277,9 @@ func (c Config) Validate() error {
 		if len(modes) == 1 {
 			errs = append(errs, fmt.Errorf("--read-mode: --system %s has no read modes, got %q", c.System, c.ReadMode))
 		} else {
-			errs = append(errs, fmt.Errorf("--read-mode: --system %s reads %s, not %q", c.System, strings.Join(modes[1:], " or "), c.ReadMode))
+			named := modes[1:]
+			list := strings.Join(named[:len(named)-1], ", ") + " or " + named[len(named)-1]
+			errs = append(errs, fmt.Errorf("--read-mode: --system %s reads %s, not %q", c.System, list, c.ReadMode))
 		}
 	}
 	if c.System != SystemContract && (c.Binary != "" || c.Args != "") {

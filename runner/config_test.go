@@ -277,7 +277,7 @@ func TestValidateSystems(t *testing.T) {
 	}{
 		{"zookeeper with its default reads", func(c *Config) { c.System = SystemZooKeeper }, ""},
 		{"zookeeper local reads", func(c *Config) { c.System, c.ReadMode = SystemZooKeeper, "local" }, ""},
-		{"zookeeper with electd's read mode", func(c *Config) { c.System, c.ReadMode = SystemZooKeeper, "lease" }, "reads sync or local"},
+		{"zookeeper with electd's read mode", func(c *Config) { c.System, c.ReadMode = SystemZooKeeper, "lease" }, "reads quorum, sync or local"},
 		{"etcd serializable", func(c *Config) { c.System, c.ReadMode = SystemEtcd, "serializable" }, ""},
 		{"etcd with zookeeper's read mode", func(c *Config) { c.System, c.ReadMode = SystemEtcd, "local" }, "reads linearizable or serializable"},
 		{"electd with etcd's read mode", func(c *Config) { c.ReadMode = "serializable" }, "reads quorum or lease"},

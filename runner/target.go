@@ -28,7 +28,7 @@ const (
 var readModes = map[string][]string{
 	SystemElectd:    {"", "quorum", "lease"},
 	SystemContract:  {""},
-	SystemZooKeeper: {"", zookeeper.ReadSync, zookeeper.ReadLocal},
+	SystemZooKeeper: {"", zookeeper.ReadQuorum, zookeeper.ReadSync, zookeeper.ReadLocal},
 	SystemEtcd:      {"", etcd.ReadLinearizable, etcd.ReadSerializable},
 }
 

@@ -218,7 +218,7 @@ func TestEnsemble(t *testing.T) {
 	requireOutcome(t, history.OK, history.PairValue(1, 2), c.CAS(ctx, "x", 1, 2), "cas 1->2")
 	requireOutcome(t, history.Fail, history.PairValue(1, 3), c.CAS(ctx, "x", 1, 3), "cas 1->3 after 1->2")
 	requireOutcome(t, history.OK, history.IntValue(2), c.Read(ctx, "x"), "read after the cas")
-	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "sync read on the leader")
+	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "quorum read on the leader")
 
 	// Kill the leader: another leads, in a higher epoch.
 	killed := time.Now()
@@ -265,6 +265,10 @@ func TestEnsemble(t *testing.T) {
 	local, err := NewClient(alone, h.clients[alone].Addr, ClientOptions{Timeout: 2 * time.Second, ReadMode: ReadLocal, Epochs: epochs})
 	require.NoError(t, err)
 	defer local.Close()
+	syncRead, err := NewClient(alone, h.clients[alone].Addr, ClientOptions{Timeout: 2 * time.Second, ReadMode: ReadSync, Epochs: epochs})
+	require.NoError(t, err)
+	defer syncRead.Close()
+	requireOutcome(t, history.OK, history.IntValue(2), syncRead.Read(ctx, "x"), "sync read before the partition")
 	requireOutcome(t, history.OK, history.IntValue(2), local.Read(ctx, "x"), "local read before the partition")
 	require.NoError(t, e.Partition(ctx, []string{alone}))
 	requireOutcome(t, history.OK, history.IntValue(7), h.clients[newLeader].Write(ctx, "x", 7), "write through the majority")
@@ -279,7 +283,9 @@ func TestEnsemble(t *testing.T) {
 		require.Equal(t, rundir.RoleLooking, st.Role, "a local read on the cut-off server failed while it still served: %+v", o)
 		t.Logf("%s stopped serving before the local read: no stale read to see", alone)
 	}
-	synced := h.clients[alone].Read(ctx, "x")
+	quorum := h.clients[alone].Read(ctx, "x")
+	assert.NotEqual(t, history.OK, quorum.Type, "a quorum read on the cut-off server: %+v", quorum)
+	synced := syncRead.Read(ctx, "x")
 	assert.NotEqual(t, history.OK, synced.Type, "a synced read on the cut-off server: %+v", synced)
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	for {
@@ -296,7 +302,7 @@ func TestEnsemble(t *testing.T) {
 	}
 	pcancel()
 	o := h.clients[alone].Read(ctx, "x")
-	assert.NotEqual(t, history.OK, o.Type, "a synced read on a server cut off from its quorum: %+v", o)
+	assert.NotEqual(t, history.OK, o.Type, "a quorum read on a server cut off from its quorum: %+v", o)
 	o = local.Read(ctx, "x")
 	assert.NotEqual(t, history.OK, o.Type, "a local read on a server that stopped serving: %+v", o)
 	require.NoError(t, e.Heal(ctx))

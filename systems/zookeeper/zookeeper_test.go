@@ -356,3 +356,15 @@ var (
 	_ registerClient = (*Client)(nil)
 	_ registerClient = (*workloads.Client)(nil)
 )
+
+func TestReadModes(t *testing.T) {
+	for _, tt := range []struct{ mode, want string }{{"", ReadQuorum}, {ReadQuorum, ReadQuorum}, {ReadSync, ReadSync}, {ReadLocal, ReadLocal}} {
+		c, err := NewClient("n1", "127.0.0.1:1", ClientOptions{ReadMode: tt.mode})
+		require.NoError(t, err, tt.mode)
+		assert.Equal(t, tt.want, c.readMode, "read mode %q", tt.mode)
+		c.Close()
+	}
+	_, err := NewClient("n1", "127.0.0.1:1", ClientOptions{ReadMode: "lease"})
+	assert.ErrorContains(t, err, "want quorum, sync or local")
+	assert.False(t, strings.HasPrefix(FencePrefix, ZnodePrefix), "a fence znode is never a register key's")
+}
