@@ -179,3 +179,14 @@ func FuzzReadFile(f *testing.F) {
 		}
 	})
 }
+
+func TestPatternsRegistered(t *testing.T) {
+	assert.Len(t, patterns, len(Patterns))
+	for _, name := range Patterns {
+		p, ok := patterns[name]
+		require.True(t, ok, name)
+		assert.True(t, p.drawable(rundir.Kinds), name)
+		assert.NotContains(t, rundir.Kinds, name, "a pattern is not a kind")
+		assert.NotEqual(t, PlainDraw, name)
+	}
+}

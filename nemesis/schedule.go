@@ -40,7 +40,8 @@
 //
 // A pattern's every wait is bounded by its episode's end; one whose trigger
 // never comes applies and records nothing, and counts as given up
-// (PatternStats). Its entries carry "pattern": its name.
+// (PatternStats); one that fired but whose next trigger never comes keeps
+// what it applied until its end. Its entries carry "pattern": its name.
 //
 // The schedule names targets by role where the fault is about a role ("the
 // leader at that moment", "the nodes the partition in force cut off") and
