@@ -268,7 +268,8 @@ func runPausePastTimeout(ctx context.Context, a *attack) bool {
 	return true
 }
 
-// SlowClockCutOff: slow the leader's clock down (or freeze it: rate 0),
+// SlowClockCutOff: slow the leader's clock down (or freeze it: rate 0;
+// Mix.DriftBound keeps the rate within what the system claims to bear),
 // WaitMS later cut it off (both ways, or one way): a leader whose lease or
 // step-down timer runs on a clock slower than its followers' keeps
 // believing it leads, and serves, after they elected another. The shape of
@@ -279,7 +280,9 @@ func runPausePastTimeout(ctx context.Context, a *attack) bool {
 // cut alone remains.
 func drawSlowClockCutOff(rng *rand.Rand, ep *Episode, _ []string) {
 	ep.Kind, ep.Variant = rundir.KindClock, Rate
-	ep.ClockRate = []float64{0, 0.25, 0.5}[rng.IntN(3)]
+	// Frozen and far too slow for any lease, or slow within the drift a
+	// lease must tolerate (found by a lease with no margin for it).
+	ep.ClockRate = []float64{0, 0.25, 0.5, 0.7, 0.8, 0.9}[rng.IntN(6)]
 	ep.WaitMS = ms(rng, 0, 1000)
 	if rng.IntN(4) == 0 {
 		ep.OneWay = pick(rng, "in", "out")

@@ -33,6 +33,15 @@ type Mix struct {
 	// minority's clocks running slow, a kill while another node is cut
 	// off), as Jepsen's combined nemeses do.
 	Compose bool
+	// DriftBound, when above 1, is the clock drift the system claims to
+	// tolerate, as a ratio of clock rates (a lease's drift bound, Raft
+	// thesis §6.4.1: 1.5 for electd's raft leases). No clock is then drawn
+	// outside it: rates stay within [1/DriftBound, DriftBound], nothing is
+	// frozen, and a jump (bump, strobe) becomes a drift its way, halfway
+	// to the bound, so that a system correct within its assumption is
+	// never failed for a fault outside it. It draws nothing more: the rest
+	// of the schedule is the same with the bound or without.
+	DriftBound float64
 }
 
 // PlainDraw is the key of Mix.Patterns that weighs plain faults (Generate's
@@ -48,6 +57,9 @@ const PlainDraw = "plain"
 func GenerateMix(seed int64, nodes []string, mix Mix, interval, limit time.Duration) Schedule {
 	s := Schedule{Seed: seed, Nodes: slices.Clone(nodes), Kinds: slices.Clone(mix.Kinds),
 		Interval: Duration(interval), TimeLimit: Duration(limit), Episodes: []Episode{}, Compose: mix.Compose}
+	if mix.DriftBound > 1 {
+		s.DriftBound = mix.DriftBound
+	}
 	// Kinds the package does not know are not drawn (ParseKinds refuses
 	// them; a caller that did not ask it gets no panic).
 	kinds := slices.DeleteFunc(slices.Clone(mix.Kinds), func(k string) bool { _, ok := registry[k]; return !ok })
@@ -89,10 +101,10 @@ func GenerateMix(seed int64, nodes []string, mix Mix, interval, limit time.Durat
 			ep = drawPattern(rng, nodes, name, kinds)
 		}
 		ep.At, ep.Duration = Duration(at), Duration(d)
-		s.Episodes = append(s.Episodes, ep)
+		s.Episodes = append(s.Episodes, boundClock(ep, mix.DriftBound))
 		if mix.Compose && name == PlainDraw {
 			if second, ok := drawSecond(rng, ep, kinds, clock); ok {
-				s.Episodes = append(s.Episodes, second)
+				s.Episodes = append(s.Episodes, boundClock(second, mix.DriftBound))
 			}
 		}
 		at += d + jitter()
@@ -216,4 +228,32 @@ func aimAtCut(rng *rand.Rand, ep *Episode) {
 	default: // kill, pause
 		ep.Variant, ep.Count = One, 1
 	}
+}
+
+// boundClock keeps ep's clocks within bound (Mix.DriftBound; 1 or less:
+// no bound): a rate outside it becomes halfway between true time and the
+// bound its way, a jump becomes such a drift (back: slow; forward: fast),
+// and no clock is frozen.
+func boundClock(ep Episode, bound float64) Episode {
+	if !(bound > 1) {
+		return ep
+	}
+	slow, fast := (1+1/bound)/2, (1+bound)/2
+	ep.FreezeClock = false
+	isClock := ep.Kind == rundir.KindClock && ep.Pattern == ""
+	switch {
+	case isClock && (ep.Variant == Bump || ep.Variant == Strobe):
+		ep.Variant, ep.ClockRate = Rate, fast
+		if ep.OffsetMS < 0 {
+			ep.ClockRate = slow
+		}
+		ep.OffsetMS, ep.PeriodMS = 0, 0
+	case (isClock && ep.Variant == Rate) || ep.Pattern == SlowClockCutOff:
+		if ep.ClockRate < 1/bound {
+			ep.ClockRate = slow
+		} else if ep.ClockRate > bound {
+			ep.ClockRate = fast
+		}
+	}
+	return ep
 }

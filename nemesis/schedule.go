@@ -185,7 +185,9 @@ type Schedule struct {
 	// Kinds (empty: the plain draw of Generate).
 	Patterns map[string]float64 `json:"patterns,omitempty"`
 	Compose  bool               `json:"compose,omitempty"`
-	Episodes []Episode          `json:"episodes"`
+	// DriftBound is Mix.DriftBound: no clock was drawn to drift further.
+	DriftBound float64   `json:"drift_bound,omitempty"`
+	Episodes   []Episode `json:"episodes"`
 }
 
 // Resolve returns the episode's node order for this moment: Order, or with
