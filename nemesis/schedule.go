@@ -38,6 +38,10 @@
 //	                          the cut so nodes cross sides mid-election; Zab's Leadership1/2 (ACKEPOCH),
 //	                          Zeebe #5356, akka-raft #56, Jepsen's majorities-ring
 //
+// Mix.DriftBound keeps every drawn clock within the drift a system claims
+// to tolerate (a lease's bound), so that a correct lease is never failed
+// for a fault outside its assumption, while one with no margin still is.
+//
 // A pattern's every wait is bounded by its episode's end; one whose trigger
 // never comes applies and records nothing, and counts as given up
 // (PatternStats); one that fired but whose next trigger never comes keeps
