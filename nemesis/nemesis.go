@@ -71,7 +71,9 @@ type Nemesis struct {
 }
 
 // PatternStat counts a pattern's episodes in a run: Fired when its trigger
-// came and it applied a fault, GaveUp when its episode ended first.
+// came and it applied a fault, GaveUp when it applied none (its episode
+// ended before its trigger came, or what it would apply was skipped: a
+// kind unsupported here, or held by an overlapping fault).
 type PatternStat struct {
 	Fired  int `json:"fired"`
 	GaveUp int `json:"gave_up"`
