@@ -394,12 +394,13 @@ func (h *hunter) armNames() []string {
 
 // usablePatterns are the patterns the kinds allow: those a schedule drawn
 // with that pattern alone actually holds (a pattern needing a kind not
-// asked for is never drawn, and would only waste the bandit's plays).
+// asked for is never drawn, and would only waste the bandit's plays). The
+// probe's schedule is long, so that the kinds decide, not the timing.
 func (h *hunter) usablePatterns() []string {
 	var out []string
 	for _, p := range nemesis.Patterns {
 		s := nemesis.GenerateMix(1, h.nodes, nemesis.Mix{Kinds: h.opts.Base.Nemesis, Patterns: map[string]float64{p: 1}},
-			time.Duration(h.opts.Base.NemesisInterval), max(h.opts.Trial, 4*time.Duration(h.opts.Base.NemesisInterval)))
+			time.Duration(h.opts.Base.NemesisInterval), 100*time.Duration(h.opts.Base.NemesisInterval))
 		if slices.ContainsFunc(s.Episodes, func(e nemesis.Episode) bool { return e.Pattern == p }) {
 			out = append(out, p)
 		}
