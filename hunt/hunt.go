@@ -69,6 +69,7 @@ type Docker struct{ Options runner.Options }
 func (d Docker) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, command string) (runner.Result, error) {
 	o := d.Options
 	o.Schedule, o.Command = &sched, command
+	o.Label = "hunt " + cfg.Name
 	return runner.Run(ctx, cfg, o)
 }
 

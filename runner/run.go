@@ -64,6 +64,9 @@ type Options struct {
 	// Command, when set, is run.json's command: what made the run, when
 	// the run flags alone would not draw its schedule again.
 	Command string
+	// Label, when set, begins the live progress line and is added to the
+	// plain progress lines: which of a hunt's trials this is.
+	Label string
 	// ShrunkFrom and FaultsBefore go to run.json (rundir.Settings): the
 	// run whose schedule was shrunk to this one, and its fault count.
 	ShrunkFrom   string
@@ -698,11 +701,19 @@ func progress(ctx context.Context, opts Options, log *slog.Logger, start time.Ti
 		el := min(time.Since(start), limit).Truncate(time.Second)
 		fault, leader := cmp.Or(nem.Active(), "none"), cmp.Or(obs.Leader(), "none")
 		if live {
-			fmt.Fprintf(opts.Progress, "\r\033[K%v/%v  ops ok %d fail %d info %d  fault: %s  leader: %s",
-				el, limit, st.OK.Load(), st.Fail.Load(), st.Info.Load(), fault, leader)
+			label := ""
+			if opts.Label != "" {
+				label = opts.Label + "  "
+			}
+			fmt.Fprintf(opts.Progress, "\r\033[K%s%v/%v  ops ok %d fail %d info %d  fault: %s  leader: %s",
+				label, el, limit, st.OK.Load(), st.Fail.Load(), st.Info.Load(), fault, leader)
 			continue
 		}
-		log.Info("progress", "elapsed", el, "limit", limit, "ok", st.OK.Load(), "fail", st.Fail.Load(),
-			"info", st.Info.Load(), "fault", fault, "leader", leader)
+		attrs := []any{"elapsed", el, "limit", limit, "ok", st.OK.Load(), "fail", st.Fail.Load(),
+			"info", st.Info.Load(), "fault", fault, "leader", leader}
+		if opts.Label != "" {
+			attrs = append([]any{"of", opts.Label}, attrs...)
+		}
+		log.Info("progress", attrs...)
 	}
 }

@@ -53,6 +53,7 @@ type Docker struct{ Options runner.Options }
 func (d Docker) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, mark Mark) (runner.Result, error) {
 	o := d.Options
 	o.Schedule, o.ShrunkFrom, o.FaultsBefore, o.Command = &sched, mark.ShrunkFrom, mark.FaultsBefore, mark.Command
+	o.Label = "shrink " + cfg.Name
 	return runner.Run(ctx, cfg, o)
 }
 
