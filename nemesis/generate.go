@@ -102,7 +102,7 @@ func GenerateMix(seed int64, nodes []string, mix Mix, interval, limit time.Durat
 		}
 		ep.At, ep.Duration = Duration(at), Duration(d)
 		s.Episodes = append(s.Episodes, boundClock(ep, mix.DriftBound))
-		if mix.Compose && name == PlainDraw {
+		if mix.Compose {
 			if second, ok := drawSecond(rng, ep, kinds, clock); ok {
 				s.Episodes = append(s.Episodes, boundClock(second, mix.DriftBound))
 			}
@@ -156,22 +156,29 @@ func pickWeighed(rng *rand.Rand, choices []choice, total float64) string {
 	return choices[len(choices)-1].name
 }
 
-// drawSecond draws, half the time, a fault that overlaps first: it starts
-// in first's first half and ends before first does, so that it heals
-// first (faults heal in reverse). A partition gets a fault aimed at the
-// nodes it cuts off or at the others; any other fault gets a partition
-// (one partition at a time: Cluster.Heal removes every cut) or a fault of
+// drawSecond draws, half the time, a fault that overlaps first (a plain
+// fault or a pattern): it starts in first's first half and ends before
+// first does, so that it heals first (faults heal in reverse). A partition,
+// or a pattern that may cut, gets a fault aimed at the nodes cut off (when
+// it starts) or at the others; any other fault gets a partition (one
+// partition at a time: Cluster.Heal removes every cut) or a fault of
 // another kind.
 func drawSecond(rng *rand.Rand, first Episode, kinds []string, clock bool) (Episode, bool) {
 	if rng.IntN(2) == 0 {
 		return Episode{}, false
 	}
-	others := slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return k == first.Kind })
+	// Not a second of first's kind, nor of any kind a pattern may use
+	// (its steps would find them held).
+	used := []string{first.Kind}
+	if p, ok := patterns[first.Pattern]; ok {
+		used = append(append(used, p.needs...), p.alt...)
+	}
+	others := slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return slices.Contains(used, k) })
 	if len(others) == 0 {
 		return Episode{}, false
 	}
 	ep := draw(rng, first.Order, pickKind(rng, others), clock)
-	if first.Kind == rundir.KindPartition {
+	if slices.Contains(used, rundir.KindPartition) {
 		aimAtCut(rng, &ep)
 	}
 	d := time.Duration(first.Duration)

@@ -106,6 +106,7 @@ func TestGenerateMixComposes(t *testing.T) {
 			assert.Less(t, second.End(), first.End(), "the second heals first")
 			assert.Positive(t, second.Duration)
 			assert.NotEqual(t, first.Kind, second.Kind, "never two partitions at once, nor two of a kind")
+			assert.Empty(t, second.Pattern, "the second is a plain fault")
 			if first.Kind == rundir.KindPartition {
 				assert.Contains(t, []string{CutOff, Others}, second.Targets)
 				assert.False(t, second.Leader)
@@ -189,4 +190,29 @@ func TestPatternsRegistered(t *testing.T) {
 		assert.NotContains(t, rundir.Kinds, name, "a pattern is not a kind")
 		assert.NotEqual(t, PlainDraw, name)
 	}
+}
+
+func TestGenerateMixComposesWithPatterns(t *testing.T) {
+	weights := map[string]float64{}
+	for _, p := range Patterns {
+		weights[p] = 1
+	}
+	composed := 0
+	for seed := range int64(100) {
+		s := GenerateMix(seed, five, Mix{Kinds: rundir.Kinds, Patterns: weights, Compose: true}, 2*time.Second, time.Minute)
+		for i := 0; i+1 < len(s.Episodes); i++ {
+			first, second := s.Episodes[i], s.Episodes[i+1]
+			if time.Duration(second.At) >= first.End() {
+				continue
+			}
+			i++
+			composed++
+			require.NotEmpty(t, first.Pattern)
+			assert.Empty(t, second.Pattern)
+			p := patterns[first.Pattern]
+			assert.NotContains(t, append(p.needs, p.alt...), second.Kind, "%s with %s: a kind the pattern may use", first.Pattern, second.Kind)
+			assert.Less(t, second.End(), first.End())
+		}
+	}
+	assert.Positive(t, composed)
 }
