@@ -213,7 +213,7 @@ be read.`,
 // found something.
 func printScoreboard(w io.Writer, sums []hunt.Summary) bool {
 	falseAlarm := false
-	fmt.Fprintf(w, "%-26s %-8s %-10s %-9s %-8s %6s  %s\n", "bug", "strategy", "found", "time", "budget", "trials", "checker")
+	fmt.Fprintf(w, "%-26s %-8s %-11s %-11s %-9s %-8s %6s  %s\n", "bug", "strategy", "seed", "found", "time", "budget", "trials", "checker")
 	for _, s := range sums {
 		name := s.Bug
 		if name == "" {
@@ -232,7 +232,7 @@ func printScoreboard(w io.Writer, sums []hunt.Summary) bool {
 		case s.ExitCode == exitCannotRun:
 			found = "not run"
 		}
-		fmt.Fprintf(w, "%-26s %-8s %-10s %-9s %-8s %6d  %s\n", name, s.Strategy, found, when, s.Budget, len(s.Trials), by)
+		fmt.Fprintf(w, "%-26s %-8s %-11d %-11s %-9s %-8s %6d  %s\n", name, s.Strategy, s.Seed, found, when, s.Budget, len(s.Trials), by)
 	}
 	return falseAlarm
 }
