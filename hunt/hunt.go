@@ -262,10 +262,8 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		}
 		// A trial starts only when one of the mean length so far fits in
 		// what is left: the budget bounds the hunt, not just its starts.
+		// The first always runs: a hunt that tried nothing says nothing.
 		if n > 1 && el+spent/time.Duration(n-1) > opts.Budget {
-			break
-		}
-		if n == 1 && el >= opts.Budget {
 			break
 		}
 		t, res := h.trial(ctx, n)
