@@ -152,7 +152,7 @@ type Summary struct {
 // Effort is the "how hard it looked" line.
 func (s Summary) Effort() string {
 	total, list := faultList(s.Faults)
-	e := fmt.Sprintf("%d trials, %d client operations, %d faults", len(s.Trials), s.Ops, total)
+	e := fmt.Sprintf("%d trials, %d client operations, %d faults scheduled", len(s.Trials), s.Ops, total)
 	if list != "" {
 		e += " (" + list + ")"
 	}
