@@ -278,6 +278,10 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			fmt.Fprintln(opts.Out, trialLine(t, now().Sub(started), opts.Budget))
 		}
 		if t.Error != "" && t.Verdict == "" {
+			if ctx.Err() != nil { // Ctrl-C before the trial got going
+				sum.Interrupted = true
+				break
+			}
 			cannot = true
 			log.Error("trial could not run", "n", n, "err", t.Error)
 			break
@@ -302,7 +306,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		sum.Status = fmt.Sprintf("found in trial %d after %s (%s)", t.N, time.Duration(sum.TimeToFind).Round(time.Second), strings.Join(t.FoundBy, ", "))
 	case cannot:
 		sum.ExitCode = 3
-		sum.Status = "a trial could not run"
+		sum.Status = "a trial could not run: " + sum.Trials[len(sum.Trials)-1].Error
 	case unknown || sum.Interrupted:
 		sum.ExitCode = 2
 		sum.Status = "nothing invalid, but not every trial was judged valid"
