@@ -82,7 +82,7 @@ func (c *Client) Read(ctx context.Context, key string) Outcome {
 		return o
 	}
 	var v kvValue
-	if err := strictJSON(body, &v); err != nil {
+	if err := StrictJSON(body, &v); err != nil {
 		return Outcome{Type: history.Info, Error: "garbage answer: " + err.Error()}
 	}
 	if v.Value == nil {
@@ -238,13 +238,3 @@ func okIfSane(body []byte, v history.Value) Outcome {
 }
 
 // strictJSON decodes one JSON object and rejects trailing garbage.
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -179,15 +178,6 @@ func (c *Client) opCtx(ctx context.Context, requireLeader bool) (context.Context
 	return ctx, cancel
 }
 
-// parseValue reads a register's value: an int64 in decimal.
-func parseValue(b []byte) (int64, error) {
-	v, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("key holds %.40q, not a decimal int64", b)
-	}
-	return v, nil
-}
-
 // Read gets key: ok with the value (None when never written),
 // linearizable unless the client reads serializable. A read that did not
 // complete is a fail: it had no effect.
@@ -205,7 +195,7 @@ func (c *Client) Read(ctx context.Context, k string) workloads.Outcome {
 	if len(resp.Kvs) == 0 {
 		return workloads.Outcome{Type: history.OK}
 	}
-	v, err := parseValue(resp.Kvs[0].Value)
+	v, err := workloads.DecodeValue(resp.Kvs[0].Value)
 	if err != nil {
 		return workloads.Outcome{Type: history.Info, Error: err.Error()}
 	}
@@ -221,7 +211,7 @@ func (c *Client) Write(ctx context.Context, k string, v int64) workloads.Outcome
 	}
 	ctx, cancel := c.opCtx(ctx, true)
 	defer cancel()
-	_, err = c.kv.Put(ctx, &pb.PutRequest{Key: []byte(p), Value: []byte(strconv.FormatInt(v, 10))})
+	_, err = c.kv.Put(ctx, &pb.PutRequest{Key: []byte(p), Value: workloads.EncodeValue(v)})
 	return writeOutcome(val, err)
 }
 
@@ -237,8 +227,8 @@ func (c *Client) CAS(ctx context.Context, k string, from, to int64) workloads.Ou
 	}
 	ctx, cancel := c.opCtx(ctx, true)
 	defer cancel()
-	cmp := clientv3.Compare(clientv3.Value(p), "=", strconv.FormatInt(from, 10))
-	put := &pb.PutRequest{Key: []byte(p), Value: []byte(strconv.FormatInt(to, 10))}
+	cmp := clientv3.Compare(clientv3.Value(p), "=", string(workloads.EncodeValue(from)))
+	put := &pb.PutRequest{Key: []byte(p), Value: workloads.EncodeValue(to)}
 	resp, err := c.kv.Txn(ctx, &pb.TxnRequest{
 		Compare: []*pb.Compare{(*pb.Compare)(&cmp)},
 		Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: put}}},

@@ -277,11 +277,11 @@ func TestDefinite(t *testing.T) {
 }
 
 func TestParseValue(t *testing.T) {
-	v, err := parseValue([]byte("-42"))
+	v, err := workloads.DecodeValue([]byte("-42"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(-42), v)
 	for _, bad := range []string{"", "1.5", " 1", "x", "99999999999999999999"} {
-		_, err := parseValue([]byte(bad))
+		_, err := workloads.DecodeValue([]byte(bad))
 		assert.Error(t, err, "%q", bad)
 	}
 	_, err = key("")

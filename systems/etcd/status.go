@@ -68,7 +68,7 @@ func ParseVars(b []byte) (RaftStatus, error) {
 	var vars struct {
 		Raft json.RawMessage `json:"raft.status"`
 	}
-	if err := oneObject(b, &vars); err != nil {
+	if err := workloads.StrictJSON(b, &vars); err != nil {
 		return RaftStatus{}, fmt.Errorf("debug/vars: %w", err)
 	}
 	if len(vars.Raft) == 0 {
@@ -118,17 +118,6 @@ func parseID(s string) (uint64, error) {
 		return 0, fmt.Errorf("member id %q: not 1 to 16 hex digits", s)
 	}
 	return strconv.ParseUint(s, 16, 64)
-}
-
-func oneObject(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
 }
 
 // Members maps etcd member ids to node ids (nN). Each member's own probe

@@ -309,15 +309,6 @@ func describe(err error) string {
 	return strings.TrimPrefix(err.Error(), "zk: ")
 }
 
-// parseValue reads a register's znode data: an int64 in decimal.
-func parseValue(b []byte) (int64, error) {
-	v, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("znode holds %.40q, not a decimal int64", b)
-	}
-	return v, nil
-}
-
 // Read reads key: ok with the value (None when never written). In
 // ReadQuorum mode it writes the fence first, in ReadSync mode it syncs. A read that did not complete is a fail:
 // it had no effect.
@@ -353,7 +344,7 @@ func (c *Client) Read(ctx context.Context, key string) workloads.Outcome {
 	if absent {
 		return workloads.Outcome{Type: history.OK}
 	}
-	v, err := parseValue(data)
+	v, err := workloads.DecodeValue(data)
 	if err != nil {
 		return workloads.Outcome{Type: history.Info, Error: err.Error()}
 	}
@@ -368,7 +359,7 @@ func (c *Client) Write(ctx context.Context, key string, v int64) workloads.Outco
 	if err != nil {
 		return workloads.Outcome{Type: history.Fail, Value: val, Error: err.Error()}
 	}
-	data := []byte(strconv.FormatInt(v, 10))
+	data := workloads.EncodeValue(v)
 	sent, err := c.call(ctx, func(conn *zk.Conn, g *gate) error {
 		if !g.send() {
 			return errAbandoned
@@ -403,7 +394,7 @@ func (c *Client) CAS(ctx context.Context, key string, from, to int64) workloads.
 		if err != nil {
 			return err
 		}
-		cur, perr := parseValue(d)
+		cur, perr := workloads.DecodeValue(d)
 		if perr != nil {
 			differs = perr
 			return nil
@@ -416,7 +407,7 @@ func (c *Client) CAS(ctx context.Context, key string, from, to int64) workloads.
 		if !g.send() {
 			return errAbandoned
 		}
-		_, err = conn.Set(p, []byte(strconv.FormatInt(to, 10)), stat.Version)
+		_, err = conn.Set(p, workloads.EncodeValue(to), stat.Version)
 		return err
 	})
 	if err == nil && differs != nil {

@@ -3,7 +3,6 @@ package zookeeper
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +42,7 @@ type LeaderInfo struct {
 // that is not one JSON object, and a zxid that is not hex.
 func ParseZabState(b []byte) (ZabState, error) {
 	var z ZabState
-	if err := oneObject(b, &z); err != nil {
+	if err := workloads.StrictJSON(b, &z); err != nil {
 		return ZabState{}, fmt.Errorf("zabstate: %w", err)
 	}
 	if z.Error != "" {
@@ -67,7 +66,7 @@ func ParseZabState(b []byte) (ZabState, error) {
 // ParseLeader reads a /commands/leader answer.
 func ParseLeader(b []byte) (LeaderInfo, error) {
 	var l LeaderInfo
-	if err := oneObject(b, &l); err != nil {
+	if err := workloads.StrictJSON(b, &l); err != nil {
 		return LeaderInfo{}, fmt.Errorf("leader: %w", err)
 	}
 	return l, nil
@@ -113,17 +112,6 @@ func ParseSrvr(b []byte) (mode string, zxid int64, err error) {
 		return "", 0, errors.New("srvr: no Mode or Zxid line")
 	}
 	return mode, zxid, nil
-}
-
-func oneObject(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
 }
 
 // Epochs remembers, for an ensemble, the epoch each server last reported
