@@ -2,10 +2,8 @@ package etcd
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,22 +14,9 @@ import (
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 	"github.com/splitbrain/splitbrain/workloads"
 )
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-// summary is "p50 X, worst Y (n)" of ds.
-func summary(ds []time.Duration) string {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return fmt.Sprintf("p50 %v, worst %v (%d)", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), len(s))
-}
 
 // TestFailoverTimes times, on SPLITBRAIN_ETCD_NODES members (5), the
 // start to an agreed leader, then SPLITBRAIN_ETCD_KILLS (20) times a
@@ -43,7 +28,7 @@ func TestFailoverTimes(t *testing.T) {
 	if os.Getenv("SPLITBRAIN_ETCD_BENCH") == "" {
 		t.Skip("skipping: set SPLITBRAIN_ETCD_BENCH=1 to time elections and failovers")
 	}
-	nodes, kills := envInt("SPLITBRAIN_ETCD_NODES", 5), envInt("SPLITBRAIN_ETCD_KILLS", 20)
+	nodes, kills := systemtest.EnvInt("SPLITBRAIN_ETCD_NODES", 5), systemtest.EnvInt("SPLITBRAIN_ETCD_KILLS", 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	bins, err := BuildBinaries(ctx, BinaryOptions{Version: os.Getenv("SPLITBRAIN_ETCD_VERSION"), Logf: t.Logf})
@@ -56,9 +41,9 @@ func TestFailoverTimes(t *testing.T) {
 	e, err := clusters.Start(ctx, sys, nodes, clusters.Options{Image: img.Tag, Logf: t.Logf})
 	require.NoError(t, err)
 	up := time.Since(start)
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	defer func() {
-		for _, c := range h.clients {
+		for _, c := range h.Clients {
 			c.Close()
 		}
 		e.Teardown(context.Background())
@@ -68,10 +53,10 @@ func TestFailoverTimes(t *testing.T) {
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: time.Second, Members: members})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 		all = append(all, n.ID)
 	}
-	leader, term, _ := h.waitLeader(ctx, all, 0)
+	leader, term, _ := h.WaitLeader(ctx, all, 0)
 	t.Logf("etcd %s, %d members: containers up in %v, an agreed leader (%s, term %d) %v after Start",
 		bins.Version, nodes, up.Round(time.Millisecond), leader, term, time.Since(start).Round(time.Millisecond))
 
@@ -80,7 +65,7 @@ func TestFailoverTimes(t *testing.T) {
 		killed := time.Now()
 		require.NoError(t, e.Kill(ctx, leader))
 		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-		next, nextTerm, _ := h.waitLeader(wctx, without(all, leader), term)
+		next, nextTerm, _ := h.WaitLeader(wctx, systemtest.Without(all, leader), term)
 		wcancel()
 		d := time.Since(killed)
 		times = append(times, d)
@@ -88,27 +73,27 @@ func TestFailoverTimes(t *testing.T) {
 		require.NoError(t, e.Start(ctx, leader))
 		rctx, rcancel := context.WithTimeout(ctx, time.Minute)
 		ok := waitFor(rctx, func() bool {
-			st, err := h.clients[leader].Status(rctx)
+			st, err := h.Clients[leader].Status(rctx)
 			return err == nil && st.Role == rundir.RoleFollower && st.Leader == next
 		})
 		rcancel()
 		require.True(t, ok, "%s did not rejoin", leader)
 		leader, term = next, nextTerm
 	}
-	t.Logf("leader kill to a new agreed leader over %d kills: %s", len(times), summary(times))
+	t.Logf("leader kill to a new agreed leader over %d kills: %s", len(times), systemtest.Summary(times))
 
 	// The leader cut off: the others hear no heartbeats for an election
 	// timeout, not a closed connection.
 	cut := time.Now()
 	require.NoError(t, e.Partition(ctx, []string{leader}))
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-	next, nextTerm, _ := h.waitLeader(wctx, without(all, leader), term)
+	next, nextTerm, _ := h.WaitLeader(wctx, systemtest.Without(all, leader), term)
 	wcancel()
 	t.Logf("leader %s (term %d) partitioned: %s leads in term %d after %v", leader, term, next, nextTerm, time.Since(cut).Round(time.Millisecond))
 	rctx, rcancel := context.WithTimeout(ctx, time.Minute)
 	defer rcancel()
 	ok := waitFor(rctx, func() bool {
-		st, err := h.clients[leader].Status(rctx)
+		st, err := h.Clients[leader].Status(rctx)
 		return err == nil && st.Role != rundir.RoleLeader
 	})
 	require.True(t, ok, "the cut-off leader %s never stepped down", leader)
@@ -130,22 +115,22 @@ func TestThroughput(t *testing.T) {
 	defer cancel()
 	sys, _, err := Prepare(ctx, Options{Version: os.Getenv("SPLITBRAIN_ETCD_VERSION")}, t.Logf)
 	require.NoError(t, err)
-	e, err := clusters.Start(ctx, sys, envInt("SPLITBRAIN_ETCD_NODES", 5), clusters.Options{Logf: t.Logf})
+	e, err := clusters.Start(ctx, sys, systemtest.EnvInt("SPLITBRAIN_ETCD_NODES", 5), clusters.Options{Logf: t.Logf})
 	require.NoError(t, err)
 	defer e.Teardown(context.Background())
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	members := NewMembers()
 	var all []string
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Members: members})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 		all = append(all, n.ID)
 		defer c.Close()
 	}
-	h.waitLeader(ctx, all, 0)
+	h.WaitLeader(ctx, all, 0)
 	for _, mode := range []string{ReadLinearizable, ReadSerializable} {
-		procs := envInt("SPLITBRAIN_ETCD_CLIENTS", 10)
+		procs := systemtest.EnvInt("SPLITBRAIN_ETCD_CLIENTS", 10)
 		var mu sync.Mutex
 		counts := map[history.Type]int{}
 		var wg sync.WaitGroup

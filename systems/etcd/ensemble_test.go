@@ -14,6 +14,7 @@ import (
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 	"github.com/splitbrain/splitbrain/workloads"
 )
 
@@ -38,76 +39,6 @@ func needEngine(t testing.TB) {
 	}
 }
 
-// view is one poll of every member's status.
-type view map[string]workloads.Status
-
-// leaderOf returns the leader that a majority of among (the leader
-// included) agree on in one term, if any.
-func (v view) leaderOf(among []string) (string, int64, bool) {
-	type reign struct {
-		leader string
-		term   int64
-	}
-	votes := map[reign]int{}
-	for _, id := range among {
-		if st, ok := v[id]; ok && st.Leader != "" {
-			votes[reign{st.Leader, st.Term}]++
-		}
-	}
-	for r, n := range votes {
-		if n > len(among)/2 && v[r.leader].Role == rundir.RoleLeader && v[r.leader].Term == r.term {
-			return r.leader, r.term, true
-		}
-	}
-	return "", 0, false
-}
-
-type harness struct {
-	t       *testing.T
-	e       *clusters.Ensemble
-	clients map[string]*Client
-	// leaders: every (term -> leader) any poll saw; two leaders in one
-	// term fail the test.
-	leaders map[int64]string
-}
-
-func (h *harness) poll(ctx context.Context, ids []string) view {
-	v := view{}
-	for _, id := range ids {
-		st, err := h.clients[id].Status(ctx)
-		if err != nil {
-			continue
-		}
-		v[id] = st
-		if st.Role == rundir.RoleLeader {
-			if prev, ok := h.leaders[st.Term]; ok && prev != id {
-				h.t.Errorf("two leaders in term %d: %s and %s", st.Term, prev, id)
-			}
-			h.leaders[st.Term] = id
-		}
-	}
-	return v
-}
-
-// waitLeader polls among until a majority agree on a leader in a term
-// above after, and returns it with the time it took.
-func (h *harness) waitLeader(ctx context.Context, among []string, after int64) (string, int64, time.Duration) {
-	h.t.Helper()
-	start := time.Now()
-	var last view
-	for {
-		last = h.poll(ctx, among)
-		if l, term, ok := last.leaderOf(among); ok && term > after {
-			return l, term, time.Since(start)
-		}
-		select {
-		case <-ctx.Done():
-			h.t.Fatalf("no leader among %v in a term above %d: %v (last view %+v)", among, after, ctx.Err(), last)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
 // waitFor polls cond every 20 ms until it holds or ctx ends.
 func waitFor(ctx context.Context, cond func() bool) bool {
 	for !cond() {
@@ -120,14 +51,10 @@ func waitFor(ctx context.Context, cond func() bool) bool {
 	return true
 }
 
-func without(ids []string, id string) []string {
-	var out []string
-	for _, x := range ids {
-		if x != id {
-			out = append(out, x)
-		}
-	}
-	return out
+// harness is the shared one, with this package's client; tests add
+// their own methods.
+type harness struct {
+	*systemtest.Harness[*Client]
 }
 
 // TestEnsemble runs three real etcd members (Debian's 3.4.23, or the
@@ -157,9 +84,9 @@ func TestEnsemble(t *testing.T) {
 	e, err := clusters.Start(ctx, sys, 3, clusters.Options{Image: img.Tag, Logf: t.Logf})
 	require.NoError(t, err)
 	up := time.Since(start)
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	defer func() {
-		for _, c := range h.clients {
+		for _, c := range h.Clients {
 			c.Close()
 		}
 		if t.Failed() {
@@ -178,16 +105,16 @@ func TestEnsemble(t *testing.T) {
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: time.Second, Members: members})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 		all = append(all, n.ID)
 	}
 
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	leader, term, took := h.waitLeader(wctx, all, 0)
+	leader, term, took := h.WaitLeader(wctx, all, 0)
 	wcancel()
 	t.Logf("leader %s in term %d, %v after the members were up (%v after Start was called)", leader, term, took.Round(time.Millisecond), (up + took).Round(time.Millisecond))
-	v := h.poll(ctx, all)
-	for _, id := range without(all, leader) {
+	v := h.Poll(ctx, all)
+	for _, id := range systemtest.Without(all, leader) {
 		assert.Equal(t, rundir.RoleFollower, v[id].Role, "%s", id)
 		assert.Equal(t, leader, v[id].Leader, "%s follows", id)
 	}
@@ -196,8 +123,8 @@ func TestEnsemble(t *testing.T) {
 	// tried before the member served: etcd accepts connections from its
 	// start but answers only once it has joined the cluster, so the gRPC
 	// handshake failed and waits out its reconnect backoff, up to 1 s.)
-	follower := without(all, leader)[0]
-	c := h.clients[follower]
+	follower := systemtest.Without(all, leader)[0]
+	c := h.Clients[follower]
 	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
 	var o workloads.Outcome
 	ok := waitFor(rctx, func() bool {
@@ -206,14 +133,14 @@ func TestEnsemble(t *testing.T) {
 	})
 	rcancel()
 	require.True(t, ok, "no read through %s: %+v", follower, o)
-	requireOutcome(t, history.OK, history.Value{}, c.Read(ctx, "never"), "read of a key never written")
-	requireOutcome(t, history.Fail, history.PairValue(1, 2), c.CAS(ctx, "never", 1, 2), "cas of a key never written")
-	requireOutcome(t, history.OK, history.IntValue(1), c.Write(ctx, "x", 1), "write")
-	requireOutcome(t, history.OK, history.IntValue(1), c.Read(ctx, "x"), "read")
-	requireOutcome(t, history.OK, history.PairValue(1, 2), c.CAS(ctx, "x", 1, 2), "cas 1->2")
-	requireOutcome(t, history.Fail, history.PairValue(1, 3), c.CAS(ctx, "x", 1, 3), "cas 1->3 after 1->2")
-	requireOutcome(t, history.OK, history.IntValue(2), c.Read(ctx, "x"), "read after the cas")
-	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "read on the leader")
+	systemtest.RequireOutcome(t, history.OK, history.Value{}, c.Read(ctx, "never"), "read of a key never written")
+	systemtest.RequireOutcome(t, history.Fail, history.PairValue(1, 2), c.CAS(ctx, "never", 1, 2), "cas of a key never written")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(1), c.Write(ctx, "x", 1), "write")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(1), c.Read(ctx, "x"), "read")
+	systemtest.RequireOutcome(t, history.OK, history.PairValue(1, 2), c.CAS(ctx, "x", 1, 2), "cas 1->2")
+	systemtest.RequireOutcome(t, history.Fail, history.PairValue(1, 3), c.CAS(ctx, "x", 1, 3), "cas 1->3 after 1->2")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), c.Read(ctx, "x"), "read after the cas")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), h.Clients[leader].Read(ctx, "x"), "read on the leader")
 
 	// No clock control: the fault is reported unsupported.
 	err = e.Clock(ctx, follower, time.Second, 1)
@@ -223,13 +150,13 @@ func TestEnsemble(t *testing.T) {
 	killed := time.Now()
 	require.NoError(t, e.Kill(ctx, leader))
 	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
-	newLeader, newTerm, _ := h.waitLeader(wctx, without(all, leader), term)
+	newLeader, newTerm, _ := h.WaitLeader(wctx, systemtest.Without(all, leader), term)
 	wcancel()
 	t.Logf("leader %s killed: %s leads in term %d after %v", leader, newLeader, newTerm, time.Since(killed).Round(time.Millisecond))
 	assert.NotEqual(t, leader, newLeader)
 	assert.Greater(t, newTerm, term)
-	requireOutcome(t, history.OK, history.IntValue(2), h.clients[newLeader].Read(ctx, "x"), "read under the new leader")
-	o = h.clients[leader].Write(ctx, "x", 9)
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), h.Clients[newLeader].Read(ctx, "x"), "read under the new leader")
+	o = h.Clients[leader].Write(ctx, "x", 9)
 	assert.Equal(t, history.Fail, o.Type, "a write to a killed member was never sent: %+v", o)
 
 	// The killed member restarts with its data and follows.
@@ -237,7 +164,7 @@ func TestEnsemble(t *testing.T) {
 	rctx, rcancel = context.WithTimeout(ctx, 60*time.Second)
 	var st workloads.Status
 	ok = waitFor(rctx, func() bool {
-		st, err = h.clients[leader].Status(rctx)
+		st, err = h.Clients[leader].Status(rctx)
 		return err == nil && st.Role == rundir.RoleFollower && st.Leader == newLeader && st.Term == newTerm
 	})
 	rcancel()
@@ -249,7 +176,7 @@ func TestEnsemble(t *testing.T) {
 	// backoff: its reads fail until it is back.)
 	rctx, rcancel = context.WithTimeout(ctx, 10*time.Second)
 	ok = waitFor(rctx, func() bool {
-		o = h.clients[leader].Read(rctx, "x")
+		o = h.Clients[leader].Read(rctx, "x")
 		return o.Type == history.OK
 	})
 	rcancel()
@@ -258,30 +185,30 @@ func TestEnsemble(t *testing.T) {
 
 	// A member cut off from the others cannot complete a linearizable
 	// get; a serializable get is its own answer.
-	alone := without(all, newLeader)[0]
-	serial, err := NewClient(alone, h.clients[alone].Addr, ClientOptions{Timeout: time.Second, Members: members, ReadMode: ReadSerializable})
+	alone := systemtest.Without(all, newLeader)[0]
+	serial, err := NewClient(alone, h.Clients[alone].Addr, ClientOptions{Timeout: time.Second, Members: members, ReadMode: ReadSerializable})
 	require.NoError(t, err)
 	defer serial.Close()
 	require.NoError(t, e.Partition(ctx, []string{alone}))
-	o = h.clients[alone].Read(ctx, "x")
+	o = h.Clients[alone].Read(ctx, "x")
 	assert.Equal(t, history.Fail, o.Type, "a linearizable get on a member cut off from its quorum: %+v", o)
-	requireOutcome(t, history.OK, history.IntValue(2), serial.Read(ctx, "x"), "serializable get on the cut-off member")
-	requireOutcome(t, history.OK, history.IntValue(3), h.clients[newLeader].Write(ctx, "x", 3), "write on the majority side")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), serial.Read(ctx, "x"), "serializable get on the cut-off member")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(3), h.Clients[newLeader].Write(ctx, "x", 3), "write on the majority side")
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	ok = waitFor(pctx, func() bool {
-		st, err = h.clients[alone].Status(pctx)
+		st, err = h.Clients[alone].Status(pctx)
 		return err == nil && st.Role != rundir.RoleLeader && st.Leader == ""
 	})
 	pcancel()
 	require.True(t, ok, "%s, partitioned, still %+v %v", alone, st, err)
-	o = h.clients[alone].Write(ctx, "x", 4)
+	o = h.Clients[alone].Write(ctx, "x", 4)
 	assert.Equal(t, history.Fail, o.Type, "a write on a member that knows no leader is refused: %+v", o)
-	requireOutcome(t, history.OK, history.IntValue(2), serial.Read(ctx, "x"), "stale serializable get on the cut-off member")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), serial.Read(ctx, "x"), "stale serializable get on the cut-off member")
 	require.NoError(t, e.Heal(ctx))
 	hctx, hcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer hcancel()
 	ok = waitFor(hctx, func() bool {
-		o = h.clients[alone].Read(hctx, "x")
+		o = h.Clients[alone].Read(hctx, "x")
 		return o.Type == history.OK
 	})
 	require.True(t, ok, "%s serves no linearizable gets after the heal: %+v", alone, o)
@@ -290,30 +217,22 @@ func TestEnsemble(t *testing.T) {
 	// A paused leader is replaced; resumed, it follows the new one. (Its
 	// own status is unanswered while it is stopped.)
 	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
-	leader, term, _ = h.waitLeader(wctx, all, 0)
+	leader, term, _ = h.WaitLeader(wctx, all, 0)
 	wcancel()
 	paused := time.Now()
 	require.NoError(t, e.Pause(ctx, leader))
 	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
-	next, nextTerm, _ := h.waitLeader(wctx, without(all, leader), term)
+	next, nextTerm, _ := h.WaitLeader(wctx, systemtest.Without(all, leader), term)
 	wcancel()
 	t.Logf("leader %s paused: %s leads in term %d after %v", leader, next, nextTerm, time.Since(paused).Round(time.Millisecond))
-	o = h.clients[leader].Write(ctx, "x", 5)
+	o = h.Clients[leader].Write(ctx, "x", 5)
 	assert.Equal(t, history.Info, o.Type, "a write to a paused member times out after it was sent: %+v", o)
 	require.NoError(t, e.Resume(ctx, leader))
 	rctx, rcancel = context.WithTimeout(ctx, 30*time.Second)
 	ok = waitFor(rctx, func() bool {
-		st, err = h.clients[leader].Status(rctx)
+		st, err = h.Clients[leader].Status(rctx)
 		return err == nil && st.Role == rundir.RoleFollower && st.Leader == next && st.Term >= nextTerm
 	})
 	rcancel()
 	require.True(t, ok, "%s did not follow %s after its resume: %+v %v", leader, next, st, err)
-}
-
-func requireOutcome(t *testing.T, typ history.Type, v history.Value, o workloads.Outcome, what string) {
-	t.Helper()
-	require.Equal(t, typ, o.Type, "%s: %+v", what, o)
-	if typ == history.OK || v.Kind != history.None {
-		require.Equal(t, v, o.Value, "%s: %+v", what, o)
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/clusters"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 )
 
 // TestUserImage runs etcd from a user's image (--image): a base image with
@@ -80,18 +81,18 @@ func TestUserImage(t *testing.T) {
 	e, err := clusters.Start(ctx, sys, 3, clusters.Options{Image: img.Tag, Logf: t.Logf})
 	require.NoError(t, err)
 	defer e.Teardown(context.Background())
-	hs := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	hs := &harness{systemtest.New[*Client](t, e)}
 	members := NewMembers()
 	var all []string
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: time.Second, Members: members})
 		require.NoError(t, err)
 		defer c.Close()
-		hs.clients[n.ID] = c
+		hs.Clients[n.ID] = c
 		all = append(all, n.ID)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
-	leader, term, _ := hs.waitLeader(wctx, all, 0)
+	leader, term, _ := hs.WaitLeader(wctx, all, 0)
 	t.Logf("etcd from the user's image %s: %s leads in term %d", tag, leader, term)
 }

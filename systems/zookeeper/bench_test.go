@@ -2,10 +2,8 @@ package zookeeper
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 	"github.com/splitbrain/splitbrain/workloads"
 )
 
@@ -29,7 +28,7 @@ func TestFailoverTimes(t *testing.T) {
 	if os.Getenv("SPLITBRAIN_ZK_BENCH") == "" {
 		t.Skip("skipping: set SPLITBRAIN_ZK_BENCH=1 to time elections and failovers")
 	}
-	nodes, kills := envInt("SPLITBRAIN_ZK_NODES", 5), envInt("SPLITBRAIN_ZK_KILLS", 20)
+	nodes, kills := systemtest.EnvInt("SPLITBRAIN_ZK_NODES", 5), systemtest.EnvInt("SPLITBRAIN_ZK_KILLS", 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
@@ -42,9 +41,9 @@ func TestFailoverTimes(t *testing.T) {
 	e, err := clusters.Start(ctx, sys, nodes, clusters.Options{Image: img.Tag, Logf: t.Logf})
 	require.NoError(t, err)
 	up := time.Since(start)
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	defer func() {
-		for _, c := range h.clients {
+		for _, c := range h.Clients {
 			c.Close()
 		}
 		e.Teardown(context.Background())
@@ -53,10 +52,10 @@ func TestFailoverTimes(t *testing.T) {
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: time.Second, Epochs: epochs})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 	}
-	all := h.ids()
-	leader, epoch, _ := h.waitLeader(ctx, all, 0)
+	all := h.IDs()
+	leader, epoch, _ := h.WaitLeader(ctx, all, 0)
 	t.Logf("%d servers: containers up in %v, an agreed leader (%s, epoch %d) %v after Start", nodes, up.Round(time.Millisecond), leader, epoch, time.Since(start).Round(time.Millisecond))
 
 	var times []time.Duration
@@ -64,7 +63,7 @@ func TestFailoverTimes(t *testing.T) {
 		killed := time.Now()
 		require.NoError(t, e.Kill(ctx, leader))
 		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-		next, nextEpoch, _ := h.waitLeader(wctx, without(all, leader), epoch)
+		next, nextEpoch, _ := h.WaitLeader(wctx, systemtest.Without(all, leader), epoch)
 		wcancel()
 		d := time.Since(killed)
 		times = append(times, d)
@@ -72,7 +71,7 @@ func TestFailoverTimes(t *testing.T) {
 		require.NoError(t, e.Start(ctx, leader))
 		// The next kill only once the killed server follows again.
 		for {
-			st, err := h.clients[leader].Status(ctx)
+			st, err := h.Clients[leader].Status(ctx)
 			if err == nil && st.Role == rundir.RoleFollower && st.Leader == next {
 				break
 			}
@@ -84,23 +83,23 @@ func TestFailoverTimes(t *testing.T) {
 		}
 		leader, epoch = next, nextEpoch
 	}
-	t.Logf("leader kill to a new agreed leader over %d kills: %s", len(times), summary(times))
+	t.Logf("leader kill to a new agreed leader over %d kills: %s", len(times), systemtest.Summary(times))
 
 	// The leader cut off from the others: they notice after syncLimit
 	// ticks of silence, not at once as with a kill's closed connections.
 	times = times[:0]
-	for i := range envInt("SPLITBRAIN_ZK_PARTITIONS", 5) {
+	for i := range systemtest.EnvInt("SPLITBRAIN_ZK_PARTITIONS", 5) {
 		cut := time.Now()
 		require.NoError(t, e.Partition(ctx, []string{leader}))
 		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-		next, nextEpoch, _ := h.waitLeader(wctx, without(all, leader), epoch)
+		next, nextEpoch, _ := h.WaitLeader(wctx, systemtest.Without(all, leader), epoch)
 		wcancel()
 		d := time.Since(cut)
 		times = append(times, d)
 		t.Logf("partition %d: %s (epoch %d) cut off -> %s (epoch %d) in %v", i+1, leader, epoch, next, nextEpoch, d.Round(time.Millisecond))
 		require.NoError(t, e.Heal(ctx))
 		for {
-			st, err := h.clients[leader].Status(ctx)
+			st, err := h.Clients[leader].Status(ctx)
 			if err == nil && st.Role == rundir.RoleFollower && st.Leader == next {
 				break
 			}
@@ -113,21 +112,8 @@ func TestFailoverTimes(t *testing.T) {
 		leader, epoch = next, nextEpoch
 	}
 	if len(times) > 0 {
-		t.Logf("leader cut off to a new agreed leader over %d partitions: %s", len(times), summary(times))
+		t.Logf("leader cut off to a new agreed leader over %d partitions: %s", len(times), systemtest.Summary(times))
 	}
-}
-
-func summary(ds []time.Duration) string {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return fmt.Sprintf("p50 %v, worst %v, best %v", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), s[0].Round(time.Millisecond))
-}
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
 }
 
 // TestThroughput measures the register clients on their own (not yet
@@ -146,20 +132,20 @@ func TestThroughput(t *testing.T) {
 	require.NoError(t, err)
 	// SPLITBRAIN_ZK_NOCLOCK=1: without libfaketime, to see what it costs.
 	sys := System(Options{BaseImage: base.Tag, NoClock: os.Getenv("SPLITBRAIN_ZK_NOCLOCK") != ""})
-	e, err := clusters.Start(ctx, sys, envInt("SPLITBRAIN_ZK_NODES", 5), clusters.Options{Logf: t.Logf})
+	e, err := clusters.Start(ctx, sys, systemtest.EnvInt("SPLITBRAIN_ZK_NODES", 5), clusters.Options{Logf: t.Logf})
 	require.NoError(t, err)
 	defer e.Teardown(context.Background())
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	epochs := NewEpochs()
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Epochs: epochs})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 		defer c.Close()
 	}
-	h.waitLeader(ctx, h.ids(), 0)
+	h.WaitLeader(ctx, h.IDs(), 0)
 	for _, mode := range []string{ReadSync, ReadLocal} {
-		procs := envInt("SPLITBRAIN_ZK_CLIENTS", 10)
+		procs := systemtest.EnvInt("SPLITBRAIN_ZK_CLIENTS", 10)
 		var mu sync.Mutex
 		counts := map[history.Type]int{}
 		var wg sync.WaitGroup

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
-	"github.com/splitbrain/splitbrain/workloads"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 )
 
 var engineErr error
@@ -51,93 +50,10 @@ func needEngine(t testing.TB) {
 	}
 }
 
-// view is one poll of every node's status.
-type view map[string]workloads.Status
-
-// leaderOf returns the leader that a majority of among (the leader
-// included) agree on in one epoch, if any.
-func (v view) leaderOf(among []string) (string, int64, bool) {
-	votes := map[string]int{}
-	for _, id := range among {
-		st, ok := v[id]
-		if !ok || st.Leader == "" {
-			continue
-		}
-		votes[fmt.Sprintf("%s@%d", st.Leader, st.Term)]++
-	}
-	for k, n := range votes {
-		var l string
-		var term int64
-		fmt.Sscanf(strings.Replace(k, "@", " ", 1), "%s %d", &l, &term)
-		if n > len(among)/2 && v[l].Role == rundir.RoleLeader && v[l].Term == term {
-			return l, term, true
-		}
-	}
-	return "", 0, false
-}
-
+// harness is the shared one, with this package's client; tests add
+// their own methods.
 type harness struct {
-	t       *testing.T
-	e       *clusters.Ensemble
-	clients map[string]*Client
-	// leaders: every (epoch -> leader) any poll saw; two leaders in one
-	// epoch fail the test.
-	leaders map[int64]string
-}
-
-func (h *harness) poll(ctx context.Context, ids []string) view {
-	v := view{}
-	for _, id := range ids {
-		st, err := h.clients[id].Status(ctx)
-		if err != nil {
-			continue
-		}
-		v[id] = st
-		if st.Role == rundir.RoleLeader {
-			if prev, ok := h.leaders[st.Term]; ok && prev != id {
-				h.t.Errorf("two leaders in epoch %d: %s and %s", st.Term, prev, id)
-			}
-			h.leaders[st.Term] = id
-		}
-	}
-	return v
-}
-
-// waitLeader polls among until a majority agree on a leader in an epoch
-// above after, and returns it with the time it took.
-func (h *harness) waitLeader(ctx context.Context, among []string, after int64) (string, int64, time.Duration) {
-	h.t.Helper()
-	start := time.Now()
-	var last view
-	for {
-		last = h.poll(ctx, among)
-		if l, term, ok := last.leaderOf(among); ok && term > after {
-			return l, term, time.Since(start)
-		}
-		select {
-		case <-ctx.Done():
-			h.t.Fatalf("no leader among %v in an epoch above %d: %v (last view %+v)", among, after, ctx.Err(), last)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func (h *harness) ids() []string {
-	var ids []string
-	for _, n := range h.e.Nodes() {
-		ids = append(ids, n.ID)
-	}
-	return ids
-}
-
-func without(ids []string, id string) []string {
-	var out []string
-	for _, x := range ids {
-		if x != id {
-			out = append(out, x)
-		}
-	}
-	return out
+	*systemtest.Harness[*Client]
 }
 
 // TestEnsemble runs three real ZooKeeper servers: they elect one leader;
@@ -158,9 +74,9 @@ func TestEnsemble(t *testing.T) {
 	start := time.Now()
 	e, err := clusters.Start(ctx, sys, 3, clusters.Options{Logf: t.Logf})
 	require.NoError(t, err)
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	defer func() {
-		for _, c := range h.clients {
+		for _, c := range h.Clients {
 			c.Close()
 		}
 		if t.Failed() {
@@ -178,20 +94,20 @@ func TestEnsemble(t *testing.T) {
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: 2 * time.Second, Epochs: epochs})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 	}
-	all := h.ids()
+	all := h.IDs()
 
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	leader, epoch, took := h.waitLeader(wctx, all, 0)
+	leader, epoch, took := h.WaitLeader(wctx, all, 0)
 	wcancel()
 	t.Logf("leader %s in epoch %d, %v after the containers were up (%v after Start was called)", leader, epoch, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	// A majority agreed; the last server may still be syncing.
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	for {
-		v := h.poll(fctx, all)
+		v := h.Poll(fctx, all)
 		following := 0
-		for _, id := range without(all, leader) {
+		for _, id := range systemtest.Without(all, leader) {
 			if v[id].Role == rundir.RoleFollower && v[id].Leader == leader {
 				following++
 			}
@@ -209,33 +125,33 @@ func TestEnsemble(t *testing.T) {
 	fcancel()
 
 	// The register, through a follower.
-	follower := without(all, leader)[0]
-	c := h.clients[follower]
-	requireOutcome(t, history.OK, history.Value{}, c.Read(ctx, "never"), "read of a key never written")
-	requireOutcome(t, history.Fail, history.PairValue(1, 2), c.CAS(ctx, "never", 1, 2), "cas of a key never written")
-	requireOutcome(t, history.OK, history.IntValue(1), c.Write(ctx, "x", 1), "write")
-	requireOutcome(t, history.OK, history.IntValue(1), c.Read(ctx, "x"), "read")
-	requireOutcome(t, history.OK, history.PairValue(1, 2), c.CAS(ctx, "x", 1, 2), "cas 1->2")
-	requireOutcome(t, history.Fail, history.PairValue(1, 3), c.CAS(ctx, "x", 1, 3), "cas 1->3 after 1->2")
-	requireOutcome(t, history.OK, history.IntValue(2), c.Read(ctx, "x"), "read after the cas")
-	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "quorum read on the leader")
+	follower := systemtest.Without(all, leader)[0]
+	c := h.Clients[follower]
+	systemtest.RequireOutcome(t, history.OK, history.Value{}, c.Read(ctx, "never"), "read of a key never written")
+	systemtest.RequireOutcome(t, history.Fail, history.PairValue(1, 2), c.CAS(ctx, "never", 1, 2), "cas of a key never written")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(1), c.Write(ctx, "x", 1), "write")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(1), c.Read(ctx, "x"), "read")
+	systemtest.RequireOutcome(t, history.OK, history.PairValue(1, 2), c.CAS(ctx, "x", 1, 2), "cas 1->2")
+	systemtest.RequireOutcome(t, history.Fail, history.PairValue(1, 3), c.CAS(ctx, "x", 1, 3), "cas 1->3 after 1->2")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), c.Read(ctx, "x"), "read after the cas")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), h.Clients[leader].Read(ctx, "x"), "quorum read on the leader")
 
 	// Kill the leader: another leads, in a higher epoch.
 	killed := time.Now()
 	require.NoError(t, e.Kill(ctx, leader))
 	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
-	newLeader, newEpoch, _ := h.waitLeader(wctx, without(all, leader), epoch)
+	newLeader, newEpoch, _ := h.WaitLeader(wctx, systemtest.Without(all, leader), epoch)
 	wcancel()
 	t.Logf("leader %s killed: %s leads in epoch %d after %v", leader, newLeader, newEpoch, time.Since(killed).Round(time.Millisecond))
 	assert.NotEqual(t, leader, newLeader)
 	assert.Greater(t, newEpoch, epoch)
-	requireOutcome(t, history.OK, history.IntValue(2), h.clients[newLeader].Read(ctx, "x"), "read under the new leader")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), h.Clients[newLeader].Read(ctx, "x"), "read under the new leader")
 
 	// The killed server restarts with its data and follows.
 	require.NoError(t, e.Start(ctx, leader))
 	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
 	for {
-		st, err := h.clients[leader].Status(rctx)
+		st, err := h.Clients[leader].Status(rctx)
 		if err == nil && st.Role == rundir.RoleFollower && st.Leader == newLeader && st.Term == newEpoch {
 			break
 		}
@@ -255,41 +171,41 @@ func TestEnsemble(t *testing.T) {
 	loaded := regexp.MustCompile(`Snapshot loaded in \d+ ms, highest zxid is (0x[0-9a-f]+)`).FindStringSubmatch(string(logs[starts[1][0]:]))
 	require.NotNil(t, loaded, "%s loaded its database at its restart", leader)
 	assert.NotEqual(t, "0x0", loaded[1], "%s's database came back from its disk", leader)
-	requireOutcome(t, history.OK, history.IntValue(2), h.clients[leader].Read(ctx, "x"), "read on the restarted server")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), h.Clients[leader].Read(ctx, "x"), "read on the restarted server")
 	assert.Regexp(t, `maxNotificationInterval ?= ?1000\b`, string(logs), "the election's backoff is capped")
 
 	// A server cut off from the others answers a plain read from its own
 	// stale copy until it notices it lost its leader (syncLimit ticks),
 	// but no synced read; then it stops serving.
-	alone := without(all, newLeader)[0]
-	local, err := NewClient(alone, h.clients[alone].Addr, ClientOptions{Timeout: 2 * time.Second, ReadMode: ReadLocal, Epochs: epochs})
+	alone := systemtest.Without(all, newLeader)[0]
+	local, err := NewClient(alone, h.Clients[alone].Addr, ClientOptions{Timeout: 2 * time.Second, ReadMode: ReadLocal, Epochs: epochs})
 	require.NoError(t, err)
 	defer local.Close()
-	syncRead, err := NewClient(alone, h.clients[alone].Addr, ClientOptions{Timeout: 2 * time.Second, ReadMode: ReadSync, Epochs: epochs})
+	syncRead, err := NewClient(alone, h.Clients[alone].Addr, ClientOptions{Timeout: 2 * time.Second, ReadMode: ReadSync, Epochs: epochs})
 	require.NoError(t, err)
 	defer syncRead.Close()
-	requireOutcome(t, history.OK, history.IntValue(2), syncRead.Read(ctx, "x"), "sync read before the partition")
-	requireOutcome(t, history.OK, history.IntValue(2), local.Read(ctx, "x"), "local read before the partition")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), syncRead.Read(ctx, "x"), "sync read before the partition")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(2), local.Read(ctx, "x"), "local read before the partition")
 	require.NoError(t, e.Partition(ctx, []string{alone}))
-	requireOutcome(t, history.OK, history.IntValue(7), h.clients[newLeader].Write(ctx, "x", 7), "write through the majority")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(7), h.Clients[newLeader].Write(ctx, "x", 7), "write through the majority")
 	// (On a machine loaded enough that the write took syncLimit ticks, the
 	// server may have stopped serving already: then there is no stale read
 	// to see, but never the new value.)
 	if o := local.Read(ctx, "x"); o.Type == history.OK {
 		assert.Equal(t, history.IntValue(2), o.Value, "a local read on the cut-off server answers from its stale copy")
 	} else {
-		st, err := h.clients[alone].Status(ctx)
+		st, err := h.Clients[alone].Status(ctx)
 		require.NoError(t, err)
 		require.Equal(t, rundir.RoleLooking, st.Role, "a local read on the cut-off server failed while it still served: %+v", o)
 		t.Logf("%s stopped serving before the local read: no stale read to see", alone)
 	}
-	quorum := h.clients[alone].Read(ctx, "x")
+	quorum := h.Clients[alone].Read(ctx, "x")
 	assert.NotEqual(t, history.OK, quorum.Type, "a quorum read on the cut-off server: %+v", quorum)
 	synced := syncRead.Read(ctx, "x")
 	assert.NotEqual(t, history.OK, synced.Type, "a synced read on the cut-off server: %+v", synced)
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	for {
-		st, err := h.clients[alone].Status(pctx)
+		st, err := h.Clients[alone].Status(pctx)
 		if err == nil && st.Role == rundir.RoleLooking {
 			break
 		}
@@ -301,7 +217,7 @@ func TestEnsemble(t *testing.T) {
 		}
 	}
 	pcancel()
-	o := h.clients[alone].Read(ctx, "x")
+	o := h.Clients[alone].Read(ctx, "x")
 	assert.NotEqual(t, history.OK, o.Type, "a quorum read on a server cut off from its quorum: %+v", o)
 	o = local.Read(ctx, "x")
 	assert.NotEqual(t, history.OK, o.Type, "a local read on a server that stopped serving: %+v", o)
@@ -309,7 +225,7 @@ func TestEnsemble(t *testing.T) {
 	hctx, hcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer hcancel()
 	for {
-		if o := h.clients[alone].Read(hctx, "x"); o.Type == history.OK {
+		if o := h.Clients[alone].Read(hctx, "x"); o.Type == history.OK {
 			assert.Equal(t, history.IntValue(7), o.Value)
 			break
 		}
@@ -318,14 +234,6 @@ func TestEnsemble(t *testing.T) {
 			t.Fatalf("%s serves no reads after the heal", alone)
 		case <-time.After(50 * time.Millisecond):
 		}
-	}
-}
-
-func requireOutcome(t *testing.T, typ history.Type, v history.Value, o workloads.Outcome, what string) {
-	t.Helper()
-	require.Equal(t, typ, o.Type, "%s: %+v", what, o)
-	if typ == history.OK || v.Kind != history.None {
-		require.Equal(t, v, o.Value, "%s: %+v", what, o)
 	}
 }
 
@@ -377,9 +285,9 @@ func TestClockSkew(t *testing.T) {
 	require.NoError(t, err)
 	e, err := clusters.Start(ctx, System(Options{BaseImage: base.Tag}), 3, clusters.Options{Logf: t.Logf})
 	require.NoError(t, err)
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	defer func() {
-		for _, c := range h.clients {
+		for _, c := range h.Clients {
 			c.Close()
 		}
 		assert.NoError(t, e.Teardown(context.Background()))
@@ -391,11 +299,11 @@ func TestClockSkew(t *testing.T) {
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: 2 * time.Second, Epochs: epochs})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 	}
-	all := h.ids()
-	leader, epoch, _ := h.waitLeader(ctx, all, 0)
-	skewed := without(all, leader)[0]
+	all := h.IDs()
+	leader, epoch, _ := h.WaitLeader(ctx, all, 0)
+	skewed := systemtest.Without(all, leader)[0]
 	skewedAt := time.Now()
 	require.NoError(t, e.Clock(ctx, skewed, time.Hour, 1))
 	// The server logs each four-letter word it answers: ask srvr until a
@@ -403,7 +311,7 @@ func TestClockSkew(t *testing.T) {
 	// second).
 	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 	for ahead := 0; ahead == 0; {
-		mode, zxid, err := srvr(sctx, h.e, skewed)
+		mode, zxid, err := srvr(sctx, h.E, skewed)
 		require.NoError(t, err)
 		assert.Equal(t, "follower", mode)
 		assert.GreaterOrEqual(t, zxid, int64(0))
@@ -423,10 +331,10 @@ func TestClockSkew(t *testing.T) {
 	scancel()
 	require.NoError(t, e.Kill(ctx, leader))
 	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	newLeader, newEpoch, took := h.waitLeader(wctx, without(all, leader), epoch)
+	newLeader, newEpoch, took := h.WaitLeader(wctx, systemtest.Without(all, leader), epoch)
 	wcancel()
 	t.Logf("with %s an hour ahead, %s killed: %s leads in epoch %d after %v", skewed, leader, newLeader, newEpoch, took.Round(time.Millisecond))
-	requireOutcome(t, history.OK, history.IntValue(5), h.clients[skewed].Write(ctx, "x", 5), "write through the skewed server")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(5), h.Clients[skewed].Write(ctx, "x", 5), "write through the skewed server")
 
 	// Pause and resume reach the JVM under zkclock (the agent signals the
 	// process group): the paused leader is replaced, and follows once
@@ -435,14 +343,14 @@ func TestClockSkew(t *testing.T) {
 	paused := newLeader
 	require.NoError(t, e.Pause(ctx, paused))
 	wctx, wcancel = context.WithTimeout(ctx, 60*time.Second)
-	next, _, took := h.waitLeader(wctx, without(all, paused), newEpoch)
+	next, _, took := h.WaitLeader(wctx, systemtest.Without(all, paused), newEpoch)
 	wcancel()
 	t.Logf("%s paused: %s leads after %v", paused, next, took.Round(time.Millisecond))
 	require.NoError(t, e.Resume(ctx, paused))
 	rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer rcancel()
 	for {
-		st, err := h.clients[paused].Status(rctx)
+		st, err := h.Clients[paused].Status(rctx)
 		if err == nil && st.Role == rundir.RoleFollower && st.Leader == next {
 			break
 		}
@@ -477,15 +385,15 @@ func TestUserImage(t *testing.T) {
 	caps, err := e.Capabilities(ctx)
 	require.NoError(t, err)
 	assert.False(t, caps.Clock, "no clock faults without libfaketime")
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	epochs := NewEpochs()
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: 2 * time.Second, Epochs: epochs})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 		defer c.Close()
 	}
-	leader, epoch, _ := h.waitLeader(ctx, h.ids(), 0)
+	leader, epoch, _ := h.WaitLeader(ctx, h.IDs(), 0)
 	t.Logf("on %s: %s leads in epoch %d", user, leader, epoch)
-	requireOutcome(t, history.OK, history.IntValue(1), h.clients[leader].Write(ctx, "x", 1), "write")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(1), h.Clients[leader].Write(ctx, "x", 1), "write")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 )
 
 // TestFoundingScenario is the founding documents' scenario on real
@@ -32,9 +33,9 @@ func TestFoundingScenario(t *testing.T) {
 	require.NoError(t, err)
 	e, err := clusters.Start(ctx, System(Options{BaseImage: base.Tag}), 5, clusters.Options{NoStart: true, Logf: t.Logf})
 	require.NoError(t, err)
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	defer func() {
-		for _, c := range h.clients {
+		for _, c := range h.Clients {
 			c.Close()
 		}
 		assert.NoError(t, e.Teardown(context.Background()))
@@ -45,16 +46,16 @@ func TestFoundingScenario(t *testing.T) {
 		// zxids, and a quorum read writes its fence (a transaction).
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Timeout: 2 * time.Second, ReadMode: ReadSync, Epochs: epochs})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 	}
-	all := h.ids()
+	all := h.IDs()
 	// up waits until id's AdminServer answers.
 	up := func(id string) {
 		t.Helper()
 		uctx, ucancel := context.WithTimeout(ctx, time.Minute)
 		defer ucancel()
 		for {
-			if _, err := h.clients[id].Status(uctx); err == nil {
+			if _, err := h.Clients[id].Status(uctx); err == nil {
 				return
 			}
 			select {
@@ -70,7 +71,7 @@ func TestFoundingScenario(t *testing.T) {
 		up(id)
 		started = append(started, id)
 	}
-	v := h.poll(ctx, started)
+	v := h.Poll(ctx, started)
 	for _, id := range started {
 		assert.Equal(t, rundir.RoleLooking, v[id].Role, "%s with two of five up", id)
 	}
@@ -78,7 +79,7 @@ func TestFoundingScenario(t *testing.T) {
 
 	require.NoError(t, e.Start(ctx, "n3"))
 	started = append(started, "n3")
-	leader, epoch, took := h.waitLeader(ctx, started, 0)
+	leader, epoch, took := h.WaitLeader(ctx, started, 0)
 	t.Logf("n3 started: %s leads in epoch %d after %v", leader, epoch, took.Round(time.Millisecond))
 	assert.Equal(t, "n3", leader, "the highest id among three empty logs")
 	for _, id := range all[3:] {
@@ -86,7 +87,7 @@ func TestFoundingScenario(t *testing.T) {
 		started = append(started, id)
 		fctx, fcancel := context.WithTimeout(ctx, time.Minute)
 		for {
-			st, err := h.clients[id].Status(fctx)
+			st, err := h.Clients[id].Status(fctx)
 			if err == nil && st.Role == rundir.RoleFollower {
 				assert.Equal(t, "n3", st.Leader, "%s follows the leader it finds", id)
 				t.Logf("%s started: follows %s in epoch %d", id, st.Leader, st.Term)
@@ -117,9 +118,9 @@ func TestFoundingScenario(t *testing.T) {
 		fctx, fcancel := context.WithTimeout(ctx, time.Minute)
 		defer fcancel()
 		for {
-			v := h.poll(fctx, all)
+			v := h.Poll(fctx, all)
 			n := 0
-			for _, id := range without(all, leader) {
+			for _, id := range systemtest.Without(all, leader) {
 				if v[id].Role == rundir.RoleFollower && v[id].Leader == leader {
 					n++
 				}
@@ -135,12 +136,12 @@ func TestFoundingScenario(t *testing.T) {
 		}
 	}
 	allFollow("n3")
-	c := h.clients["n1"]
+	c := h.Clients["n1"]
 	value := int64(0)
 	for try := 1; ; try++ {
 		value++
-		requireOutcome(t, history.OK, history.IntValue(value), c.Write(ctx, "x", value), "write")
-		st, err := h.clients[leader].Status(ctx)
+		systemtest.RequireOutcome(t, history.OK, history.IntValue(value), c.Write(ctx, "x", value), "write")
+		st, err := h.Clients[leader].Status(ctx)
 		require.NoError(t, err)
 		z1 := st.Commit // the most n4 and n5 can have logged
 		for _, id := range []string{"n5", "n4"} {
@@ -148,7 +149,7 @@ func TestFoundingScenario(t *testing.T) {
 		}
 		for range 2 {
 			value++
-			requireOutcome(t, history.OK, history.IntValue(value), c.Write(ctx, "x", value), "write without n4 and n5")
+			systemtest.RequireOutcome(t, history.OK, history.IntValue(value), c.Write(ctx, "x", value), "write without n4 and n5")
 		}
 		// Synced reads (so each has applied every write) until n1-n3
 		// agree on the last zxid: a client's first request creates its
@@ -156,8 +157,8 @@ func TestFoundingScenario(t *testing.T) {
 		zxid := map[string]int64{}
 		for same := false; !same; {
 			for _, id := range all[:3] {
-				requireOutcome(t, history.OK, history.IntValue(value), h.clients[id].Read(ctx, "x"), "synced read on "+id)
-				st, err := h.clients[id].Status(ctx)
+				systemtest.RequireOutcome(t, history.OK, history.IntValue(value), h.Clients[id].Read(ctx, "x"), "synced read on "+id)
+				st, err := h.Clients[id].Status(ctx)
 				require.NoError(t, err)
 				zxid[id] = st.Commit
 			}
@@ -179,7 +180,7 @@ func TestFoundingScenario(t *testing.T) {
 		}
 		wg.Wait()
 		var took time.Duration
-		leader, epoch, took = h.waitLeader(ctx, all, epoch)
+		leader, epoch, took = h.WaitLeader(ctx, all, epoch)
 		t.Logf("try %d: all five started together: %s leads in epoch %d after %v", try, leader, epoch, took.Round(time.Millisecond))
 		best := slices.MaxFunc(all[:3], func(a, b string) int { return cmp.Compare(zxid[a], zxid[b]) })
 		require.Equal(t, zxid[best], zxid[leader], "%s leads without the highest zxid", leader)
@@ -190,5 +191,5 @@ func TestFoundingScenario(t *testing.T) {
 		allFollow(leader)
 	}
 	assert.Equal(t, "n3", leader, "the highest id among the highest zxids")
-	requireOutcome(t, history.OK, history.IntValue(value), h.clients["n1"].Read(ctx, "x"), "the last write survived")
+	systemtest.RequireOutcome(t, history.OK, history.IntValue(value), h.Clients["n1"].Read(ctx, "x"), "the last write survived")
 }

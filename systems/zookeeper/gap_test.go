@@ -11,6 +11,7 @@ import (
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 )
 
 // TestSyncGap looks for the known gap in ZooKeeper's sync: a leader
@@ -38,35 +39,35 @@ func TestSyncGap(t *testing.T) {
 	e, err := clusters.Start(ctx, System(Options{BaseImage: base.Tag, NoClock: os.Getenv("SPLITBRAIN_ZK_NOCLOCK") != ""}), 3, clusters.Options{Logf: t.Logf})
 	require.NoError(t, err)
 	defer e.Teardown(context.Background())
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	epochs := NewEpochs()
 	for _, n := range e.Nodes() {
 		c, err := NewClient(n.ID, n.Addr, ClientOptions{Epochs: epochs})
 		require.NoError(t, err)
-		h.clients[n.ID] = c
+		h.Clients[n.ID] = c
 		defer c.Close()
 	}
-	all := h.ids()
+	all := h.IDs()
 	// SPLITBRAIN_ZK_GAP=partition: cut the leader off instead of pausing
 	// it, and read from it while it is cut off.
 	partition := os.Getenv("SPLITBRAIN_ZK_GAP") == "partition"
-	leader, epoch, _ := h.waitLeader(ctx, all, 0)
-	v, rounds, staleRounds := int64(0), envInt("SPLITBRAIN_ZK_ROUNDS", 6), 0
+	leader, epoch, _ := h.WaitLeader(ctx, all, 0)
+	v, rounds, staleRounds := int64(0), systemtest.EnvInt("SPLITBRAIN_ZK_ROUNDS", 6), 0
 	for round := range rounds {
 		v++
-		writeOK(ctx, t, h.clients[leader], v)
+		writeOK(ctx, t, h.Clients[leader], v)
 		// A client of the leader with its session ready.
-		cl, err := NewClient(leader, h.clients[leader].Addr, ClientOptions{Epochs: epochs})
+		cl, err := NewClient(leader, h.Clients[leader].Addr, ClientOptions{Epochs: epochs})
 		require.NoError(t, err)
-		requireOutcome(t, history.OK, history.IntValue(v), cl.Read(ctx, "x"), "synced read on the leader")
+		systemtest.RequireOutcome(t, history.OK, history.IntValue(v), cl.Read(ctx, "x"), "synced read on the leader")
 		if partition {
 			require.NoError(t, e.Partition(ctx, []string{leader}))
 		} else {
 			require.NoError(t, e.Pause(ctx, leader))
 		}
-		next, nextEpoch, _ := h.waitLeader(ctx, without(all, leader), epoch)
+		next, nextEpoch, _ := h.WaitLeader(ctx, systemtest.Without(all, leader), epoch)
 		v++
-		writeOK(ctx, t, h.clients[next], v)
+		writeOK(ctx, t, h.Clients[next], v)
 		if partition {
 			// Read while it is still cut off, then heal.
 		} else {
@@ -94,7 +95,7 @@ func TestSyncGap(t *testing.T) {
 			round+1, leader, next, v, leader, stale, fresh, failed)
 		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 		for {
-			st, err := h.clients[leader].Status(wctx)
+			st, err := h.Clients[leader].Status(wctx)
 			if err == nil && st.Role == rundir.RoleFollower {
 				break
 			}

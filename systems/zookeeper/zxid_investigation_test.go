@@ -27,6 +27,7 @@ import (
 	"github.com/splitbrain/splitbrain/clusters"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 )
 
 func needInvestigation(t *testing.T) {
@@ -218,25 +219,25 @@ func TestZxidInvestigation(t *testing.T) {
 	defer cancel()
 	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
 	require.NoError(t, err)
-	n := envInt("SPLITBRAIN_ZK_NODES", 5)
-	phase := time.Duration(envInt("SPLITBRAIN_ZK_SECONDS", 15)) * time.Second
+	n := systemtest.EnvInt("SPLITBRAIN_ZK_NODES", 5)
+	phase := time.Duration(systemtest.EnvInt("SPLITBRAIN_ZK_SECONDS", 15)) * time.Second
 	e, err := clusters.Start(ctx, System(Options{BaseImage: base.Tag, NoClock: os.Getenv("SPLITBRAIN_ZK_NOCLOCK") != ""}), n, clusters.Options{Logf: t.Logf})
 	require.NoError(t, err)
 	defer e.Teardown(context.Background())
-	h := &harness{t: t, e: e, clients: map[string]*Client{}, leaders: map[int64]string{}}
+	h := &harness{systemtest.New[*Client](t, e)}
 	epochs := NewEpochs()
 	for _, nd := range e.Nodes() {
 		c, err := NewClient(nd.ID, nd.Addr, ClientOptions{Epochs: epochs})
 		require.NoError(t, err)
-		h.clients[nd.ID] = c
+		h.Clients[nd.ID] = c
 		defer c.Close()
 	}
-	all := h.ids()
-	leader, epoch, _ := h.waitLeader(ctx, all, 0)
+	all := h.IDs()
+	leader, epoch, _ := h.WaitLeader(ctx, all, 0)
 	h.waitAllFollow(ctx, all, leader)
 	keys := []string{"inv0", "inv1"}
 	for _, k := range keys {
-		writeKey(ctx, t, h.clients[leader], k, 0)
+		writeKey(ctx, t, h.Clients[leader], k, 0)
 	}
 
 	phases := func(when, leader string) int {
@@ -260,16 +261,16 @@ func TestZxidInvestigation(t *testing.T) {
 	}
 
 	// A follower, then the leader, killed and restarted.
-	follower := without(all, leader)[0]
+	follower := systemtest.Without(all, leader)[0]
 	require.NoError(t, e.Kill(ctx, follower))
 	// Writes it misses, so that it catches up by a DIFF when it is back.
 	for v := range int64(50) {
-		writeKey(ctx, t, h.clients[leader], keys[0], v)
+		writeKey(ctx, t, h.Clients[leader], keys[0], v)
 	}
 	require.NoError(t, e.Start(ctx, follower))
 	h.waitAllFollow(ctx, all, leader)
 	require.NoError(t, e.Kill(ctx, leader))
-	next, nextEpoch, _ := h.waitLeader(ctx, without(all, leader), epoch)
+	next, nextEpoch, _ := h.WaitLeader(ctx, systemtest.Without(all, leader), epoch)
 	require.NoError(t, e.Start(ctx, leader))
 	h.waitAllFollow(ctx, all, next)
 	t.Logf("%s and then leader %s killed and restarted; %s leads in epoch %d", follower, leader, next, nextEpoch)
@@ -279,13 +280,13 @@ func TestZxidInvestigation(t *testing.T) {
 
 // waitAllFollow waits until every server but leader follows leader.
 func (h *harness) waitAllFollow(ctx context.Context, all []string, leader string) {
-	h.t.Helper()
+	h.T.Helper()
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		v := h.poll(wctx, all)
+		v := h.Poll(wctx, all)
 		ok := v[leader].Role == rundir.RoleLeader
-		for _, id := range without(all, leader) {
+		for _, id := range systemtest.Without(all, leader) {
 			ok = ok && v[id].Role == rundir.RoleFollower && v[id].Leader == leader
 		}
 		if ok {
@@ -293,14 +294,14 @@ func (h *harness) waitAllFollow(ctx context.Context, all []string, leader string
 		}
 		select {
 		case <-wctx.Done():
-			h.t.Fatalf("not every server follows %s: %+v", leader, v)
+			h.T.Fatalf("not every server follows %s: %+v", leader, v)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // writeKey sets key to v through c, creating it, until ok.
-func writeKey(ctx context.Context, t *testing.T, c *Client, key string, v int64) {
+func writeKey(ctx context.Context, t testing.TB, c *Client, key string, v int64) {
 	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -339,7 +340,7 @@ func leaderReads(leader bool) (int, int) {
 // on a znode of the client's own in the same session, which ZooKeeper
 // documents as making the read after it linearizable.
 func (h *harness) zxidPhase(ctx context.Context, name, leader string, keys []string, d time.Duration, shape shape, fenced bool) int {
-	t := h.t
+	t := h.T
 	t.Helper()
 	var (
 		mu  sync.Mutex
@@ -349,7 +350,7 @@ func (h *harness) zxidPhase(ctx context.Context, name, leader string, keys []str
 	start := time.Now()
 	end := start.Add(d)
 	errs := map[string]int{}
-	for i, nd := range h.e.Nodes() {
+	for i, nd := range h.E.Nodes() {
 		readers, writers := shape(nd.ID == leader)
 		for j := range readers + writers {
 			c, err := NewClient(nd.ID, nd.Addr, ClientOptions{})
@@ -407,7 +408,7 @@ func (h *harness) zxidPhase(ctx context.Context, name, leader string, keys []str
 		}
 	}
 	wg.Wait()
-	if v := h.poll(ctx, []string{leader}); v[leader].Role != rundir.RoleLeader {
+	if v := h.Poll(ctx, []string{leader}); v[leader].Role != rundir.RoleLeader {
 		t.Logf("%s no longer leads at the end of phase %s: %+v", leader, name, v)
 	}
 	var reads, writes int
@@ -458,7 +459,7 @@ func (h *harness) zxidPhase(ctx context.Context, name, leader string, keys []str
 	}
 	var per []string
 	staleN := 0
-	for _, id := range h.ids() {
+	for _, id := range h.IDs() {
 		c := byNode[id]
 		mark := ""
 		if id == leader {
