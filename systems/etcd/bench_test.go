@@ -2,20 +2,15 @@ package etcd
 
 import (
 	"context"
-	"math/rand/v2"
 	"os"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/clusters"
-	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/systems/systemtest"
-	"github.com/splitbrain/splitbrain/workloads"
 )
 
 // TestFailoverTimes times, on SPLITBRAIN_ETCD_NODES members (5), the
@@ -101,8 +96,7 @@ func TestFailoverTimes(t *testing.T) {
 	require.NoError(t, e.Heal(ctx))
 }
 
-// TestThroughput measures the register clients on their own (not yet
-// through the harness): SPLITBRAIN_ETCD_CLIENTS (10, splitbrain run's
+// TestThroughput measures the register workload of splitbrain run: SPLITBRAIN_ETCD_CLIENTS (10, splitbrain run's
 // default concurrency) processes bound round robin to 5 members, each
 // doing reads, writes and cas on 5 keys as fast as they go for 10 s, in
 // both read modes. Opt in with SPLITBRAIN_ETCD_BENCH=1.
@@ -130,42 +124,6 @@ func TestThroughput(t *testing.T) {
 	}
 	h.WaitLeader(ctx, all, 0)
 	for _, mode := range []string{ReadLinearizable, ReadSerializable} {
-		procs := systemtest.EnvInt("SPLITBRAIN_ETCD_CLIENTS", 10)
-		var mu sync.Mutex
-		counts := map[history.Type]int{}
-		var wg sync.WaitGroup
-		start := time.Now()
-		end := start.Add(10 * time.Second)
-		nodes := e.Nodes()
-		for p := range procs {
-			n := nodes[p%len(nodes)]
-			c, err := NewClient(n.ID, n.Addr, ClientOptions{ReadMode: mode, Members: members})
-			require.NoError(t, err)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				r := rand.New(rand.NewPCG(uint64(p), 1))
-				for time.Now().Before(end) {
-					key := "k" + strconv.Itoa(r.IntN(5))
-					var o workloads.Outcome
-					switch r.IntN(3) {
-					case 0:
-						o = c.Read(ctx, key)
-					case 1:
-						o = c.Write(ctx, key, r.Int64N(5))
-					default:
-						o = c.CAS(ctx, key, r.Int64N(5), r.Int64N(5))
-					}
-					mu.Lock()
-					counts[o.Type]++
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		total := counts[history.OK] + counts[history.Fail] + counts[history.Info]
-		t.Logf("read mode %s, %d clients: %.0f ops/s (ok %d, fail %d, info %d)", mode, procs,
-			float64(total)/time.Since(start).Seconds(), counts[history.OK], counts[history.Fail], counts[history.Info])
+		systemtest.Throughput(ctx, t, "read mode "+mode, e, Dial(ClientOptions{ReadMode: mode, Members: members}), systemtest.EnvInt("SPLITBRAIN_ETCD_CLIENTS", 10), 10*time.Second)
 	}
 }

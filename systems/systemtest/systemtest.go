@@ -145,3 +145,26 @@ func Summary(ds []time.Duration) string {
 	return fmt.Sprintf("p50 %v, worst %v, best %v (%d)", s[len(s)/2].Round(time.Millisecond),
 		s[len(s)-1].Round(time.Millisecond), s[0].Round(time.Millisecond), len(s))
 }
+
+// Throughput runs the register workload of splitbrain run
+// (workloads.Register: concurrency processes bound round robin to the
+// nodes, 5 keys) through dial for d, and logs operations per second by
+// outcome under name.
+func Throughput(ctx context.Context, t testing.TB, name string, e *clusters.Ensemble, dial workloads.Dial, concurrency int, d time.Duration) {
+	t.Helper()
+	var eps []workloads.Endpoint
+	for _, n := range e.Nodes() {
+		eps = append(eps, workloads.Endpoint{Node: n.ID, Addr: n.Addr})
+	}
+	stats := &workloads.Stats{}
+	reg, err := workloads.NewRegister(workloads.RegisterConfig{Nodes: eps, Concurrency: concurrency, Keys: 5,
+		Seed: 1, History: &history.Memory{}, Stats: stats, Dial: dial})
+	require.NoError(t, err)
+	rctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, reg.Run(rctx))
+	ok, fail, info := stats.OK.Load(), stats.Fail.Load(), stats.Info.Load()
+	t.Logf("%s, %d clients: %.0f ops/s (ok %d, fail %d, info %d)", name, concurrency,
+		float64(ok+fail+info)/time.Since(start).Seconds(), ok, fail, info)
+}
