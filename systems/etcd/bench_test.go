@@ -19,7 +19,7 @@ import (
 // rejoined before the next kill, and a leader cut off by a partition to a
 // new leader on the majority side. Opt in with SPLITBRAIN_ETCD_BENCH=1.
 func TestFailoverTimes(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	if os.Getenv("SPLITBRAIN_ETCD_BENCH") == "" {
 		t.Skip("skipping: set SPLITBRAIN_ETCD_BENCH=1 to time elections and failovers")
 	}
@@ -101,7 +101,7 @@ func TestFailoverTimes(t *testing.T) {
 // doing reads, writes and cas on 5 keys as fast as they go for 10 s, in
 // both read modes. Opt in with SPLITBRAIN_ETCD_BENCH=1.
 func TestThroughput(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	if os.Getenv("SPLITBRAIN_ETCD_BENCH") == "" {
 		t.Skip("skipping: set SPLITBRAIN_ETCD_BENCH=1 to measure client throughput")
 	}

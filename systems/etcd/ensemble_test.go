@@ -18,26 +18,7 @@ import (
 	"github.com/splitbrain/splitbrain/workloads"
 )
 
-var engineErr error
-
-func TestMain(m *testing.M) {
-	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_, engineErr = clusters.Ping(ctx)
-	cancel()
-	os.Exit(m.Run())
-}
-
-// needEngine skips t when no Docker engine answers.
-func needEngine(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: a Docker integration test (-short)")
-	}
-	if engineErr != nil {
-		t.Skipf("skipping: needs a Docker engine: %v", engineErr)
-	}
-}
+func TestMain(m *testing.M) { systemtest.Main(m) }
 
 // waitFor polls cond every 20 ms until it holds or ctx ends.
 func waitFor(ctx context.Context, cond func() bool) bool {
@@ -66,7 +47,7 @@ type harness struct {
 // still answered (and stale); a paused leader is replaced and follows
 // when resumed; clock faults are unsupported.
 func TestEnsemble(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	bins, err := BuildBinaries(ctx, BinaryOptions{Version: os.Getenv("SPLITBRAIN_ETCD_VERSION"), Logf: t.Logf})

@@ -25,7 +25,7 @@ import (
 // Debian's files, with etcd at /usr/local/bin/etcd as etcd's own images
 // have it.
 func TestUserImage(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bins, err := BuildBinaries(ctx, BinaryOptions{Logf: t.Logf})

@@ -168,3 +168,61 @@ func Throughput(ctx context.Context, t testing.TB, name string, e *clusters.Ense
 	t.Logf("%s, %d clients: %.0f ops/s (ok %d, fail %d, info %d)", name, concurrency,
 		float64(ok+fail+info)/time.Since(start).Seconds(), ok, fail, info)
 }
+
+// WaitAllFollow polls among until every node but leader follows leader,
+// failing the test after within.
+func (h *Harness[C]) WaitAllFollow(ctx context.Context, among []string, leader string, within time.Duration) {
+	h.T.Helper()
+	wctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		v := h.Poll(wctx, among)
+		ok := true
+		for _, id := range Without(among, leader) {
+			ok = ok && v[id].Role == rundir.RoleFollower && v[id].Leader == leader
+		}
+		if ok {
+			return
+		}
+		select {
+		case <-wctx.Done():
+			h.T.Fatalf("not every node follows %s: %+v", leader, v)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// engineErr is why no Docker engine answered, set by Main.
+var engineErr error
+
+// Main runs a test binary's tests: it turns testcontainers' reaper off,
+// asks whether a Docker engine answers, and removes what killed runs left
+// behind. Call it from TestMain.
+func Main(m *testing.M) {
+	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, engineErr = clusters.Ping(ctx)
+	cancel()
+	if engineErr == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if n, err := clusters.Clean(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "clean:", err)
+		} else if n > 0 {
+			fmt.Fprintf(os.Stderr, "clean: removed %d leftovers\n", n)
+		}
+		cancel()
+	}
+	os.Exit(m.Run())
+}
+
+// NeedEngine skips t, saying why, under -short or when no Docker engine
+// answered Main.
+func NeedEngine(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping: a Docker integration test (-short)")
+	}
+	if engineErr != nil {
+		t.Skipf("skipping: needs a Docker engine: %v", engineErr)
+	}
+}

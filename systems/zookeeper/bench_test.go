@@ -19,7 +19,7 @@ import (
 // new leader a majority agrees on, the killed server restarted and
 // rejoined before the next. Opt in with SPLITBRAIN_ZK_BENCH=1 (minutes).
 func TestFailoverTimes(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	if os.Getenv("SPLITBRAIN_ZK_BENCH") == "" {
 		t.Skip("skipping: set SPLITBRAIN_ZK_BENCH=1 to time elections and failovers")
 	}
@@ -116,7 +116,7 @@ func TestFailoverTimes(t *testing.T) {
 // doing reads, writes and cas on 5 keys as fast as they go for 10 s, in
 // both read modes. Opt in with SPLITBRAIN_ZK_BENCH=1.
 func TestThroughput(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	if os.Getenv("SPLITBRAIN_ZK_BENCH") == "" {
 		t.Skip("skipping: set SPLITBRAIN_ZK_BENCH=1 to measure client throughput")
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/splitbrain/splitbrain/clusters"
+	"github.com/splitbrain/splitbrain/systems/systemtest"
 )
 
 // TestBuildBaseCold makes the base image from nothing, in a fresh cache
@@ -16,7 +17,7 @@ import (
 // downloads about 10 MB of packages (110 MB more with
 // SPLITBRAIN_ZK_DOWNLOAD_JDK=1), so it runs only with SPLITBRAIN_ZK_COLD=1.
 func TestBuildBaseCold(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	if os.Getenv("SPLITBRAIN_ZK_COLD") == "" {
 		t.Skip("skipping: set SPLITBRAIN_ZK_COLD=1 to build the base image from nothing")
 	}

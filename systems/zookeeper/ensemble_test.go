@@ -2,7 +2,6 @@ package zookeeper
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -20,35 +19,7 @@ import (
 	"github.com/splitbrain/splitbrain/systems/systemtest"
 )
 
-var engineErr error
-
-func TestMain(m *testing.M) {
-	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_, engineErr = clusters.Ping(ctx)
-	cancel()
-	if engineErr == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if n, err := clusters.Clean(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "clean:", err)
-		} else if n > 0 {
-			fmt.Fprintf(os.Stderr, "clean: removed %d leftovers\n", n)
-		}
-		cancel()
-	}
-	os.Exit(m.Run())
-}
-
-// needEngine skips t when no Docker engine answers.
-func needEngine(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("skipping: a Docker integration test (-short)")
-	}
-	if engineErr != nil {
-		t.Skipf("skipping: needs a Docker engine: %v", engineErr)
-	}
-}
+func TestMain(m *testing.M) { systemtest.Main(m) }
 
 // harness is the shared one, with this package's client; tests add
 // their own methods.
@@ -62,7 +33,7 @@ type harness struct {
 // with its data and follows; a server cut off from the others stops
 // serving synced reads.
 func TestEnsemble(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// SPLITBRAIN_ZK_DOWNLOAD_JDK=1: the runtime from Debian's JDK package,
@@ -103,26 +74,7 @@ func TestEnsemble(t *testing.T) {
 	wcancel()
 	t.Logf("leader %s in epoch %d, %v after the containers were up (%v after Start was called)", leader, epoch, took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	// A majority agreed; the last server may still be syncing.
-	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
-	for {
-		v := h.Poll(fctx, all)
-		following := 0
-		for _, id := range systemtest.Without(all, leader) {
-			if v[id].Role == rundir.RoleFollower && v[id].Leader == leader {
-				following++
-			}
-		}
-		if following == len(all)-1 {
-			break
-		}
-		select {
-		case <-fctx.Done():
-			fcancel()
-			t.Fatalf("not every server follows %s: %+v", leader, v)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	fcancel()
+	h.WaitAllFollow(ctx, all, leader, 30*time.Second)
 
 	// The register, through a follower.
 	follower := systemtest.Without(all, leader)[0]
@@ -278,7 +230,7 @@ func logTimes(b []byte) []time.Time {
 // (its clock, not the host's), and the ensemble still elects after its
 // leader's kill.
 func TestClockSkew(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
@@ -367,7 +319,7 @@ func TestClockSkew(t *testing.T) {
 // image would, and without libfaketime): the node agent is layered on it
 // by a local build, nothing pulled, and the servers elect.
 func TestUserImage(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})

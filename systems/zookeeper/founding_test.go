@@ -26,7 +26,7 @@ import (
 // servers with the highest zxid win, and among them the highest id: 3
 // again, not 5.
 func TestFoundingScenario(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
@@ -112,30 +112,7 @@ func TestFoundingScenario(t *testing.T) {
 	// must keep the zxid rule. (Client sessions are transactions too:
 	// only n1-n3 get clients, and they stay connected, so no session
 	// expires and moves a zxid.)
-	// allFollow waits until every other server follows leader.
-	allFollow := func(leader string) {
-		t.Helper()
-		fctx, fcancel := context.WithTimeout(ctx, time.Minute)
-		defer fcancel()
-		for {
-			v := h.Poll(fctx, all)
-			n := 0
-			for _, id := range systemtest.Without(all, leader) {
-				if v[id].Role == rundir.RoleFollower && v[id].Leader == leader {
-					n++
-				}
-			}
-			if n == len(all)-1 {
-				return
-			}
-			select {
-			case <-fctx.Done():
-				t.Fatalf("not all follow %s: %+v", leader, v)
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-	allFollow("n3")
+	h.WaitAllFollow(ctx, all, "n3", time.Minute)
 	c := h.Clients["n1"]
 	value := int64(0)
 	for try := 1; ; try++ {
@@ -188,7 +165,7 @@ func TestFoundingScenario(t *testing.T) {
 			break
 		}
 		// The next try needs all five serving again.
-		allFollow(leader)
+		h.WaitAllFollow(ctx, all, leader, time.Minute)
 	}
 	assert.Equal(t, "n3", leader, "the highest id among the highest zxids")
 	systemtest.RequireOutcome(t, history.OK, history.IntValue(value), h.Clients["n1"].Read(ctx, "x"), "the last write survived")

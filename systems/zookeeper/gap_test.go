@@ -26,7 +26,7 @@ import (
 // with SPLITBRAIN_ZK_GAP=partition none in 10 (the cut-off leader had
 // stepped down before the others committed).
 func TestSyncGap(t *testing.T) {
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	if os.Getenv("SPLITBRAIN_ZK_GAP") == "" {
 		t.Skip("skipping: set SPLITBRAIN_ZK_GAP=1 to look for stale synced reads from a resumed leader")
 	}

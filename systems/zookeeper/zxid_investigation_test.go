@@ -214,7 +214,7 @@ type zop struct {
 // SPLITBRAIN_ZK_FENCED=1 (also the leader-reads shape with fenced reads).
 func TestZxidInvestigation(t *testing.T) {
 	needInvestigation(t)
-	needEngine(t)
+	systemtest.NeedEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	base, err := BuildBase(ctx, BaseOptions{Logf: t.Logf})
@@ -234,7 +234,7 @@ func TestZxidInvestigation(t *testing.T) {
 	}
 	all := h.IDs()
 	leader, epoch, _ := h.WaitLeader(ctx, all, 0)
-	h.waitAllFollow(ctx, all, leader)
+	h.WaitAllFollow(ctx, all, leader, time.Minute)
 	keys := []string{"inv0", "inv1"}
 	for _, k := range keys {
 		writeKey(ctx, t, h.Clients[leader], k, 0)
@@ -268,36 +268,14 @@ func TestZxidInvestigation(t *testing.T) {
 		writeKey(ctx, t, h.Clients[leader], keys[0], v)
 	}
 	require.NoError(t, e.Start(ctx, follower))
-	h.waitAllFollow(ctx, all, leader)
+	h.WaitAllFollow(ctx, all, leader, time.Minute)
 	require.NoError(t, e.Kill(ctx, leader))
 	next, nextEpoch, _ := h.WaitLeader(ctx, systemtest.Without(all, leader), epoch)
 	require.NoError(t, e.Start(ctx, leader))
-	h.waitAllFollow(ctx, all, next)
+	h.WaitAllFollow(ctx, all, next, time.Minute)
 	t.Logf("%s and then leader %s killed and restarted; %s leads in epoch %d", follower, leader, next, nextEpoch)
 	stale += phases("after kills", next)
 	t.Logf("stale synced reads in all: %d", stale)
-}
-
-// waitAllFollow waits until every server but leader follows leader.
-func (h *harness) waitAllFollow(ctx context.Context, all []string, leader string) {
-	h.T.Helper()
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		v := h.Poll(wctx, all)
-		ok := v[leader].Role == rundir.RoleLeader
-		for _, id := range systemtest.Without(all, leader) {
-			ok = ok && v[id].Role == rundir.RoleFollower && v[id].Leader == leader
-		}
-		if ok {
-			return
-		}
-		select {
-		case <-wctx.Done():
-			h.T.Fatalf("not every server follows %s: %+v", leader, v)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // writeKey sets key to v through c, creating it, until ok.
