@@ -121,6 +121,9 @@ type Status struct {
 	Leader        string      `json:"leader"`
 	Commit        int64       `json:"commit"`
 	ClockOffsetMS int64       `json:"clock_offset_ms"`
+	// Group is the group (shard) the node belongs to; empty for systems
+	// with one leader.
+	Group string `json:"group,omitempty"`
 }
 
 // Status asks the node for its status; any failure or garbage is an error.
