@@ -18,8 +18,12 @@ type Event struct {
 	Event string      `json:"event"` // "role", "lease", or anything else (kept, not judged)
 	Role  rundir.Role `json:"role,omitempty"`
 	Term  int64       `json:"term"`
-	From  int64       `json:"from,omitempty"`  // lease: start, true time
-	Until int64       `json:"until,omitempty"` // lease: end, true time
+	// Group is the shard the role is held in, for systems that lead per
+	// shard (Redis Cluster: the shard's slot ranges, "0-5460"); "" for a
+	// system with one leader.
+	Group string `json:"group,omitempty"`
+	From  int64  `json:"from,omitempty"`  // lease: start, true time
+	Until int64  `json:"until,omitempty"` // lease: end, true time
 	// Source says who saw it (rundir.SourceNode, rundir.SourceObserver).
 	// Optional.
 	Source rundir.Source `json:"source,omitempty"`

@@ -3,6 +3,11 @@
 // without a leader and those where several nodes claim to lead. The
 // checkers (election-safety, term-monotonic, liveness) and the report all
 // read it, so they cannot disagree. docs/run-format.md states its rules.
+//
+// A system that leads per shard (Redis Cluster: a master per set of hash
+// slots) reports a group with each role; the rules then hold within each
+// group, and the timeline has a Leadership per group. A system with one
+// leader reports none and has one Leadership, the group "".
 package timeline
 
 import (
@@ -19,21 +24,24 @@ type Report struct {
 	Node   string
 	Role   rundir.Role
 	Term   int64
+	Group  string        // the shard the role is held in; "" for a system with one leader
 	Source rundir.Source // "" is read as rundir.SourceNode
 }
 
-// Reign is a span in which a node held one role in one term, by the
-// source its reigns are read from.
+// Reign is a span in which a node held one role in one term of one
+// group, by the source its reigns are read from.
 type Reign struct {
 	Node     string
 	Role     rundir.Role
 	Term     int64
+	Group    string
 	From, To int64
 	Source   rundir.Source
 	Open     bool // still held at the end of the run
 }
 
-// Span is a stretch in which one node was the leader (Leader's rule).
+// Span is a stretch in which one node was the leader of its group
+// (Leader's rule).
 type Span struct {
 	Node     string
 	Term     int64
@@ -56,6 +64,20 @@ type Window struct {
 // Duration is the window's length in nanoseconds.
 func (w Window) Duration() int64 { return w.To - w.From }
 
+// Leadership is who led one group over the run: its leader spans and
+// its windows without a leader or with several claiming to lead.
+type Leadership struct {
+	// Group is the group; "" for a system with one leader.
+	Group string
+	// Leaders are the spans with a leader, in time order.
+	Leaders []Span
+	// Leaderless are the windows with no leader, from the start of the run;
+	// nil when no node reported a role.
+	Leaderless []Window
+	// Contested are the windows where two or more nodes claimed leadership.
+	Contested []Window
+}
+
 // Timeline is a replayed run. Build it with New; it is read-only after.
 type Timeline struct {
 	// Faults are the nemesis's faults, in order of start.
@@ -65,17 +87,28 @@ type Timeline struct {
 	// Reigns are each node's reigns, in time order, by the node's chosen
 	// source (docs/run-format.md: a node's own reports over the observer's).
 	Reigns map[string][]Reign
-	// Leaders are the spans with a leader, in time order.
-	Leaders []Span
-	// Leaderless are the windows with no leader, from the start of the run;
-	// nil when no node reported a role.
-	Leaderless []Window
-	// Contested are the windows where two or more nodes claimed leadership.
-	Contested []Window
+	// Leadership is the run's leadership when it has one group, as every
+	// system with one leader has (the group ""). With several groups it is
+	// empty: Groups holds each.
+	Leadership
+	// Groups are every group's leadership, sorted by group: the groups
+	// role reports named, or the one group "" (the same as Leadership)
+	// when none did.
+	Groups []*Leadership
 	// LastFault is the time of the last nemesis entry; 0 without one.
 	LastFault int64
 	// End is the time of the last entry or event.
 	End int64
+}
+
+// Group returns the leadership of group g, or nil when no report named it.
+func (tl *Timeline) Group(g string) *Leadership {
+	for _, l := range tl.Groups {
+		if l.Group == g {
+			return l
+		}
+	}
+	return nil
 }
 
 // Claim is a node's latest word on its role, for Leader.
@@ -117,6 +150,7 @@ type change struct {
 	kind  int
 	role  rundir.Role
 	term  int64
+	group string
 	src   rundir.Source
 	order int // ties keep recording order
 }
@@ -157,7 +191,7 @@ func New(ops []history.Op, events []history.Event) *Timeline {
 		if src == "" {
 			src = rundir.SourceNode
 		}
-		tl.Reports = append(tl.Reports, Report{Time: ev.Time, Node: ev.Node, Role: ev.Role, Term: ev.Term, Source: src})
+		tl.Reports = append(tl.Reports, Report{Time: ev.Time, Node: ev.Node, Role: ev.Role, Term: ev.Term, Group: ev.Group, Source: src})
 	}
 	tl.Faults = faults(ops, tl.End)
 	tl.replay(tl.changes(lifecycle))
@@ -182,7 +216,7 @@ func (tl *Timeline) changes(lifecycle []change) []change {
 		if own[r.Node] && r.Source == rundir.SourceObserver {
 			continue
 		}
-		cs = append(cs, change{time: r.Time, node: r.Node, kind: reported, role: r.Role, term: r.Term, src: r.Source})
+		cs = append(cs, change{time: r.Time, node: r.Node, kind: reported, role: r.Role, term: r.Term, group: r.Group, src: r.Source})
 	}
 	for _, f := range tl.Faults {
 		if f.Node == "" {
@@ -211,24 +245,45 @@ func (tl *Timeline) changes(lifecycle []change) []change {
 
 type nodeState struct {
 	Claim
+	group string // the group of its last report
 	src   rundir.Source
 	since int64 // start of the current reign
 	alive bool  // has a role (reported, not killed since)
 	pause bool
 }
 
+// groupState is one group's leadership while the replay runs.
+type groupState struct {
+	*Leadership
+	cur     *Span
+	contest *Window
+}
+
 // replay applies the changes one instant at a time, closing and opening
-// reigns, and after each instant notes the leader and the claimants.
+// reigns, and after each instant notes each group's leader and claimants.
+// A node belongs to the group of its last report: its claim, its term and
+// its leadership count there, and nowhere else.
 func (tl *Timeline) replay(cs []change) {
 	nodes := map[string]*nodeState{}
 	var order []string
-	closeReign := func(s *nodeState, t int64) {
-		if s.alive {
-			tl.Reigns[s.Node] = append(tl.Reigns[s.Node], Reign{Node: s.Node, Role: s.Role, Term: s.Term, From: s.since, To: t, Source: s.src})
+	groups := map[string]*groupState{}
+	var gorder []string
+	for _, r := range tl.Reports {
+		if groups[r.Group] == nil {
+			groups[r.Group] = &groupState{Leadership: &Leadership{Group: r.Group}}
+			gorder = append(gorder, r.Group)
 		}
 	}
-	var cur *Span
-	var contest *Window
+	if len(gorder) == 0 {
+		groups[""] = &groupState{Leadership: &Leadership{}}
+		gorder = []string{""}
+	}
+	closeReign := func(s *nodeState, t int64) {
+		if s.alive {
+			tl.Reigns[s.Node] = append(tl.Reigns[s.Node], Reign{Node: s.Node, Role: s.Role, Term: s.Term, Group: s.group,
+				From: s.since, To: t, Source: s.src})
+		}
+	}
 	for i := 0; i < len(cs); {
 		t := cs[i].time
 		for ; i < len(cs) && cs[i].time == t; i++ {
@@ -241,9 +296,9 @@ func (tl *Timeline) replay(cs []change) {
 			}
 			switch c.kind {
 			case reported:
-				if !s.alive || s.Role != c.role || s.Term != c.term {
+				if !s.alive || s.Role != c.role || s.Term != c.term || s.group != c.group {
 					closeReign(s, t)
-					s.Role, s.Term, s.src, s.since, s.alive = c.role, c.term, c.src, t, true
+					s.Role, s.Term, s.group, s.src, s.since, s.alive = c.role, c.term, c.group, c.src, t, true
 				}
 				s.pause = false // a node that reports is running
 			case killed:
@@ -257,48 +312,8 @@ func (tl *Timeline) replay(cs []change) {
 				s.pause = false
 			}
 		}
-		claims := make([]Claim, 0, len(nodes))
-		var claimants []*nodeState
-		for _, n := range order {
-			s := nodes[n]
-			c := s.Claim
-			c.Down = !s.alive || s.pause
-			claims = append(claims, c)
-			if s.alive && s.Role == rundir.RoleLeader {
-				claimants = append(claimants, s)
-			}
-		}
-		leader := Leader(claims)
-		if cur != nil && (leader == "" || cur.Node != leader || cur.Term != nodes[leader].Term) {
-			cur.To = t
-			tl.Leaders = append(tl.Leaders, *cur)
-			cur = nil
-		}
-		if cur == nil && leader != "" {
-			cur = &Span{Node: leader, Term: nodes[leader].Term, From: t}
-		}
-		switch {
-		case len(claimants) >= 2:
-			if contest == nil {
-				contest = &Window{From: t}
-			}
-			terms := map[int64]bool{}
-			for _, s := range claimants {
-				if !slices.Contains(contest.Nodes, s.Node) {
-					contest.Nodes = append(contest.Nodes, s.Node)
-				}
-				if !slices.Contains(contest.Terms, s.Term) {
-					contest.Terms = append(contest.Terms, s.Term)
-				}
-				if terms[s.Term] {
-					contest.SameTerm = true
-				}
-				terms[s.Term] = true
-			}
-		case contest != nil:
-			contest.To = t
-			tl.Contested = append(tl.Contested, *contest)
-			contest = nil
+		for _, g := range gorder {
+			groups[g].note(t, nodes, order)
 		}
 	}
 	for _, n := range order {
@@ -308,20 +323,87 @@ func (tl *Timeline) replay(cs []change) {
 			rs[len(rs)-1].Open = true
 		}
 	}
-	if cur != nil {
-		cur.To, cur.Open = tl.End, true
-		tl.Leaders = append(tl.Leaders, *cur)
+	for _, g := range gorder {
+		groups[g].finish(tl.End, len(tl.Reports) > 0)
 	}
-	if contest != nil {
-		contest.To, contest.Open = tl.End, true
-		tl.Contested = append(tl.Contested, *contest)
+	slices.Sort(gorder)
+	for _, g := range gorder {
+		tl.Groups = append(tl.Groups, groups[g].Leadership)
 	}
-	for i := range tl.Contested {
-		sort.Strings(tl.Contested[i].Nodes)
-		sort.Slice(tl.Contested[i].Terms, func(a, b int) bool { return tl.Contested[i].Terms[a] < tl.Contested[i].Terms[b] })
+	if len(tl.Groups) == 1 {
+		tl.Leadership = *tl.Groups[0]
+		tl.Groups[0] = &tl.Leadership
 	}
-	if len(tl.Reports) > 0 {
-		tl.Leaderless = gaps(tl.Leaders, tl.End)
+}
+
+// note takes, after the changes of instant t, the group's leader and
+// claimants among the nodes in it, opening and closing spans and windows.
+func (g *groupState) note(t int64, nodes map[string]*nodeState, order []string) {
+	var claims []Claim
+	var claimants []*nodeState
+	for _, n := range order {
+		s := nodes[n]
+		if s.group != g.Group {
+			continue
+		}
+		c := s.Claim
+		c.Down = !s.alive || s.pause
+		claims = append(claims, c)
+		if s.alive && s.Role == rundir.RoleLeader {
+			claimants = append(claimants, s)
+		}
+	}
+	leader := Leader(claims)
+	if g.cur != nil && (leader == "" || g.cur.Node != leader || g.cur.Term != nodes[leader].Term) {
+		g.cur.To = t
+		g.Leaders = append(g.Leaders, *g.cur)
+		g.cur = nil
+	}
+	if g.cur == nil && leader != "" {
+		g.cur = &Span{Node: leader, Term: nodes[leader].Term, From: t}
+	}
+	switch {
+	case len(claimants) >= 2:
+		if g.contest == nil {
+			g.contest = &Window{From: t}
+		}
+		terms := map[int64]bool{}
+		for _, s := range claimants {
+			if !slices.Contains(g.contest.Nodes, s.Node) {
+				g.contest.Nodes = append(g.contest.Nodes, s.Node)
+			}
+			if !slices.Contains(g.contest.Terms, s.Term) {
+				g.contest.Terms = append(g.contest.Terms, s.Term)
+			}
+			if terms[s.Term] {
+				g.contest.SameTerm = true
+			}
+			terms[s.Term] = true
+		}
+	case g.contest != nil:
+		g.contest.To = t
+		g.Contested = append(g.Contested, *g.contest)
+		g.contest = nil
+	}
+}
+
+// finish closes what is open at the end of the run and, when any node
+// reported a role, lists the leaderless windows.
+func (g *groupState) finish(end int64, reports bool) {
+	if g.cur != nil {
+		g.cur.To, g.cur.Open = end, true
+		g.Leaders = append(g.Leaders, *g.cur)
+	}
+	if g.contest != nil {
+		g.contest.To, g.contest.Open = end, true
+		g.Contested = append(g.Contested, *g.contest)
+	}
+	for i := range g.Contested {
+		sort.Strings(g.Contested[i].Nodes)
+		sort.Slice(g.Contested[i].Terms, func(a, b int) bool { return g.Contested[i].Terms[a] < g.Contested[i].Terms[b] })
+	}
+	if reports {
+		g.Leaderless = gaps(g.Leaders, end)
 	}
 }
 
@@ -341,38 +423,38 @@ func gaps(spans []Span, end int64) []Window {
 	return out
 }
 
-// LeaderAt is the leader at time t, after everything that happened at t,
-// and its term; "" when nobody leads.
-func (tl *Timeline) LeaderAt(t int64) (string, int64) {
-	if i := tl.spanAt(t); i >= 0 {
-		return tl.Leaders[i].Node, tl.Leaders[i].Term
+// LeaderAt is the group's leader at time t, after everything that
+// happened at t, and its term; "" when nobody leads.
+func (l *Leadership) LeaderAt(t int64) (string, int64) {
+	if i := l.spanAt(t); i >= 0 {
+		return l.Leaders[i].Node, l.Leaders[i].Term
 	}
 	return "", 0
 }
 
 // spanAt is the index of the leader span holding t, or -1.
-func (tl *Timeline) spanAt(t int64) int {
-	i := sort.Search(len(tl.Leaders), func(i int) bool { return tl.Leaders[i].To > t })
-	if i < len(tl.Leaders) && tl.Leaders[i].From <= t {
+func (l *Leadership) spanAt(t int64) int {
+	i := sort.Search(len(l.Leaders), func(i int) bool { return l.Leaders[i].To > t })
+	if i < len(l.Leaders) && l.Leaders[i].From <= t {
 		return i
 	}
-	if n := len(tl.Leaders); n > 0 && tl.Leaders[n-1].Open && tl.Leaders[n-1].To == t {
+	if n := len(l.Leaders); n > 0 && l.Leaders[n-1].Open && l.Leaders[n-1].To == t {
 		return n - 1
 	}
 	return -1
 }
 
-// LeaderFrom is the first time at or after t with a leader, and who; -1
-// and "" when no leader comes.
-func (tl *Timeline) LeaderFrom(t int64) (int64, string) {
-	if i := tl.spanAt(t); i >= 0 {
-		return t, tl.Leaders[i].Node
+// LeaderFrom is the first time at or after t with a leader of the group,
+// and who; -1 and "" when no leader comes.
+func (l *Leadership) LeaderFrom(t int64) (int64, string) {
+	if i := l.spanAt(t); i >= 0 {
+		return t, l.Leaders[i].Node
 	}
-	i := sort.Search(len(tl.Leaders), func(i int) bool { return tl.Leaders[i].From > t })
-	if i == len(tl.Leaders) {
+	i := sort.Search(len(l.Leaders), func(i int) bool { return l.Leaders[i].From > t })
+	if i == len(l.Leaders) {
 		return -1, ""
 	}
-	return tl.Leaders[i].From, tl.Leaders[i].Node
+	return l.Leaders[i].From, l.Leaders[i].Node
 }
 
 // Nodes lists every node the timeline knows of: reporting or faulted.

@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -229,14 +230,44 @@ func TestFaults(t *testing.T) {
 // checkInvariants holds for any timeline.
 func checkInvariants(t *testing.T, tl *Timeline) {
 	t.Helper()
+	require.NotEmpty(t, tl.Groups, "every timeline has a group")
+	if len(tl.Groups) == 1 {
+		require.Same(t, &tl.Leadership, tl.Groups[0], "one group: it is the timeline's leadership")
+	} else {
+		require.Empty(t, tl.Leaders, "several groups: each has its own")
+		require.Empty(t, tl.Leaderless)
+		require.Empty(t, tl.Contested)
+	}
+	for i, l := range tl.Groups {
+		if i > 0 {
+			require.Less(t, tl.Groups[i-1].Group, l.Group, "groups sorted, each once")
+		}
+		require.Same(t, l, tl.Group(l.Group))
+		checkLeadership(t, tl, l)
+	}
+	for n, rs := range tl.Reigns {
+		for i, r := range rs {
+			require.Equal(t, n, r.Node)
+			require.LessOrEqual(t, r.From, r.To)
+			require.NotNil(t, tl.Group(r.Group), "a reign's group is one of the timeline's")
+			if i > 0 {
+				require.LessOrEqual(t, rs[i-1].To, r.From)
+			}
+		}
+	}
+}
+
+// checkLeadership holds for any group of any timeline.
+func checkLeadership(t *testing.T, tl *Timeline, l *Leadership) {
+	t.Helper()
 	// Leader spans and leaderless windows tile [0, End] without overlap.
 	type piece struct{ from, to int64 }
 	var ps []piece
-	for _, s := range tl.Leaders {
+	for _, s := range l.Leaders {
 		require.LessOrEqual(t, s.From, s.To)
 		ps = append(ps, piece{s.From, s.To})
 	}
-	for _, w := range tl.Leaderless {
+	for _, w := range l.Leaderless {
 		require.Less(t, w.From, w.To+1)
 		ps = append(ps, piece{w.From, w.To})
 	}
@@ -245,48 +276,48 @@ func checkInvariants(t *testing.T, tl *Timeline) {
 		for _, p := range ps {
 			covered += p.to - p.from
 		}
-		require.Equal(t, tl.End, covered, "leaders %+v leaderless %+v", tl.Leaders, tl.Leaderless)
+		require.Equal(t, tl.End, covered, "group %q: leaders %+v leaderless %+v", l.Group, l.Leaders, l.Leaderless)
 	}
-	for i := 1; i < len(tl.Leaders); i++ {
-		require.LessOrEqual(t, tl.Leaders[i-1].To, tl.Leaders[i].From)
+	for i := 1; i < len(l.Leaders); i++ {
+		require.LessOrEqual(t, l.Leaders[i-1].To, l.Leaders[i].From)
 	}
-	for _, s := range tl.Leaders {
+	for _, s := range l.Leaders {
 		if s.To > s.From {
-			got, term := tl.LeaderAt(s.From)
+			got, term := l.LeaderAt(s.From)
 			require.Equal(t, s.Node, got)
 			require.Equal(t, s.Term, term)
+			// The leader is in the group: its reign there holds the span.
+			require.True(t, slices.ContainsFunc(tl.Reigns[s.Node], func(r Reign) bool {
+				return r.Group == l.Group && r.Role == leader && r.Term == s.Term && r.From <= s.From && s.From < r.To+1
+			}), "group %q: span %+v without a reign of its leader there", l.Group, s)
 		}
 	}
-	for _, w := range tl.Leaderless {
+	for _, w := range l.Leaderless {
 		if w.To > w.From {
-			got, _ := tl.LeaderAt(w.From)
+			got, _ := l.LeaderAt(w.From)
 			require.Empty(t, got, "leader inside a leaderless window at %d", w.From)
 		}
 	}
-	for _, w := range tl.Contested {
+	for _, w := range l.Contested {
 		require.GreaterOrEqual(t, len(w.Nodes), 2)
 		require.LessOrEqual(t, w.From, w.To)
 	}
-	for n, rs := range tl.Reigns {
-		for i, r := range rs {
-			require.Equal(t, n, r.Node)
-			require.LessOrEqual(t, r.From, r.To)
-			if i > 0 {
-				require.LessOrEqual(t, rs[i-1].To, r.From)
-			}
-		}
-	}
 }
 
-// FuzzTimeline replays arbitrary role reports, kills and pauses, and checks
-// that the spans, windows and reigns stay consistent.
+// FuzzTimeline replays arbitrary role reports, kills and pauses, in one
+// group or several, and checks that the spans, windows and reigns stay
+// consistent.
 func FuzzTimeline(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	f.Add([]byte{10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120})
+	f.Add([]byte{0, 0x10, 0x21, 0x1c, 0x02, 0x2d, 0x41, 0x38, 0x81, 0x05, 0x22, 0x1f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		nodes := []string{"n1", "n2", "n3"}
+		nodes := []string{"n1", "n2", "n3", "n4"}
 		roles := []rundir.Role{leader, follower, candidate}
 		faults := []rundir.Fault{rundir.Kill, rundir.Start, rundir.Pause, rundir.Resume}
+		// "" alone is a system with one leader; with the others, shards,
+		// and a node moving between them.
+		groups := []string{"", "0-5460", "5461-16383", "0-5460"}
 		var ops []history.Op
 		var events []history.Event
 		var now int64
@@ -298,12 +329,85 @@ func FuzzTimeline(f *testing.F) {
 				ops = append(ops, nem(now, faults[int(y>>2)%len(faults)], n, nil))
 				continue
 			}
-			ev := role(now, n, roles[int(x>>2)%len(roles)], int64(y>>4))
+			ev := role(now, n, roles[int(x>>2)%len(roles)], int64(y>>5))
+			ev.Group = groups[int(x>>4)&3]
 			if x&0x40 != 0 {
 				ev.Source = rundir.SourceObserver
 			}
 			events = append(events, ev)
 		}
 		checkInvariants(t, New(ops, events))
+	})
+}
+
+// in puts a role event in a group.
+func in(g string, ev history.Event) history.Event {
+	ev.Group = g
+	return ev
+}
+
+func TestGroups(t *testing.T) {
+	const a, b = "0-5460", "5461-16383"
+	t.Run("each group has its own leader, and a higher term elsewhere makes none stale", func(t *testing.T) {
+		tl := New([]history.Op{end(1000)}, []history.Event{
+			in(a, polled(100, "n1", leader, 1)), in(a, polled(100, "n3", follower, 1)),
+			in(b, polled(100, "n2", leader, 7)), in(b, polled(100, "n4", follower, 7)),
+		})
+		require.Len(t, tl.Groups, 2)
+		assert.Empty(t, tl.Leaders, "several groups: the timeline's own leadership is empty")
+		ga, gb := tl.Group(a), tl.Group(b)
+		require.NotNil(t, ga)
+		require.NotNil(t, gb)
+		l, term := ga.LeaderAt(500)
+		assert.Equal(t, "n1", l)
+		assert.Equal(t, int64(1), term)
+		l, _ = gb.LeaderAt(500)
+		assert.Equal(t, "n2", l)
+		assert.Empty(t, ga.Contested, "two leaders in two groups contest nothing")
+		assert.Equal(t, []Window{{From: 0, To: 100}}, ga.Leaderless)
+		assert.Nil(t, tl.Group("5461"), "groups are named exactly")
+	})
+	t.Run("a replica that takes over keeps the group; the cut-off master is stale until it hears", func(t *testing.T) {
+		tl := New([]history.Op{end(1000)}, []history.Event{
+			in(a, polled(100, "n1", leader, 1)), in(a, polled(100, "n4", follower, 1)),
+			in(b, polled(100, "n2", leader, 2)),
+			in(a, polled(400, "n4", leader, 3)), // takeover: a new epoch, no vote
+			in(a, polled(700, "n1", follower, 3)),
+		})
+		g := tl.Group(a)
+		l, _ := g.LeaderAt(300)
+		assert.Equal(t, "n1", l)
+		l, term := g.LeaderAt(500)
+		assert.Equal(t, "n4", l, "the higher epoch leads")
+		assert.Equal(t, int64(3), term)
+		assert.Equal(t, []Window{{From: 400, To: 700, Nodes: []string{"n1", "n4"}, Terms: []int64{1, 3}}}, g.Contested)
+		assert.Empty(t, tl.Group(b).Contested)
+		assert.Equal(t, []Reign{
+			{Node: "n4", Role: follower, Term: 1, Group: a, From: 100, To: 400, Source: rundir.SourceObserver},
+			{Node: "n4", Role: leader, Term: 3, Group: a, From: 400, To: 1000, Source: rundir.SourceObserver, Open: true},
+		}, tl.Reigns["n4"])
+	})
+	t.Run("a node that moves to another group leaves its claim behind", func(t *testing.T) {
+		tl := New([]history.Op{end(1000)}, []history.Event{
+			in(a, polled(100, "n1", leader, 5)),
+			in(b, polled(100, "n2", leader, 2)),
+			in(b, polled(300, "n1", follower, 2)),
+		})
+		l, _ := tl.Group(a).LeaderAt(500)
+		assert.Empty(t, l, "nobody left leads a")
+		assert.Equal(t, []Window{{From: 0, To: 100}, {From: 300, To: 1000, Open: true}}, tl.Group(a).Leaderless)
+		l, _ = tl.Group(b).LeaderAt(500)
+		assert.Equal(t, "n2", l, "n1's term 5 in a makes no leader of b stale")
+		assert.Equal(t, []Reign{
+			{Node: "n1", Role: leader, Term: 5, Group: a, From: 100, To: 300, Source: rundir.SourceObserver},
+			{Node: "n1", Role: follower, Term: 2, Group: b, From: 300, To: 1000, Source: rundir.SourceObserver, Open: true},
+		}, tl.Reigns["n1"])
+	})
+	t.Run("two masters of one epoch in one group", func(t *testing.T) {
+		tl := New([]history.Op{end(1000)}, []history.Event{
+			in(a, polled(100, "n1", leader, 4)),
+			in(a, polled(200, "n4", leader, 4)),
+		})
+		assert.Equal(t, []Window{{From: 200, To: 1000, Open: true, Nodes: []string{"n1", "n4"}, Terms: []int64{4}, SameTerm: true}}, tl.Group(a).Contested)
 	})
 }
