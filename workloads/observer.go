@@ -23,9 +23,9 @@ type EventSink interface {
 // DefaultPoll is how often the observer asks every node for its status.
 const DefaultPoll = 50 * time.Millisecond
 
-// Observer polls every node's /status and records what it sees, role and
-// term with Source "observer", each time a node's view changes (or the node
-// comes back after a poll failed). It also keeps the latest view for the
+// Observer polls every node's /status and records what it sees, role, term
+// and group with Source "observer", each time a node's view changes (or the
+// node comes back after a poll failed). It also keeps the latest view for the
 // nemesis ("the leader at that moment") and the progress line.
 type Observer struct {
 	nodes    []Endpoint
@@ -106,14 +106,14 @@ func (o *Observer) record(node string, st Status, perr error, now time.Time) err
 	if st.Role == "" {
 		st.Role = "unknown"
 	}
-	changed := !prev.ok || prev.st.Role != st.Role || prev.st.Term != st.Term
+	changed := !prev.ok || prev.st.Role != st.Role || prev.st.Term != st.Term || prev.st.Group != st.Group
 	o.seen[node] = seen{st: st, at: now, ok: true}
 	o.mu.Unlock()
 	if !changed || o.sink == nil {
 		return nil
 	}
 	err := o.sink.Append(history.Event{Time: o.since(now), Node: node, Event: rundir.EventRole,
-		Role: st.Role, Term: st.Term, Source: rundir.SourceObserver})
+		Role: st.Role, Term: st.Term, Group: st.Group, Source: rundir.SourceObserver})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -124,17 +124,56 @@ func (o *Observer) record(node string, st Status, perr error, now time.Time) err
 // (timeline.Leader) over the nodes that answered within the last second:
 // the node claiming leadership at the highest term any of them reports, or
 // "" when none does. A node it has not heard from lately is left out: what
-// it said last is no longer news.
+// it said last is no longer news. For a system that leads per group (Redis
+// Cluster's shards) the rule holds in each group, and Leader is the leader
+// of the group with the highest term (the latest elected; by group name
+// on a tie), so that faults aimed at "the leader" hit a legitimate one.
 func (o *Observer) Leader() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	claims := make([]timeline.Claim, 0, len(o.seen))
-	for n, s := range o.seen {
-		if s.ok && time.Since(s.at) <= time.Second {
-			claims = append(claims, timeline.Claim{Node: n, Role: s.st.Role, Term: s.st.Term})
+	groups := map[string][]timeline.Claim{}
+	for n, s := range o.recent() {
+		groups[s.st.Group] = append(groups[s.st.Group], timeline.Claim{Node: n, Role: s.st.Role, Term: s.st.Term})
+	}
+	best, bestTerm, bestGroup := "", int64(0), ""
+	for g, claims := range groups {
+		l := timeline.Leader(claims)
+		if l == "" {
+			continue
+		}
+		term := o.seen[l].st.Term
+		if best == "" || term > bestTerm || (term == bestTerm && g < bestGroup) {
+			best, bestTerm, bestGroup = l, term, g
 		}
 	}
-	return timeline.Leader(claims)
+	return best
+}
+
+// recent is the nodes that answered within the last second; o.mu held.
+func (o *Observer) recent() map[string]seen {
+	out := map[string]seen{}
+	for n, s := range o.seen {
+		if s.ok && time.Since(s.at) <= time.Second {
+			out[n] = s
+		}
+	}
+	return out
+}
+
+// Followers returns the nodes that answered within the last second naming
+// leader as their leader without claiming leadership themselves (a Redis
+// master's replicas), sorted.
+func (o *Observer) Followers(leader string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []string
+	for n, s := range o.recent() {
+		if n != leader && s.st.Leader == leader && s.st.Role != rundir.RoleLeader {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Reachable returns the nodes whose last poll answered, sorted.

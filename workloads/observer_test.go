@@ -97,6 +97,39 @@ func TestObserverLeaderRule(t *testing.T) {
 	assert.Equal(t, "n1", o.Leader(), "a node not heard from lately is left out")
 }
 
+func TestObserverGroups(t *testing.T) {
+	o := NewObserver(nil, nil, 0, nil, nil)
+	now := time.Now()
+	put := func(n string, st Status) { o.seen[n] = seen{st: st, at: now, ok: true} }
+	put("n1", Status{Role: rundir.RoleLeader, Term: 1, Leader: "n1", Group: "0-8191"})
+	put("n2", Status{Role: rundir.RoleLeader, Term: 2, Leader: "n2", Group: "8192-16383"})
+	put("n3", Status{Role: rundir.RoleFollower, Term: 1, Leader: "n1", Group: "0-8191"})
+	put("n4", Status{Role: rundir.RoleFollower, Term: 2, Leader: "n2", Group: "8192-16383"})
+	assert.Equal(t, "n2", o.Leader(), "the leader of the group with the highest term")
+	assert.Equal(t, []string{"n3"}, o.Followers("n1"))
+	assert.Equal(t, []string{"n4"}, o.Followers("n2"))
+	// n3 takes over n1's shard in a new epoch: n1, cut off, is stale in
+	// its group, and n2's lower term elsewhere makes nobody stale.
+	put("n3", Status{Role: rundir.RoleLeader, Term: 3, Leader: "n3", Group: "0-8191"})
+	assert.Equal(t, "n3", o.Leader())
+	assert.Empty(t, o.Followers("n1"))
+	put("n3", Status{Role: rundir.RoleLeader, Term: 1, Leader: "n3", Group: "0-8191"})
+	assert.Equal(t, "n2", o.Leader(), "n1 and n3 lead term 1 of their group; n2 leads the highest term")
+}
+
+func TestObserverRecordsGroups(t *testing.T) {
+	ev := &memEvents{}
+	o := NewObserver(nil, nil, 0, ev, func(time.Time) int64 { return 0 })
+	st := Status{Role: rundir.RoleFollower, Term: 1, Group: ""}
+	require.NoError(t, o.record("n1", st, nil, time.Now()))
+	st.Group = "0-5460"
+	require.NoError(t, o.record("n1", st, nil, time.Now()))
+	require.NoError(t, o.record("n1", st, nil, time.Now()))
+	evs := ev.events()
+	require.Len(t, evs, 2, "a group change is a change; the same view twice is one event")
+	assert.Equal(t, "0-5460", evs[1].Group)
+}
+
 func TestAgreedLeader(t *testing.T) {
 	var a, b, c atomic.Value
 	a.Store(status("n1", rundir.RoleLeader, 2, "n1"))
