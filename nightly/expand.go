@@ -12,6 +12,7 @@ import (
 
 // Run is one run of an expanded matrix.
 type Run struct {
+	Index   int    // its place in the whole expansion, from 0 (what --shard deals by)
 	Name    string // the run directory's name under the store
 	System  string // the system's label
 	Algo    string // "" for a contract system
@@ -77,7 +78,7 @@ func Expand(m Matrix, stamp, store string) ([]Run, error) {
 			for _, b := range bs {
 				for _, n := range m.Nemeses {
 					for _, seed := range m.Seeds {
-						r := Run{System: s.Name, Algo: a, Bug: b, Nemesis: n.Label, Seed: seed}
+						r := Run{Index: len(out), System: s.Name, Algo: a, Bug: b, Nemesis: n.Label, Seed: seed}
 						r.Name = runName(stamp, r)
 						c := m.Base
 						c.System, c.Binary, c.Args, c.ReadMode, c.Image = s.Kind, s.Binary, s.Args, s.ReadMode, s.Image

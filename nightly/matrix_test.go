@@ -195,12 +195,12 @@ func TestStampAvoidsStoredRuns(t *testing.T) {
 	m, err := parseString(t, "systems: [electd]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 2\n")
 	require.NoError(t, err)
 	day := time.Date(2026, 1, 2, 23, 0, 0, 0, time.UTC)
-	s, err := Stamp(m, store, day)
+	s, err := Stamp(m, store, day, Shard{})
 	require.NoError(t, err)
 	assert.Equal(t, "20260102", s)
 	// One run of that night is in the store: the whole night moves on.
 	require.NoError(t, os.Mkdir(store+"/nightly-20260102-electd-raft-none-all-s2", 0o755))
-	s, err = Stamp(m, store, day)
+	s, err = Stamp(m, store, day, Shard{})
 	require.NoError(t, err)
 	assert.Equal(t, "20260102-2", s)
 }

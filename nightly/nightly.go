@@ -45,6 +45,9 @@ type Options struct {
 	Out io.Writer
 	// Now stamps run names; time.Now when nil.
 	Now func() time.Time
+	// Shard, when not the whole matrix, runs only that slice of it
+	// (Select); nightly merge puts the shards' stores together.
+	Shard Shard
 }
 
 // Done is one finished (or failed) run, before it is judged.
@@ -58,8 +61,9 @@ type Done struct {
 // Stamp picks the date part of the run names: the UTC date, with -2, -3,
 // ... when a run of that name is already in the store (a second nightly
 // the same day), so that one night's runs share a prefix and no run is
-// refused for its name.
-func Stamp(m Matrix, store string, now time.Time) (string, error) {
+// refused for its name. Only the shard's runs count: shards that share a
+// store the same day share the date too.
+func Stamp(m Matrix, store string, now time.Time, sh Shard) (string, error) {
 	date := now.UTC().Format("20060102")
 	for i := 1; i < 1000; i++ {
 		stamp := date
@@ -71,7 +75,7 @@ func Stamp(m Matrix, store string, now time.Time) (string, error) {
 			return "", err
 		}
 		free := true
-		for _, r := range runs {
+		for _, r := range Select(runs, sh) {
 			if _, err := os.Stat(filepath.Join(store, r.Name)); err == nil {
 				free = false
 				break
@@ -106,13 +110,21 @@ func Execute(ctx context.Context, m Matrix, opts Options) (Summary, error) {
 		return Summary{}, fmt.Errorf("store: %w", err)
 	}
 	started := now()
-	stamp, err := Stamp(m, opts.Store, started)
+	stamp, err := Stamp(m, opts.Store, started, opts.Shard)
 	if err != nil {
 		return Summary{}, err
 	}
-	runs, err := Expand(m, stamp, opts.Store)
+	all, err := Expand(m, stamp, opts.Store)
 	if err != nil {
 		return Summary{}, err
+	}
+	runs := Select(all, opts.Shard)
+	man := newManifest(m, opts.Shard, stamp, started, all, runs)
+	if err := WriteManifest(opts.Store, man); err != nil {
+		return Summary{}, err
+	}
+	if !opts.Shard.Whole() {
+		log.Info("nightly shard", "shard", opts.Shard.String(), "runs", len(runs), "of", len(all))
 	}
 	var done []Done
 	for i, r := range runs {
@@ -120,6 +132,7 @@ func Execute(ctx context.Context, m Matrix, opts Options) (Summary, error) {
 		if ctx.Err() != nil {
 			d.Err = fmt.Errorf("not run: the nightly was interrupted")
 			done = append(done, d)
+			man.record(d, "")
 			continue
 		}
 		log.Info("nightly run", "n", fmt.Sprintf("%d/%d", i+1, len(runs)), "name", r.Name)
@@ -131,6 +144,10 @@ func Execute(ctx context.Context, m Matrix, opts Options) (Summary, error) {
 			d.Err = errors.New("interrupted: judged on what was recorded until then")
 		}
 		done = append(done, d)
+		man.record(d, res.Dir)
+		if err := WriteManifest(opts.Store, man); err != nil {
+			log.Warn("could not update the nightly's record", "err", err)
+		}
 		if opts.Out != nil {
 			rr, _ := judge(opts.Store, d)
 			fmt.Fprintf(opts.Out, "[%d/%d] %-10s %s", i+1, len(runs), rr.Outcome, r.Name)
@@ -142,19 +159,30 @@ func Execute(ctx context.Context, m Matrix, opts Options) (Summary, error) {
 	}
 	sum := Summarize(m, opts.Store, done, opts.RequireFound)
 	sum.Started, sum.Duration = started, now().Sub(started)
-	junit := opts.JUnit
+	sum.Shard, sum.MatrixRuns = opts.Shard, len(all)
+	man.Ended = now().UTC()
+	var errs []error
+	if err := WriteManifest(opts.Store, man); err != nil {
+		errs = append(errs, err)
+	}
+	return sum, errors.Join(append(errs, writeSummary(opts.Store, opts.JUnit, sum))...)
+}
+
+// writeSummary writes the summary page, the JUnit file (store's, when
+// junit is empty) and the store's index.
+func writeSummary(store, junit string, sum Summary) error {
 	if junit == "" {
-		junit = filepath.Join(opts.Store, JUnitFile)
+		junit = filepath.Join(store, JUnitFile)
 	}
 	var errs []error
-	if err := WritePage(filepath.Join(opts.Store, SummaryFile), opts.Store, sum); err != nil {
+	if err := WritePage(filepath.Join(store, SummaryFile), store, sum); err != nil {
 		errs = append(errs, err)
 	}
 	if err := WriteJUnit(junit, sum); err != nil {
 		errs = append(errs, err)
 	}
-	if err := runstore.WriteIndex(opts.Store); err != nil {
+	if err := runstore.WriteIndex(store); err != nil {
 		errs = append(errs, err)
 	}
-	return sum, errors.Join(errs...)
+	return errors.Join(errs...)
 }

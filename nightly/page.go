@@ -39,6 +39,7 @@ type matrixView struct {
 	Rows                         []matrixRow
 	Generated, Started, Duration string
 	Counts                       []matrixCount
+	ShardNote                    string // which shard, or what was merged
 }
 
 type matrixCount struct {
@@ -64,6 +65,12 @@ func renderPage(storeDir string, m Summary, now time.Time) ([]byte, error) {
 		v.Started = m.Started.UTC().Format("2006-01-02 15:04 MST")
 	}
 	v.Duration = fmtDuration(m.Duration)
+	switch {
+	case !m.Shard.Whole():
+		v.ShardNote = fmt.Sprintf("shard %s: %d of the matrix's %d runs", m.Shard, len(m.Runs), m.MatrixRuns)
+	case len(m.Merged) > 0:
+		v.ShardNote = fmt.Sprintf("merged from %s", plural(len(m.Merged), "shard store"))
+	}
 	outcomes := map[string]int{}
 	var order []string
 	for _, r := range m.Runs {

@@ -34,6 +34,12 @@ type Summary struct {
 	Checkers       []string // the checker columns, in order
 	Runs           []JudgedRun
 	Bugs           []BugResult
+	// Shard is the slice of the matrix these runs are (the whole matrix
+	// when zero), MatrixRuns the runs of the whole matrix, and Merged the
+	// shard stores a merged night was put together from.
+	Shard      Shard
+	MatrixRuns int
+	Merged     []string
 }
 
 // JudgedRun is one run of a matrix, judged against what the matrix expects.

@@ -24,6 +24,7 @@ var nightlyRunner = func(opts runner.Options) nightly.Runner { return nightly.Do
 func newNightlyCmd() *cobra.Command {
 	var (
 		file, store, junit   string
+		shardFlag            string
 		dryRun, requireFound bool
 		verbose              bool
 		linTimeout           time.Duration
@@ -38,7 +39,14 @@ found when its run is invalid.
 
 It writes store/nightly.html (a row per run, a column per checker, and which
 planted bugs were found), one JUnit file (--junit, default
-store/nightly-junit.xml) and the store's index.html.
+store/nightly-junit.xml), the store's index.html and nightly.json (what ran,
+for nightly merge).
+
+--shard K/N runs only the K-th of N disjoint slices of the matrix (runs are
+dealt round robin in the file's order: the same slice every night for the
+same file), so that N machines run a matrix together; "splitbrain nightly
+merge STORE..." then puts their stores together into one summary and one
+JUnit file, as if one machine had run them all.
 
 Exit codes: 0 every faithful run valid; 1 a faithful run invalid (a
 regression), or with --require-found a planted bug no seed found; 2 a
@@ -56,18 +64,34 @@ faithful run unknown; 3 a run could not run, or the matrix file is wrong.`,
 			if err != nil {
 				return &exitError{code: exitCannotRun, err: err}
 			}
+			var shard nightly.Shard
+			if cmd.Flags().Changed("shard") {
+				if shard, err = nightly.ParseShard(shardFlag); err != nil {
+					return &exitError{code: exitCannotRun, err: err}
+				}
+			}
+			if requireFound && !shard.Whole() {
+				// A bug's seeds may be on other shards: one shard cannot
+				// say that no seed found it.
+				return &exitError{code: exitCannotRun, err: fmt.Errorf("--require-found judges the whole matrix; with --shard %s give it to splitbrain nightly merge instead", shard)}
+			}
 			program := programName()
 			out := cmd.OutOrStdout()
 			if dryRun {
-				stamp, err := nightly.Stamp(m, store, time.Now())
+				stamp, err := nightly.Stamp(m, store, time.Now(), shard)
 				if err != nil {
 					return &exitError{code: exitCannotRun, err: err}
 				}
-				runs, err := nightly.Expand(m, stamp, store)
+				all, err := nightly.Expand(m, stamp, store)
 				if err != nil {
 					return &exitError{code: exitCannotRun, err: err}
 				}
-				fmt.Fprintf(out, "%s: %d runs into %s\n", file, len(runs), store)
+				runs := nightly.Select(all, shard)
+				if shard.Whole() {
+					fmt.Fprintf(out, "%s: %d runs into %s\n", file, len(runs), store)
+				} else {
+					fmt.Fprintf(out, "%s: shard %s: %d of %d runs into %s\n", file, shard, len(runs), len(all), store)
+				}
 				return nightly.Print(out, runs, program)
 			}
 
@@ -77,37 +101,86 @@ faithful run unknown; 3 a run could not run, or the matrix file is wrong.`,
 			r := nightlyRunner(runner.Options{Log: log, Progress: cmd.ErrOrStderr(), Live: sess.live,
 				Program: program, LinearizableTimeout: linTimeout})
 			sum, err := nightly.Execute(ctx, m, nightly.Options{Store: store, JUnit: junit, RequireFound: requireFound,
-				Runner: r, Log: log, Out: out})
-			if err != nil && len(sum.Runs) == 0 {
+				Runner: r, Log: log, Out: out, Shard: shard})
+			if err != nil && len(sum.Runs) == 0 && sum.MatrixRuns == 0 {
 				return &exitError{code: exitCannotRun, err: err}
 			}
-			printBugs(out, sum.Bugs)
-			fmt.Fprintf(out, "nightly:  %s\n", sum.Status)
-			fmt.Fprintf(out, "summary:  %s\n", filepath.Join(store, nightly.SummaryFile))
-			j := junit
-			if j == "" {
-				j = filepath.Join(store, nightly.JUnitFile)
+			if !shard.Whole() && len(sum.Runs) == 0 {
+				fmt.Fprintf(out, "shard %s: no run of the matrix's %d falls on this shard\n", shard, sum.MatrixRuns)
 			}
-			fmt.Fprintf(out, "junit:    %s\n", j)
-			if err != nil {
-				// The runs happened; the summary could not be written. That
-				// is a failure to report, not a verdict to hide.
-				return &exitError{code: exitCannotRun, err: fmt.Errorf("nightly: %w", err)}
-			}
-			if sum.ExitCode != exitValid {
-				return &exitError{code: sum.ExitCode}
-			}
-			return nil
+			return nightlyOutcome(out, "nightly", store, junit, sum, err)
 		},
 	}
+	cmd.AddCommand(newNightlyMergeCmd())
 	fl := cmd.Flags()
 	fl.SortFlags = false
 	fl.StringVarP(&file, "file", "f", "", "the matrix file (docs/nightly.md)")
 	fl.StringVar(&store, "store", "./store", "where run directories, nightly.html and the index go")
 	fl.StringVar(&junit, "junit", "", "the JUnit file (default: STORE/nightly-junit.xml)")
+	fl.StringVar(&shardFlag, "shard", "", "run only the K-th of N slices of the matrix, K/N (e.g. 3/8); nightly merge combines the shards' stores (default: the whole matrix)")
 	fl.BoolVar(&dryRun, "dry-run", false, "print the expanded runs, and the run command of each, without running them")
 	fl.BoolVar(&requireFound, "require-found", false, "fail (exit 1) when a planted bug is found in no seed")
 	fl.DurationVar(&linTimeout, "check-timeout", 60*time.Second, "time budget of each run's linearizability search; out of time is unknown")
+	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+// nightlyOutcome prints a judged night (the bugs table, the status and
+// where the summary and the JUnit file are) and turns it into the exit
+// code. err is about writing the summary: the runs happened, so it is a
+// failure to report, not a verdict to hide.
+func nightlyOutcome(out io.Writer, what, store, junit string, sum nightly.Summary, err error) error {
+	printBugs(out, sum.Bugs)
+	fmt.Fprintf(out, "%-9s %s\n", what+":", sum.Status)
+	fmt.Fprintf(out, "summary:  %s\n", filepath.Join(store, nightly.SummaryFile))
+	if junit == "" {
+		junit = filepath.Join(store, nightly.JUnitFile)
+	}
+	fmt.Fprintf(out, "junit:    %s\n", junit)
+	if err != nil {
+		return &exitError{code: exitCannotRun, err: fmt.Errorf("%s: %w", what, err)}
+	}
+	if sum.ExitCode != exitValid {
+		return &exitError{code: sum.ExitCode}
+	}
+	return nil
+}
+
+func newNightlyMergeCmd() *cobra.Command {
+	var (
+		store, junit string
+		requireFound bool
+		verbose      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "merge STORE...",
+		Short: "Combine the stores of a matrix's shards (nightly --shard K/N) into one summary and one JUnit file",
+		Long: `merge puts the stores written by "splitbrain nightly --shard K/N" together,
+as if one machine had run the whole matrix: it copies every run directory into
+--store and writes one nightly.html (the rows in the matrix's order), one JUnit
+file and the index there. Every shard must be of the same matrix file with the
+same settings (nightly.json records which). A shard not given, or a run a shard
+did not finish (the machine died), is judged could not run.
+
+Exit codes, as for nightly: 0 every faithful run valid; 1 a regression, or with
+--require-found a planted bug that no seed of any shard found; 2 a faithful run
+unknown; 3 a run could not run or is missing, or the stores do not fit together.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, stop, sess := newSession(cmd, verbose)
+			defer stop()
+			sum, err := nightly.Merge(args, nightly.MergeOptions{Store: store, JUnit: junit, RequireFound: requireFound, Log: sess.log})
+			if errors.Is(err, nightly.ErrMerge) || (err != nil && sum.MatrixRuns == 0) {
+				return &exitError{code: exitCannotRun, err: fmt.Errorf("nightly merge: %w", err)}
+			}
+			return nightlyOutcome(cmd.OutOrStdout(), "merged", store, junit, sum, err)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SortFlags = false
+	fl.StringVar(&store, "store", "./store", "where the merged night goes (not one of the shard stores)")
+	fl.StringVar(&junit, "junit", "", "the JUnit file (default: STORE/nightly-junit.xml)")
+	fl.BoolVar(&requireFound, "require-found", false, "fail (exit 1) when a planted bug is found in no seed of any shard")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

@@ -171,3 +171,73 @@ func TestNightlyJUnitFlag(t *testing.T) {
 	_, err = os.Stat(filepath.Join(store, nightly.JUnitFile))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+func TestNightlyShardFlag(t *testing.T) {
+	withRunner(t, verdictRunner{}) // never called
+	matrix := writeMatrix(t, cmdMatrix)
+	for _, v := range []string{"3", "0/4", "5/4", "x/4", "1/0", "2/1"} {
+		code, _, errOut := runCaptured(t, "nightly", "-f", matrix, "--store", t.TempDir(), "--shard", v)
+		assert.Equal(t, exitCannotRun, code, v)
+		assert.Contains(t, errOut, "--shard: want K/N", v)
+		assert.Contains(t, errOut, fmt.Sprintf("got %q", v), v)
+	}
+	code, _, errOut := runCaptured(t, "nightly", "-f", matrix, "--store", t.TempDir(), "--shard", "1/2", "--require-found")
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "--require-found judges the whole matrix; with --shard 1/2 give it to splitbrain nightly merge")
+
+	code, out, errOut := runCaptured(t, "nightly", "-f", matrix, "--store", t.TempDir(), "--shard", "2/3", "--dry-run")
+	require.Equal(t, exitValid, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 1+2*1, out)
+	assert.Contains(t, lines[0], "shard 2/3: 1 of 4 runs into")
+	assert.Regexp(t, `^  1  nightly-\d{8}-electd-raft-none-partition-s2$`, lines[1], "the second run of the matrix")
+}
+
+// TestNightlyShardsAndMerge: two shards, each exits on its own runs, and
+// merge judges the whole: a bug found only on the other shard's seed is
+// found.
+func TestNightlyShardsAndMerge(t *testing.T) {
+	matrix := writeMatrix(t, cmdMatrix)
+	// raft.local-read is found with seed 1 only, which is on shard 1 (runs
+	// are dealt round robin: s1, s2, s1, s2).
+	withRunner(t, seedRunner{1: {"raft.local-read": {"linearizable": checker.Invalid}}})
+	tmp := t.TempDir()
+	var stores []string
+	for k := 1; k <= 2; k++ {
+		store := filepath.Join(tmp, fmt.Sprintf("shard-%d", k))
+		code, out, errOut := runCaptured(t, "nightly", "-f", matrix, "--store", store, "--shard", fmt.Sprintf("%d/2", k))
+		require.Equal(t, exitValid, code, "%s\n%s", out, errOut)
+		assert.FileExists(t, filepath.Join(store, nightly.ManifestFile))
+		stores = append(stores, store)
+	}
+	merged := filepath.Join(tmp, "merged")
+	code, out, errOut := runCaptured(t, append([]string{"nightly", "merge", "--store", merged, "--require-found"}, stores...)...)
+	require.Equal(t, exitValid, code, "%s\n%s", out, errOut)
+	assert.Contains(t, out, "merged:   2 of 2 faithful runs valid; 1 of 1 planted bugs found")
+	assert.Contains(t, out, "1 of 2")
+	assert.Contains(t, out, "summary:  "+filepath.Join(merged, nightly.SummaryFile))
+	b, err := os.ReadFile(filepath.Join(merged, nightly.JUnitFile))
+	require.NoError(t, err)
+	assert.Equal(t, 4, strings.Count(string(b), "<testcase "))
+
+	// Shard 2 alone: shard 1's runs are missing, the night is incomplete.
+	code, out, _ = runCaptured(t, "nightly", "merge", "--store", filepath.Join(tmp, "half"), stores[1])
+	assert.Equal(t, exitCannotRun, code, out)
+	assert.Contains(t, out, "2 runs could not run")
+
+	code, _, errOut = runCaptured(t, "nightly", "merge", "--store", filepath.Join(tmp, "bad"), stores[0], t.TempDir())
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "nightly merge: cannot merge: ")
+	assert.Contains(t, errOut, "no nightly.json")
+
+	code, _, errOut = runCaptured(t, "nightly", "merge")
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, errOut, "requires at least 1 arg")
+}
+
+// seedRunner is verdictRunner by seed.
+type seedRunner map[int64]verdictRunner
+
+func (s seedRunner) Run(ctx context.Context, cfg runner.Config) (runner.Result, error) {
+	return s[cfg.Seed].Run(ctx, cfg)
+}
