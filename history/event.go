@@ -24,6 +24,12 @@ type Event struct {
 	Group string `json:"group,omitempty"`
 	From  int64  `json:"from,omitempty"`  // lease: start, true time
 	Until int64  `json:"until,omitempty"` // lease: end, true time
+	// State and SlotMap, with a cluster event (rundir.EventCluster): the
+	// node's view of the cluster, its state (rundir.ClusterOK or
+	// rundir.ClusterFail) and which node serves which slots, "0-5460=n1
+	// 5461-10922=n2 10923-16383=n3" (by first slot).
+	State   string `json:"state,omitempty"`
+	SlotMap string `json:"slot_map,omitempty"`
 	// Source says who saw it (rundir.SourceNode, rundir.SourceObserver).
 	// Optional.
 	Source rundir.Source `json:"source,omitempty"`
@@ -70,6 +76,8 @@ func checkEvent(ev *Event) error {
 		return errors.New(`"event" is missing`)
 	case ev.Event == rundir.EventRole && ev.Role == "":
 		return errors.New(`a role event needs "role"`)
+	case ev.Event == rundir.EventCluster && ev.State == "":
+		return errors.New(`a cluster event needs "state"`)
 	case ev.Event == rundir.EventLease && ev.Until < ev.From:
 		return fmt.Errorf("lease ends (%d) before it starts (%d)", ev.Until, ev.From)
 	}

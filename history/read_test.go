@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/rundir"
 )
 
 const sample = `{"index":0,"time":10,"process":0,"type":"invoke","f":"write","key":"x","value":1,"node":"n1"}
@@ -151,11 +153,18 @@ func TestReadEvents(t *testing.T) {
 	in := `{"time":5,"node":"n1","event":"role","role":"leader","term":2}
 {"time":6,"node":"n1","event":"lease","term":2,"from":6,"until":300}
 {"time":7,"node":"n2","event":"role","role":"follower","term":2,"source":"observer"}
-{"time":8,"node":"n2","event":"ro`
+{"time":8,"node":"n4","event":"role","role":"leader","term":7,"group":"0-5460","source":"observer"}
+{"time":9,"node":"n4","event":"cluster","term":0,"state":"ok","slot_map":"0-5460=n4 5461-16383=n2","source":"observer"}
+{"time":10,"node":"n2","event":"ro`
 	evs, warnings, err := ReadEvents(strings.NewReader(in), "events.jsonl")
 	require.NoError(t, err)
-	assert.Len(t, evs, 3)
+	assert.Len(t, evs, 5)
 	assert.Len(t, warnings, 1)
+	assert.Equal(t, "0-5460", evs[3].Group)
+	assert.Equal(t, Event{Time: 9, Node: "n4", Event: rundir.EventCluster, State: rundir.ClusterOK, SlotMap: "0-5460=n4 5461-16383=n2",
+		Source: rundir.SourceObserver}, evs[4])
+	_, _, err = ReadEvents(strings.NewReader(`{"time":5,"node":"n1","event":"cluster"}`+"\n"), "events.jsonl")
+	assert.ErrorContains(t, err, `a cluster event needs "state"`)
 	_, _, err = ReadEvents(strings.NewReader(`{"time":5,"event":"role","role":"leader"}`+"\n"), "events.jsonl")
 	assert.ErrorContains(t, err, `events.jsonl:1: "node" is missing`)
 }

@@ -16,11 +16,16 @@ const (
 	ClockReset     Fault = "clock-reset"
 	StartNetem     Fault = "start-netem"
 	StopNetem      Fault = "stop-netem"
+	// StartTakeover cuts a shard's master off and promotes one of its
+	// replicas without the vote (Redis Cluster's CLUSTER FAILOVER
+	// TAKEOVER); StopTakeover heals the cut.
+	StartTakeover Fault = "start-takeover"
+	StopTakeover  Fault = "stop-takeover"
 )
 
 // Faults lists every Fault.
 var Faults = []Fault{StartPartition, StopPartition, Kill, Start, Pause, Resume,
-	ClockBump, ClockStrobe, ClockReset, StartNetem, StopNetem}
+	ClockBump, ClockStrobe, ClockReset, StartNetem, StopNetem, StartTakeover, StopTakeover}
 
 // Role is a role a node reports in a role event.
 type Role string
@@ -52,6 +57,17 @@ const (
 	// on its own: a crash ends a leader's claim as a kill does).
 	EventStart = "start"
 	EventExit  = "exit"
+	// EventCluster is a node's view of a sharded cluster as a whole (Redis
+	// Cluster: its cluster_state and its slot-to-master map), with
+	// SourceObserver, from the final phase's polls.
+	EventCluster = "cluster"
+)
+
+// Cluster states a node reports in a cluster event (Redis's
+// cluster_state).
+const (
+	ClusterOK   = "ok"
+	ClusterFail = "fail"
 )
 
 // Kind is a kind of fault: a --nemesis value, and what a fault does
@@ -66,7 +82,24 @@ const (
 	KindPause     Kind = "pause"     // pause .. resume
 	KindClock     Kind = "clock"     // clock-bump or clock-strobe .. clock-reset
 	KindNetem     Kind = "netem"     // start-netem .. stop-netem
+	KindTakeover  Kind = "takeover"  // start-takeover .. stop-takeover
 )
 
-// Kinds lists every fault kind, the meaning of --nemesis all.
+// Kinds lists the fault kinds every system can have, the meaning of
+// --nemesis all.
 var Kinds = []Kind{KindPartition, KindKill, KindPause, KindClock, KindNetem}
+
+// SystemKinds lists the fault kinds only some systems have (takeover:
+// Redis Cluster's replica promoted without the vote). --nemesis all adds
+// those the system under test has; asked for by name on another system,
+// they are reported unsupported.
+var SystemKinds = []Kind{KindTakeover}
+
+// Expectations (Config.Expect): what the register must be, beyond what
+// the system under test promises.
+const (
+	// ExpectLinearizable makes linearizability a verdict even for a
+	// system that does not promise it (Redis Cluster), where it is
+	// otherwise reported as information.
+	ExpectLinearizable = "linearizable"
+)

@@ -65,6 +65,11 @@ type Config struct {
 	Keys            int      `json:"keys"`
 	OpTimeout       Duration `json:"op_timeout"`
 	Seed            int64    `json:"seed"`
+	// Expect is what the register must be beyond what the system
+	// promises: ExpectLinearizable, or "" for the system's own promise
+	// (linearizable for electd, ZooKeeper, etcd and contract nodes; none
+	// for Redis Cluster, whose linearizability is then information).
+	Expect string `json:"expect,omitempty"`
 }
 
 // Settings is run.json: the Config, and what made this run of it.
