@@ -11,7 +11,6 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/splitbrain/splitbrain/history"
-	"github.com/splitbrain/splitbrain/rundir"
 )
 
 // Run applies the schedule's episodes at their offsets from start, each
@@ -214,14 +213,14 @@ func (n *Nemesis) inject(ctx context.Context, ep Episode, f Fault) (*Injected, e
 	}
 	sctx, cancel := n.step(ctx)
 	defer cancel()
-	inj, err := f.Inject(sctx, n.cfg.Cluster)
+	inj, err := f.Inject(sctx, n.cluster())
 	if errors.Is(err, errors.ErrUnsupported) {
 		n.release(claims)
 		n.markUnsupported(f.Kind(), err)
 		return nil, nil
 	}
 	inj.claims = claims
-	if f.Kind() == rundir.KindPartition {
+	if cuts(f.Kind()) {
 		n.setCut(f.Nodes())
 	}
 	if ep.Pattern != "" {

@@ -55,7 +55,7 @@ type kind struct {
 	build  func(ep Episode, order []string) []Fault
 }
 
-// registry holds every kind of rundir.Kinds. The weights favour the faults that
+// registry holds every kind of rundir.Kinds and rundir.SystemKinds. The weights favour the faults that
 // find the most: partitions (split votes, lost writes) and pauses (a
 // deposed leader waking up and answering before it notices), then crashes.
 var registry = map[string]kind{
@@ -64,6 +64,7 @@ var registry = map[string]kind{
 	rundir.KindPause:     {weight: 3, draw: drawPause, build: newPause},
 	rundir.KindClock:     {weight: 1, draw: drawClock, build: newClock},
 	rundir.KindNetem:     {weight: 1, draw: drawNetem, build: newNetem},
+	rundir.KindTakeover:  {weight: 1, draw: drawTakeover, build: newTakeover},
 }
 
 // faults works out ep's faults for order; none for an unknown kind

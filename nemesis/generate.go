@@ -173,6 +173,10 @@ func drawSecond(rng *rand.Rand, first Episode, kinds []string, clock bool) (Epis
 	if p, ok := patterns[first.Pattern]; ok {
 		used = append(append(used, p.needs...), p.alt...)
 	}
+	if slices.ContainsFunc(used, cuts) {
+		// One cut at a time: a takeover cuts too.
+		used = append(used, rundir.KindPartition, rundir.KindTakeover)
+	}
 	others := slices.DeleteFunc(slices.Clone(kinds), func(k string) bool { return slices.Contains(used, k) })
 	if len(others) == 0 {
 		return Episode{}, false

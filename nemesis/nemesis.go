@@ -54,6 +54,9 @@ type Config struct {
 	// drawn time once the leader is stable instead (the observer cannot
 	// tell which writes were acknowledged).
 	Acked func() int64
+	// Takeover, when set, is the system's promotion of a follower without
+	// the vote; without it takeover faults are unsupported.
+	Takeover *Takeover
 }
 
 // Nemesis runs a schedule against a cluster.
@@ -161,11 +164,24 @@ func (n *Nemesis) clearActive(key int) {
 // networkClaim is what a partition holds.
 const networkClaim = "the network"
 
+// cuts reports whether faults of kind cut the network: a partition, and a
+// takeover (its master is cut off).
+func cuts(kind string) bool { return kind == rundir.KindPartition || kind == rundir.KindTakeover }
+
+// cluster is the Cluster faults are injected into: the ensemble, with the
+// system's Takeover when it has one.
+func (n *Nemesis) cluster() Cluster {
+	if n.cfg.Takeover == nil {
+		return n.cfg.Cluster
+	}
+	return promoting{Cluster: n.cfg.Cluster, t: n.cfg.Takeover}
+}
+
 // claimsOf is what f holds while in effect: the network for a partition
-// (Cluster.Heal removes every cut, so one partition at a time), a node's
-// process for a kill or a pause, its clock, its netem.
+// or a takeover (Cluster.Heal removes every cut, so one cut at a time), a
+// node's process for a kill or a pause, its clock, its netem.
 func claimsOf(f Fault) []string {
-	if f.Kind() == rundir.KindPartition {
+	if cuts(f.Kind()) {
 		return []string{networkClaim}
 	}
 	var out []string
@@ -260,6 +276,9 @@ func (n *Nemesis) markUnsupported(kind string, err error) {
 func (n *Nemesis) skipping(kind string) string {
 	if kind == rundir.KindClock && n.cfg.NoClock {
 		return "the system accepts no clock faults"
+	}
+	if kind == rundir.KindTakeover && n.cfg.Takeover == nil {
+		return "the system promotes no follower without the vote"
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -85,8 +85,9 @@ const (
 	Others = "others"  // Episode.Targets: the nodes it did not
 )
 
-// ParseKinds parses a --nemesis value: a comma-separated list of kinds, or
-// "all", or "none" (or empty).
+// ParseKinds parses a --nemesis value: a comma-separated list of kinds
+// (rundir.Kinds and rundir.SystemKinds), or "all" (rundir.Kinds: the
+// caller adds the system kinds its system has), or "none" (or empty).
 func ParseKinds(s string) ([]string, error) {
 	s = strings.TrimSpace(s)
 	switch s {
@@ -98,8 +99,8 @@ func ParseKinds(s string) ([]string, error) {
 	var out []string
 	for _, k := range strings.Split(s, ",") {
 		k = strings.TrimSpace(k)
-		if !slices.Contains(rundir.Kinds, k) {
-			return nil, fmt.Errorf("unknown fault kind %q: want a comma-separated list of %s, or all, or none", k, strings.Join(rundir.Kinds, ", "))
+		if !KnownKind(k) {
+			return nil, fmt.Errorf("unknown fault kind %q: want a comma-separated list of %s, or all, or none", k, strings.Join(knownKinds(), ", "))
 		}
 		if !slices.Contains(out, k) {
 			out = append(out, k)
@@ -107,6 +108,14 @@ func ParseKinds(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// KnownKind reports whether k is a fault kind: one of rundir.Kinds or
+// rundir.SystemKinds.
+func KnownKind(k string) bool {
+	return slices.Contains(rundir.Kinds, k) || slices.Contains(rundir.SystemKinds, k)
+}
+
+func knownKinds() []string { return append(slices.Clone(rundir.Kinds), rundir.SystemKinds...) }
 
 // Duration is a time.Duration written in JSON as a string like "5s"; it
 // is the run directory's (run.json and schedule.json write it alike).
@@ -224,7 +233,7 @@ func ReadFile(path string) (Schedule, error) {
 		return Schedule{}, fmt.Errorf("%s: %w", path, err)
 	}
 	for i, e := range s.Episodes {
-		if !slices.Contains(rundir.Kinds, e.Kind) {
+		if !KnownKind(e.Kind) {
 			return Schedule{}, fmt.Errorf("%s: episode %d: unknown kind %q", path, i, e.Kind)
 		}
 		if len(e.Order) == 0 {
