@@ -4,9 +4,11 @@
 // (docs/run-format.md).
 //
 // Each kind is a Fault (partition.go, kill.go, pause.go, clock.go,
-// netem.go) that injects itself and says how to heal; the executor
-// (executor.go) walks the schedule, aims at the leader, bounds and records
-// every step and retries heals.
+// netem.go, takeover.go) that injects itself and says how to heal; the
+// executor (executor.go) walks the schedule, aims at the leader, bounds
+// and records every step and retries heals. A takeover (cut a shard's
+// master off, promote its replica without the vote) needs the system's
+// help, Config.Takeover: Redis Cluster's CLUSTER FAILOVER TAKEOVER.
 //
 // Generate draws one plain fault at a time. GenerateMix (Mix) also draws
 // composed faults (Compose: a second fault while one is in force, as
@@ -126,7 +128,7 @@ type Duration = rundir.Duration
 type Episode struct {
 	At       Duration `json:"at"`
 	Duration Duration `json:"duration"`
-	Kind     string   `json:"kind"`
+	Kind     string   `json:"kind"` // rundir.Kinds, rundir.SystemKinds
 	Variant  string   `json:"variant"`
 	// Leader: the targets begin with the node leading when the fault
 	// starts, followed by Order without it.
