@@ -42,6 +42,8 @@ var actions = map[rundir.Fault]action{
 	rundir.ClockReset:     {rundir.KindClock, false, false},
 	rundir.StartNetem:     {rundir.KindNetem, true, true},
 	rundir.StopNetem:      {rundir.KindNetem, false, false},
+	rundir.StartTakeover:  {rundir.KindTakeover, true, false},
+	rundir.StopTakeover:   {rundir.KindTakeover, false, false},
 }
 
 // faults pairs the nemesis entries of a history into faults (see

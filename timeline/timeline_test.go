@@ -211,6 +211,8 @@ func TestFaults(t *testing.T) {
 		nem(65, rundir.StartNetem, "n2", map[string]any{"delay_ms": 100}),
 		nem(70, "shuffle-leaders", "", nil), // unknown: kept as a point
 		nem(80, rundir.StopNetem, "n2", nil),
+		nem(85, rundir.StartTakeover, "n1", map[string]any{"nodes": []string{"n1"}, "replica": "n3", "groups": [][]string{{"n1"}, {"n2", "n3"}}}),
+		nem(90, rundir.StopTakeover, "", map[string]any{"nodes": []string{"n1"}}),
 		end(100),
 	}
 	tl := New(ops, nil)
@@ -221,9 +223,10 @@ func TestFaults(t *testing.T) {
 		{Kind: rundir.KindClock, F: rundir.ClockBump, Label: `clock-bump n1 {"offset_ms":-400}`, Node: "n1", Start: 50, End: 60},
 		{Kind: rundir.KindNetem, F: rundir.StartNetem, Label: `netem n2 {"delay_ms":100}`, Node: "n2", Start: 65, End: 80},
 		{Kind: "shuffle-leaders", F: "shuffle-leaders", Label: "shuffle-leaders", Start: 70, End: 70, Point: true},
+		{Kind: rundir.KindTakeover, F: rundir.StartTakeover, Label: "takeover n1 | n2 n3", Start: 85, End: 90},
 	}
 	assert.Equal(t, want, tl.Faults)
-	assert.Equal(t, int64(80), tl.LastFault)
+	assert.Equal(t, int64(90), tl.LastFault)
 	assert.Nil(t, tl.Leaderless, "no role reports: no windows to speak of")
 }
 
