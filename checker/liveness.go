@@ -25,41 +25,110 @@ type LivenessDetails struct {
 	Windows  []Window `json:"windows"`
 	// Longest is the longest leaderless window, for the summary.
 	Longest int64 `json:"longest_ns"`
+	// Groups, for a system that leads per group, is each group's; the
+	// fields above are then the last group's to get a leader (LeaderAt -1
+	// when one got none), and Windows every group's.
+	Groups []GroupLiveness `json:"groups,omitempty"`
+}
+
+// GroupLiveness is one group's leader after the heal and its leaderless
+// windows.
+type GroupLiveness struct {
+	Group    string   `json:"group"`
+	LeaderAt int64    `json:"leader_at"`
+	Leader   string   `json:"leader,omitempty"`
+	Windows  []Window `json:"windows"`
+	Longest  int64    `json:"longest_ns"`
 }
 
 // Liveness checks that there is a leader within bound of the last fault
 // healing (the last nemesis entry), by the timeline's rule for who leads
 // (timeline.Leader), and lists every leaderless window. A leader elected
 // before the heal need not say anything new; a killed or paused one does
-// not count.
+// not count. For a system that leads per group, every group some node is
+// in at the end must have one (the group "", of nodes that lead and follow
+// no shard, is no group then).
 func Liveness(tl *timeline.Timeline, bound time.Duration) Result {
 	r := Result{Name: NameLiveness}
 	if len(tl.Reports) == 0 {
 		r.Verdict, r.Summary = Unknown, noRoles
 		return r
 	}
-	d := LivenessDetails{HealedAt: tl.LastFault, Bound: int64(bound), LeaderAt: -1, Windows: []Window{}}
-	for _, w := range tl.Leaderless {
-		d.Windows = append(d.Windows, Window{From: w.From, To: w.To, Duration: w.Duration(), Open: w.Open})
-		d.Longest = max(d.Longest, w.Duration())
+	if len(tl.Groups) == 1 {
+		g := groupLiveness(tl.Groups[0], tl.LastFault)
+		d := LivenessDetails{HealedAt: tl.LastFault, Bound: int64(bound), LeaderAt: g.LeaderAt, Leader: g.Leader, Windows: g.Windows, Longest: g.Longest}
+		r.Details = d
+		r.Verdict, r.Summary = livenessVerdict(tl, g, bound, "")
+		return r
 	}
-	at, leader := tl.LeaderFrom(tl.LastFault)
-	d.LeaderAt, d.Leader = at, leader
+	d := LivenessDetails{HealedAt: tl.LastFault, Bound: int64(bound), LeaderAt: -1, Windows: []Window{}}
+	members := map[string]bool{}
+	for _, rs := range tl.Reigns {
+		if len(rs) > 0 {
+			members[rs[len(rs)-1].Group] = true
+		}
+	}
+	worst := -1
+	var worstVerdict Verdict
+	var worstSummary string
+	rank := map[Verdict]int{Valid: 0, Unknown: 1, Invalid: 2}
+	for _, l := range tl.Groups {
+		if l.Group == "" || !members[l.Group] {
+			continue
+		}
+		g := groupLiveness(l, tl.LastFault)
+		d.Groups = append(d.Groups, g)
+		d.Windows = append(d.Windows, g.Windows...)
+		d.Longest = max(d.Longest, g.Longest)
+		v, sum := livenessVerdict(tl, g, bound, l.Group)
+		later := worst >= 0 && (g.LeaderAt < 0 || (d.Groups[worst].LeaderAt >= 0 && g.LeaderAt > d.Groups[worst].LeaderAt))
+		if worst < 0 || rank[v] > rank[worstVerdict] || (rank[v] == rank[worstVerdict] && later) {
+			worst, worstVerdict, worstSummary = len(d.Groups)-1, v, sum
+		}
+	}
+	if worst < 0 {
+		r.Details = d
+		r.Verdict, r.Summary = Unknown, "no node is in a group at the end of the run: nothing to judge"
+		return r
+	}
+	d.LeaderAt, d.Leader = d.Groups[worst].LeaderAt, d.Groups[worst].Leader
 	r.Details = d
+	r.Verdict = worstVerdict
+	if worstVerdict == Valid {
+		worstSummary = fmt.Sprintf("every one of %d groups had a leader within %s of the last fault healing; last: %s", len(d.Groups), bound, worstSummary)
+	}
+	r.Summary = worstSummary
+	return r
+}
+
+// groupLiveness is one group's leader from healed and its windows.
+func groupLiveness(l *timeline.Leadership, healed int64) GroupLiveness {
+	g := GroupLiveness{Group: l.Group, Windows: []Window{}}
+	for _, w := range l.Leaderless {
+		g.Windows = append(g.Windows, Window{From: w.From, To: w.To, Duration: w.Duration(), Open: w.Open})
+		g.Longest = max(g.Longest, w.Duration())
+	}
+	g.LeaderAt, g.Leader = l.LeaderFrom(healed)
+	return g
+}
+
+// livenessVerdict judges one group; group "" names none (a system with one
+// leader), else the summary names it.
+func livenessVerdict(tl *timeline.Timeline, g GroupLiveness, bound time.Duration, group string) (Verdict, string) {
+	in := ""
+	if group != "" {
+		in = " in " + group
+	}
+	at := g.LeaderAt
 	switch {
 	case at >= 0 && at-tl.LastFault <= int64(bound):
-		r.Verdict = Valid
-		r.Summary = fmt.Sprintf("%s led %.2fs after the last fault healed; %d leaderless window(s), longest %.2fs",
-			leader, float64(at-tl.LastFault)/1e9, len(d.Windows), float64(d.Longest)/1e9)
+		return Valid, fmt.Sprintf("%s led%s %.2fs after the last fault healed; %d leaderless window(s), longest %.2fs",
+			g.Leader, in, float64(at-tl.LastFault)/1e9, len(g.Windows), float64(g.Longest)/1e9)
 	case at >= 0:
-		r.Verdict = Invalid
-		r.Summary = fmt.Sprintf("no leader until %.2fs after the last fault healed (bound %s)", float64(at-tl.LastFault)/1e9, bound)
+		return Invalid, fmt.Sprintf("no leader%s until %.2fs after the last fault healed (bound %s)", in, float64(at-tl.LastFault)/1e9, bound)
 	case tl.End-tl.LastFault < int64(bound):
-		r.Verdict = Unknown
-		r.Summary = fmt.Sprintf("no leader yet, but the run ended %.2fs after the last fault healed, before the %s bound", float64(tl.End-tl.LastFault)/1e9, bound)
+		return Unknown, fmt.Sprintf("no leader%s yet, but the run ended %.2fs after the last fault healed, before the %s bound", in, float64(tl.End-tl.LastFault)/1e9, bound)
 	default:
-		r.Verdict = Invalid
-		r.Summary = fmt.Sprintf("no leader within %s of the last fault healing at %s", bound, formatTime(tl.LastFault))
+		return Invalid, fmt.Sprintf("no leader%s within %s of the last fault healing at %s", in, bound, formatTime(tl.LastFault))
 	}
-	return r
 }

@@ -23,10 +23,19 @@ const (
 	NameLeaseSafety    = "lease-safety"
 	NameTermMonotonic  = "term-monotonic"
 	NameLiveness       = "liveness"
+	// Redis Cluster's: the cluster converges after the heal (a verdict),
+	// and what it does not promise, measured (information).
+	NameConvergence = "convergence"
+	NameLostWrites  = "lost-writes"
+	NameTwoWriters  = "two-writers"
 )
 
-// Names lists every checker, in the order a Report gives them.
+// Names lists the checkers of every run, in the order a Report gives them.
 var Names = []string{NameLinearizable, NameElectionSafety, NameLeaseSafety, NameTermMonotonic, NameLiveness}
+
+// RedisNames lists the checkers a Redis Cluster run adds, after Names: a
+// run of another system does not list them.
+var RedisNames = []string{NameConvergence, NameLostWrites, NameTwoWriters}
 
 // Report is the judgement of one run, stored as results.json.
 type Report struct {
@@ -59,12 +68,25 @@ type Options struct {
 	// VisualizeDir receives a Porcupine visualization per failing key; empty
 	// for none.
 	VisualizeDir string
-	// Checkers names the checkers to run (Names); empty for all.
+	// Checkers names the checkers to run (Names, RedisNames); empty for
+	// all that apply.
 	Checkers []string
 	// NoEvents says the run has no events.jsonl at all (as opposed to one
 	// with no role event): the checkers that judge events are skipped.
 	// CheckDir sets it.
 	NoEvents bool
+	// System is the system under test as run.json names it, and Expect
+	// run.json's expect (CheckDir reads both when they are empty). A Redis
+	// Cluster run (rundir.SystemRedis) is judged by what Redis Cluster
+	// promises: the convergence, lost-writes and two-writers checkers run,
+	// the last two as measures (Info), and linearizability is information
+	// unless Expect is rundir.ExpectLinearizable.
+	System, Expect string
+	// RoleLag is how late the observer may see a node's role change: an
+	// operation that ends within it of the end of its node's reign as the
+	// slot's master is not taken as served by that node (Redis Cluster
+	// runs). Default 1 s.
+	RoleLag time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -74,25 +96,29 @@ func (o Options) withDefaults() Options {
 	if o.LivenessBound <= 0 {
 		o.LivenessBound = 10 * time.Second
 	}
+	if o.RoleLag <= 0 {
+		o.RoleLag = time.Second
+	}
 	return o
 }
 
 // ErrNoHistory means the directory holds no history.jsonl.
 var ErrNoHistory = errors.New("no " + rundir.HistoryFile + " in the run directory")
 
-// ErrUnknownChecker is returned for a name not in Names.
+// ErrUnknownChecker is returned for a name not in Names or RedisNames.
 var ErrUnknownChecker = errors.New("unknown checker")
 
 // CheckNames returns an error naming any of names that is not a checker.
 func CheckNames(names []string) error {
 	var bad []string
+	all := append(slices.Clone(Names), RedisNames...)
 	for _, n := range names {
-		if !slices.Contains(Names, n) {
+		if !slices.Contains(all, n) {
 			bad = append(bad, n)
 		}
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%w: %s (the checkers are %s)", ErrUnknownChecker, strings.Join(bad, ", "), strings.Join(Names, ", "))
+		return fmt.Errorf("%w: %s (the checkers are %s)", ErrUnknownChecker, strings.Join(bad, ", "), strings.Join(all, ", "))
 	}
 	return nil
 }
@@ -120,6 +146,19 @@ func CheckDir(ctx context.Context, dir string, opts Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	if opts.System == "" {
+		// run.json says what system ran, and what it was expected to be;
+		// a directory without one (a harness of one's own) is judged by
+		// the single-leader checkers.
+		if st, err := rundir.ReadSettings(dir); err == nil {
+			opts.System = st.System
+			if opts.Expect == "" {
+				opts.Expect = st.Expect
+			}
+		} else if !errors.Is(err, rundir.ErrNoSettings) {
+			return Report{}, err
+		}
+	}
 	rep := Check(ctx, ops, events, opts)
 	rep.Warnings = append(append(warnings, ewarn...), rep.Warnings...)
 	return rep, nil
@@ -135,14 +174,24 @@ func Check(ctx context.Context, ops []history.Op, events []history.Event, opts O
 		return Result{Name: name, Verdict: Skipped, Summary: "no " + rundir.EventsFile + " in the run directory: nothing to judge it on"}
 	}
 	var results []Result
-	for _, name := range Names {
-		if !run(name) {
+	for _, name := range append(slices.Clone(Names), RedisNames...) {
+		redis := slices.Contains(RedisNames, name)
+		if !run(name) || (redis && !opts.isRedis() && len(opts.Checkers) == 0) {
 			continue
 		}
 		var r Result
 		switch {
+		case redis && !opts.isRedis():
+			r = Result{Name: name, Verdict: Skipped, Summary: "applies to Redis Cluster runs (system " + rundir.SystemRedis + ") only"}
 		case name == NameLinearizable:
 			r = Linearizable(ctx, ops, opts)
+			if opts.isRedis() && opts.Expect != rundir.ExpectLinearizable {
+				r = asInformation(r, "Redis Cluster does not promise linearizability (--expect "+rundir.ExpectLinearizable+" makes it a verdict)")
+			}
+		case redis && name == NameLostWrites:
+			r = LostWrites(ops, tl, opts)
+		case redis && name == NameTwoWriters:
+			r = TwoWriters(ops, tl, opts)
 		case opts.NoEvents:
 			r = noEvents(name)
 		case name == NameElectionSafety:
@@ -153,6 +202,8 @@ func Check(ctx context.Context, ops []history.Op, events []history.Event, opts O
 			r = TermMonotonic(tl)
 		case name == NameLiveness:
 			r = Liveness(tl, opts.LivenessBound)
+		case name == NameConvergence:
+			r = Convergence(tl, events, opts.LivenessBound)
 		}
 		results = append(results, r)
 	}

@@ -17,12 +17,16 @@ type Verdict string
 // Verdicts. Unknown is never a pass: a checker that ran out of time or had
 // too little to go on says unknown. Skipped is a checker that did not
 // apply to the run (no events.jsonl for the leader checkers, no lease for
-// lease-safety); it does not count towards the overall verdict.
+// lease-safety); it does not count towards the overall verdict. Info is a
+// measure, or a property the system does not promise (Redis Cluster's lost
+// writes, its linearizability): reported, with what was found in the
+// summary and details, and never counted towards the verdict either.
 const (
 	Valid   Verdict = "valid"
 	Invalid Verdict = "invalid"
 	Unknown Verdict = "unknown"
 	Skipped Verdict = "skipped"
+	Info    Verdict = "info"
 )
 
 // ExitCode maps a verdict onto the exit codes every splitbrain command
@@ -46,8 +50,8 @@ type Result struct {
 	// skipped checker, the reason.
 	Summary string `json:"summary"`
 	// Details is the checker's evidence: linearizable.Result,
-	// ElectionDetails, LeaseDetails, TermDetails or LivenessDetails, by
-	// Name; nil when there is none. ReadReport decodes it into that type
+	// ElectionDetails, LeaseDetails, TermDetails, LivenessDetails,
+	// ConvergenceDetails, LostWritesDetails or TwoWritersDetails, by Name; nil when there is none. ReadReport decodes it into that type
 	// (a checker it does not know keeps a json.RawMessage).
 	Details any `json:"details,omitempty"`
 }
@@ -87,6 +91,12 @@ func decodeDetails(name string, b json.RawMessage) (any, error) {
 		return decodeAs[TermDetails](b)
 	case NameLiveness:
 		return decodeAs[LivenessDetails](b)
+	case NameConvergence:
+		return decodeAs[ConvergenceDetails](b)
+	case NameLostWrites:
+		return decodeAs[LostWritesDetails](b)
+	case NameTwoWriters:
+		return decodeAs[TwoWritersDetails](b)
 	default:
 		return append(json.RawMessage(nil), b...), nil
 	}
@@ -101,13 +111,13 @@ func decodeAs[T any](b json.RawMessage) (any, error) {
 }
 
 // Combine gives the overall verdict of the checkers that ran (skipped ones
-// do not count): invalid when any is invalid, valid when all are valid,
-// unknown otherwise, and unknown when none ran.
+// and information do not count): invalid when any is invalid, valid when
+// all are valid, unknown otherwise, and unknown when none ran.
 func Combine(results []Result) Verdict {
 	v, ran := Valid, 0
 	for _, r := range results {
 		switch r.Verdict {
-		case Skipped:
+		case Skipped, Info:
 			continue
 		case Invalid:
 			return Invalid
@@ -121,4 +131,12 @@ func Combine(results []Result) Verdict {
 		return Unknown
 	}
 	return v
+}
+
+// asInformation turns r into information: its verdict goes into the
+// summary, with why it is not a verdict of this run.
+func asInformation(r Result, why string) Result {
+	r.Summary = fmt.Sprintf("%s (information: %s): %s", r.Verdict, why, r.Summary)
+	r.Verdict = Info
+	return r
 }

@@ -103,3 +103,8 @@ const (
 	// otherwise reported as information.
 	ExpectLinearizable = "linearizable"
 )
+
+// SystemRedis is run.json's system of a Redis Cluster run: it is judged by
+// what Redis Cluster promises (docs/run-format.md), so the checkers key on
+// it.
+const SystemRedis = "redis"

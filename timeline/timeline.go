@@ -432,6 +432,15 @@ func (l *Leadership) LeaderAt(t int64) (string, int64) {
 	return "", 0
 }
 
+// SpanAt is the group's leader span holding t, after everything that
+// happened at t; false when nobody leads then.
+func (l *Leadership) SpanAt(t int64) (Span, bool) {
+	if i := l.spanAt(t); i >= 0 {
+		return l.Leaders[i], true
+	}
+	return Span{}, false
+}
+
 // spanAt is the index of the leader span holding t, or -1.
 func (l *Leadership) spanAt(t int64) int {
 	i := sort.Search(len(l.Leaders), func(i int) bool { return l.Leaders[i].To > t })
