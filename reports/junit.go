@@ -107,6 +107,10 @@ func junitXML(r *run) ([]byte, error) {
 			verdict := orUnknown(string(c.Verdict))
 			switch c.Verdict {
 			case checker.Valid:
+			case checker.Info:
+				// A measure, or what the system does not promise: it
+				// passes, and says what it found.
+				jc.SystemOut = &JUnitText{"info: " + c.Summary}
 			case checker.Skipped:
 				jc.Skipped = &JUnitSkip{Message: c.Summary}
 			default:

@@ -13,6 +13,7 @@ import (
 type window struct {
 	timeline.Window
 	Cause string // the fault that most likely led to it, if any
+	Group string // the group (shard) it is in, for a system that leads per group
 }
 
 // withCauses names, for each window, the latest fault that began at most

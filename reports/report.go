@@ -24,7 +24,7 @@ var templateFS embed.FS
 
 // templates are parsed once, each page with the shared style.
 var (
-	reportTmpl = template.Must(ParsePage(templateFS, "templates/report.html"))
+	reportTmpl = template.Must(template.Must(ParsePage(templateFS, "templates/report.html")).ParseFS(templateFS, "templates/shards.css"))
 	logTmpl    = template.Must(ParsePage(templateFS, "templates/log.html"))
 )
 

@@ -41,9 +41,11 @@ type view struct {
 	Command          string
 	Replay           string
 	Shrunk           *shrunkView // splitbrain shrink made this run
+	Shards           *shardsView // a system that leads per shard (Redis Cluster)
 	Timeline         *timelineView
 	Multi            []windowRow
-	Violating        int // multi-leader windows within one term
+	Grouped          bool // the windows are of several groups (shards)
+	Violating        int  // multi-leader windows within one term
 	Leaderless       []windowRow
 	LeaderlessSource string
 	FailoverMax      string
@@ -100,6 +102,7 @@ type windowRow struct {
 	Nodes, Terms       string
 	SameTerm, Open     bool
 	Cause              string
+	Group              string // its shard, when the run has several
 }
 
 type faultRow struct {
@@ -136,24 +139,30 @@ type timelineView struct {
 	Height    float64
 	Lanes     []laneView
 	Segs      []segRect
-	Bands     []band // cluster-wide faults, across all lanes
-	NodeMarks []band // kills, pauses and clock faults on one lane
-	Points    []band // faults with no duration
-	Multi     []band // two or more leaders
-	None      []band // no leader
-	Leases    []segRect
-	SumY      float64
-	AxisY     float64
-	LanesTop  float64
-	LanesBot  float64
-	Ticks     []tick
+	Bands     []band  // cluster-wide faults, across all lanes
+	NodeMarks []band  // kills, pauses and clock faults on one lane
+	Points    []band  // faults with no duration
+	Multi     []band  // two or more leaders
+	None      []band  // no leader
+	Writers   []band  // a shard's two-writer windows (a system that leads per shard)
+	Lost      []band  // a shard's lost writes, at their acknowledgement
+	ShardsTop float64 // where the shards' lanes begin; 0 without
+
+	Leases   []segRect
+	SumY     float64
+	SumLabel string // the summary row's name
+	AxisY    float64
+	LanesTop float64
+	LanesBot float64
+	Ticks    []tick
 }
 
 type laneView struct {
-	Name string
-	Href string // the node's log page, when there is a log
-	Y    float64
-	Mid  float64
+	Name  string
+	Href  string // the node's log page, when there is a log
+	Title string // a shard lane's slots
+	Y     float64
+	Mid   float64
 }
 
 type segRect struct {
@@ -225,6 +234,9 @@ func buildView(r *run, now time.Time) *view {
 	faults, segs := tl.Faults, tl.Reigns
 	multi := withCauses(tl.Contested, faults)
 	none := withCauses(tl.Leaderless, faults)
+	if len(tl.Groups) > 1 {
+		multi, none = groupWindows(tl, faults)
+	}
 	if len(tl.Reports) > 0 {
 		v.LeaderlessSource = "the run's timeline, as the liveness checker reads it"
 	}
@@ -240,6 +252,16 @@ func buildView(r *run, now time.Time) *view {
 	}
 	v.Multi = windowRows(multi)
 	v.Leaderless = windowRows(none)
+	if len(tl.Groups) > 1 {
+		v.Grouped = true
+		names := shardNames(tl)
+		for i := range v.Multi {
+			v.Multi[i].Group = shardLabel(names, v.Multi[i].Group)
+		}
+		for i := range v.Leaderless {
+			v.Leaderless[i].Group = shardLabel(names, v.Leaderless[i].Group)
+		}
+	}
 	if len(none) > 0 {
 		ds := make([]int64, len(none))
 		for i, w := range none {
@@ -252,7 +274,12 @@ func buildView(r *run, now time.Time) *view {
 
 	nodes := laneNodes(r, faults, segs)
 	if len(nodes) > 0 && r.End > 0 {
-		v.Timeline = layoutTimeline(nodes, segs, faults, multi, none, s)
+		if len(tl.Groups) > 1 {
+			v.Timeline = layoutTimeline(nodes, segs, faults, nil, none, s)
+			layoutShards(v.Timeline, r, multi, s)
+		} else {
+			v.Timeline = layoutTimeline(nodes, segs, faults, multi, none, s)
+		}
 		layoutLeases(v.Timeline, r.Events, s)
 		for i, l := range v.Timeline.Lanes {
 			for _, lf := range r.Logs {
@@ -275,6 +302,7 @@ func buildView(r *run, now time.Time) *view {
 			})
 		}
 	}
+	v.Shards = shards(r, multi)
 	v.Errors, v.ErrorKinds = clientErrors(r)
 	v.Lin = linearizability(r)
 
@@ -337,7 +365,7 @@ func windowRows(ws []window) []windowRow {
 		out = append(out, windowRow{
 			From: fmtTime(w.From), To: fmtTime(w.To), Duration: fmtDur(w.Duration()),
 			Nodes: strings.Join(w.Nodes, ", "), Terms: strings.Join(terms, ", "),
-			SameTerm: w.SameTerm, Open: w.Open, Cause: w.Cause,
+			SameTerm: w.SameTerm, Open: w.Open, Cause: w.Cause, Group: w.Group,
 		})
 	}
 	return out
@@ -388,7 +416,7 @@ func termColor(term int64, role rundir.Role) string {
 
 func faultClass(kind rundir.Kind) string {
 	switch kind {
-	case rundir.KindPartition, rundir.KindKill, rundir.KindPause, rundir.KindClock:
+	case rundir.KindPartition, rundir.KindKill, rundir.KindPause, rundir.KindClock, rundir.KindTakeover:
 		return string(kind)
 	}
 	return "other"
@@ -404,6 +432,7 @@ func layoutTimeline(nodes []string, segs map[string][]timeline.Reign, faults []t
 	}
 	tl.LanesBot = laneTop + float64(len(nodes))*(laneH+laneGap) - laneGap
 	tl.SumY = tl.LanesBot + laneGap
+	tl.SumLabel = "leaders"
 	tl.AxisY = tl.SumY + sumH + 4
 	tl.Height = tl.AxisY + axisH
 	tl.Ticks = timeTicks(s)
