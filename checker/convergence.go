@@ -41,8 +41,9 @@ type ConvergenceDetails struct {
 }
 
 // Convergence checks what Redis Cluster promises after a fault heals:
-// within bound of the last fault healing (the last nemesis entry), every
-// node agrees on which master serves which slots, and the cluster reports
+// within bound of the last fault healing (the last nemesis entry; or of
+// the first role report, when that is later: the harness formed the
+// cluster before the observer started), every node agrees on which master serves which slots, and the cluster reports
 // ok.
 //
 // Agreement is read from the nodes' roles on the timeline (the observer's
@@ -58,7 +59,8 @@ func Convergence(tl *timeline.Timeline, events []history.Event, bound time.Durat
 		r.Verdict, r.Summary = Unknown, noRoles
 		return r
 	}
-	d := ConvergenceDetails{HealedAt: tl.LastFault, Bound: int64(bound), AgreedAt: -1, OKAt: -1}
+	healed := watchedFrom(tl)
+	d := ConvergenceDetails{HealedAt: healed, Bound: int64(bound), AgreedAt: -1, OKAt: -1}
 	nodes := slices.Sorted(func(yield func(string) bool) {
 		for n := range tl.Reigns {
 			if !yield(n) {
@@ -67,11 +69,11 @@ func Convergence(tl *timeline.Timeline, events []history.Event, bound time.Durat
 		}
 	})
 	// The instants at which some node's reign begins or ends, from the heal.
-	times := []int64{tl.LastFault}
+	times := []int64{healed}
 	for _, rs := range tl.Reigns {
 		for _, rg := range rs {
 			for _, t := range []int64{rg.From, rg.To} {
-				if t > tl.LastFault {
+				if t > healed {
 					times = append(times, t)
 				}
 			}
@@ -88,27 +90,27 @@ func Convergence(tl *timeline.Timeline, events []history.Event, bound time.Durat
 		}
 		why = fmt.Sprintf("at %s: %s", formatTime(t), w)
 	}
-	okAt, slotMap, views, whyViews := clusterOK(events, nodes, tl.LastFault)
+	okAt, slotMap, views, whyViews := clusterOK(events, nodes, healed)
 	d.OKAt, d.SlotMap, d.Views = okAt, slotMap, views
-	long := tl.End-tl.LastFault >= int64(bound)
+	long := tl.End-healed >= int64(bound)
 	switch {
 	case d.AgreedAt < 0 && long:
 		d.Why = why
-		r.Verdict, r.Summary = Invalid, fmt.Sprintf("the nodes never agreed on the slot-to-master map after the last fault healed at %s (last: %s)", formatTime(tl.LastFault), why)
+		r.Verdict, r.Summary = Invalid, fmt.Sprintf("the nodes never agreed on the slot-to-master map after the last fault healed at %s (last: %s)", formatTime(healed), why)
 	case d.AgreedAt < 0:
 		d.Why = why
-		r.Verdict, r.Summary = Unknown, fmt.Sprintf("no agreement yet, but the run ended %.2fs after the last fault healed, before the %s bound (%s)", float64(tl.End-tl.LastFault)/1e9, bound, why)
-	case d.AgreedAt-tl.LastFault > int64(bound):
-		r.Verdict, r.Summary = Invalid, fmt.Sprintf("the nodes agreed on the slot-to-master map only %.2fs after the last fault healed (bound %s)", float64(d.AgreedAt-tl.LastFault)/1e9, bound)
+		r.Verdict, r.Summary = Unknown, fmt.Sprintf("no agreement yet, but the run ended %.2fs after the last fault healed, before the %s bound (%s)", float64(tl.End-healed)/1e9, bound, why)
+	case d.AgreedAt-healed > int64(bound):
+		r.Verdict, r.Summary = Invalid, fmt.Sprintf("the nodes agreed on the slot-to-master map only %.2fs after the last fault healed (bound %s)", float64(d.AgreedAt-healed)/1e9, bound)
 	case views == 0:
 		d.Why = "no view of the cluster was recorded after the heal"
-		r.Verdict, r.Summary = Unknown, fmt.Sprintf("the nodes agreed on the slot-to-master map %.2fs after the last fault healed, but no node's view of the cluster state was recorded", float64(d.AgreedAt-tl.LastFault)/1e9)
+		r.Verdict, r.Summary = Unknown, fmt.Sprintf("the nodes agreed on the slot-to-master map %.2fs after the last fault healed, but no node's view of the cluster state was recorded", float64(d.AgreedAt-healed)/1e9)
 	case okAt < 0:
 		d.Why = whyViews
-		r.Verdict, r.Summary = Invalid, fmt.Sprintf("the nodes agreed on the slot-to-master map %.2fs after the last fault healed, but never all reported cluster_state ok with one slot map (%s)", float64(d.AgreedAt-tl.LastFault)/1e9, whyViews)
+		r.Verdict, r.Summary = Invalid, fmt.Sprintf("the nodes agreed on the slot-to-master map %.2fs after the last fault healed, but never all reported cluster_state ok with one slot map (%s)", float64(d.AgreedAt-healed)/1e9, whyViews)
 	default:
 		r.Verdict, r.Summary = Valid, fmt.Sprintf("every node agreed on the slot-to-master map %.2fs after the last fault healed (bound %s), and all %d reported cluster_state ok with one slot map at %s: %s",
-			float64(d.AgreedAt-tl.LastFault)/1e9, bound, len(nodes), formatTime(okAt), slotMap)
+			float64(d.AgreedAt-healed)/1e9, bound, len(nodes), formatTime(okAt), slotMap)
 	}
 	r.Details = d
 	return r

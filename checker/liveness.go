@@ -58,10 +58,11 @@ func Liveness(tl *timeline.Timeline, bound time.Duration) Result {
 		g := groupLiveness(tl.Groups[0], tl.LastFault)
 		d := LivenessDetails{HealedAt: tl.LastFault, Bound: int64(bound), LeaderAt: g.LeaderAt, Leader: g.Leader, Windows: g.Windows, Longest: g.Longest}
 		r.Details = d
-		r.Verdict, r.Summary = livenessVerdict(tl, g, bound, "")
+		r.Verdict, r.Summary = livenessVerdict(tl, tl.LastFault, g, bound, "")
 		return r
 	}
-	d := LivenessDetails{HealedAt: tl.LastFault, Bound: int64(bound), LeaderAt: -1, Windows: []Window{}}
+	healed := watchedFrom(tl)
+	d := LivenessDetails{HealedAt: healed, Bound: int64(bound), LeaderAt: -1, Windows: []Window{}}
 	members := map[string]bool{}
 	for _, rs := range tl.Reigns {
 		if len(rs) > 0 {
@@ -76,11 +77,11 @@ func Liveness(tl *timeline.Timeline, bound time.Duration) Result {
 		if l.Group == "" || !members[l.Group] {
 			continue
 		}
-		g := groupLiveness(l, tl.LastFault)
+		g := groupLiveness(l, healed)
 		d.Groups = append(d.Groups, g)
 		d.Windows = append(d.Windows, g.Windows...)
 		d.Longest = max(d.Longest, g.Longest)
-		v, sum := livenessVerdict(tl, g, bound, l.Group)
+		v, sum := livenessVerdict(tl, healed, g, bound, l.Group)
 		later := worst >= 0 && (g.LeaderAt < 0 || (d.Groups[worst].LeaderAt >= 0 && g.LeaderAt > d.Groups[worst].LeaderAt))
 		if worst < 0 || rank[v] > rank[worstVerdict] || (rank[v] == rank[worstVerdict] && later) {
 			worst, worstVerdict, worstSummary = len(d.Groups)-1, v, sum
@@ -112,23 +113,38 @@ func groupLiveness(l *timeline.Leadership, healed int64) GroupLiveness {
 	return g
 }
 
-// livenessVerdict judges one group; group "" names none (a system with one
-// leader), else the summary names it.
-func livenessVerdict(tl *timeline.Timeline, g GroupLiveness, bound time.Duration, group string) (Verdict, string) {
+// livenessVerdict judges one group from healed; group "" names none (a
+// system with one leader), else the summary names it.
+func livenessVerdict(tl *timeline.Timeline, healed int64, g GroupLiveness, bound time.Duration, group string) (Verdict, string) {
 	in := ""
 	if group != "" {
 		in = " in " + group
 	}
 	at := g.LeaderAt
 	switch {
-	case at >= 0 && at-tl.LastFault <= int64(bound):
+	case at >= 0 && at-healed <= int64(bound):
 		return Valid, fmt.Sprintf("%s led%s %.2fs after the last fault healed; %d leaderless window(s), longest %.2fs",
-			g.Leader, in, float64(at-tl.LastFault)/1e9, len(g.Windows), float64(g.Longest)/1e9)
+			g.Leader, in, float64(at-healed)/1e9, len(g.Windows), float64(g.Longest)/1e9)
 	case at >= 0:
-		return Invalid, fmt.Sprintf("no leader%s until %.2fs after the last fault healed (bound %s)", in, float64(at-tl.LastFault)/1e9, bound)
-	case tl.End-tl.LastFault < int64(bound):
-		return Unknown, fmt.Sprintf("no leader%s yet, but the run ended %.2fs after the last fault healed, before the %s bound", in, float64(tl.End-tl.LastFault)/1e9, bound)
+		return Invalid, fmt.Sprintf("no leader%s until %.2fs after the last fault healed (bound %s)", in, float64(at-healed)/1e9, bound)
+	case tl.End-healed < int64(bound):
+		return Unknown, fmt.Sprintf("no leader%s yet, but the run ended %.2fs after the last fault healed, before the %s bound", in, float64(tl.End-healed)/1e9, bound)
 	default:
-		return Invalid, fmt.Sprintf("no leader%s within %s of the last fault healing at %s", in, bound, formatTime(tl.LastFault))
+		return Invalid, fmt.Sprintf("no leader%s within %s of the last fault healing at %s", in, bound, formatTime(healed))
 	}
+}
+
+// watchedFrom is when a run of several groups is judged from: the last
+// fault's heal, or the first role report when that is later. A sharded
+// cluster is formed by the harness before the observer starts (Redis
+// Cluster's masters, slots and replicas), and nothing before its first
+// report says anything about it.
+func watchedFrom(tl *timeline.Timeline) int64 {
+	first := tl.LastFault
+	for i, r := range tl.Reports {
+		if i == 0 || r.Time < first {
+			first = r.Time
+		}
+	}
+	return max(tl.LastFault, first)
 }

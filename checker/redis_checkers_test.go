@@ -344,3 +344,23 @@ func TestCheckDirReadsTheSystem(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Invalid, rep.Checker(NameLinearizable).Verdict)
 }
+
+// A cluster the harness formed before the observer began is judged from
+// its first report, not from the start of the run.
+func TestShardsJudgedFromTheFirstReport(t *testing.T) {
+	events := []history.Event{
+		shardRole(15000, "n1", rundir.RoleLeader, 1, shardA), shardRole(15000, "n2", rundir.RoleLeader, 2, shardB),
+		shardRole(15000, "n3", rundir.RoleFollower, 1, shardA), shardRole(15000, "n4", rundir.RoleFollower, 2, shardB),
+	}
+	for _, n := range []string{"n1", "n2", "n3", "n4"} {
+		events = append(events, view(31000, n, rundir.ClusterOK, "0-8191=n1 8192-16383=n2"))
+	}
+	ops := redisHistory(nil, rop{0, "n1", history.FWrite, "k3", 1, history.OK, 16000, 16010}, rop{0, "n1", history.FRead, "k3", 1, history.OK, 32000, 32010})
+	tl := timeline.New(ops, events)
+	r := Liveness(tl, 10e9)
+	assert.Equal(t, Valid, r.Verdict, r.Summary)
+	assert.Equal(t, int64(15000*ms), r.Details.(LivenessDetails).HealedAt)
+	r = Convergence(tl, events, 10e9)
+	assert.Equal(t, Valid, r.Verdict, r.Summary)
+	assert.Equal(t, int64(15000*ms), r.Details.(ConvergenceDetails).AgreedAt)
+}
