@@ -19,6 +19,7 @@ import (
 	"github.com/splitbrain/splitbrain/election/bugs"
 	"github.com/splitbrain/splitbrain/nemesis"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/systems/redis"
 )
 
 // Config is the settings of a run: the flags of splitbrain run, or the
@@ -27,6 +28,12 @@ import (
 type Config struct {
 	rundir.Config
 	SeedSet bool   // Seed was given (else drawn at random)
+	// NodesSet: Nodes was given (a flag, -f, a replayed run); else the
+	// system's default applies (SystemDefaults).
+	NodesSet bool
+	// NemesisAll: --nemesis all, to which SystemDefaults adds the fault
+	// kinds of the system's own (takeover for Redis Cluster).
+	NemesisAll bool
 	Store   string // where run directories go
 	Name    string // the run directory's name; drawn when empty
 	Replay  string // a stored run whose fault schedule to re-run
@@ -40,7 +47,34 @@ func Defaults() Config {
 			panic(fmt.Sprintf("runner: default of %s: %v", f.Name, err))
 		}
 	}
+	c.NodesSet = false // the default is the system's
 	return c
+}
+
+// SystemDefaults fills in what depends on the system, once the settings
+// are assembled: a node count not given is the system's (6 for Redis
+// Cluster: three masters and a replica each; 5 for the others), and
+// --nemesis all adds the fault kinds only this system has. Run calls it;
+// calling it again changes nothing.
+func (c *Config) SystemDefaults() {
+	if !c.NodesSet {
+		c.Nodes = c.defaultNodes()
+	}
+	if c.NemesisAll {
+		for _, k := range systemKinds[c.System] {
+			if !slices.Contains(c.Nemesis, k) {
+				c.Nemesis = append(c.Nemesis, k)
+			}
+		}
+	}
+}
+
+// defaultNodes is the system's node count when none is given.
+func (c Config) defaultNodes() int {
+	if c.System == SystemRedis {
+		return redisNodes
+	}
+	return defaultNodes
 }
 
 // Field is one setting: a flag of splitbrain run and a key of its -f file.
@@ -93,6 +127,20 @@ func intField(name, def, usage string, lo, hi int, p func(*Config) *int) Field {
 		get: func(c *Config) string { return strconv.Itoa(*p(c)) }}
 }
 
+// given makes f note, when set, that its value was given (set: what to
+// note), so that a system's default does not replace it.
+func given(f Field, set func(c *Config)) Field {
+	parse := f.parse
+	f.parse = func(c *Config, v string) error {
+		if err := parse(c, v); err != nil {
+			return err
+		}
+		set(c)
+		return nil
+	}
+	return f
+}
+
 func durField(name, def, usage string, lo time.Duration, p func(*Config) *rundir.Duration) Field {
 	return Field{Name: name, Default: def, Usage: usage, Type: "duration",
 		parse: func(c *Config, v string) error {
@@ -134,8 +182,8 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
 // Fields are every setting, in the order --help shows them.
 var Fields = []Field{
-	oneOf("system", SystemElectd, "the system under test: electd; zookeeper or etcd (real servers, from Debian's packages or --image); or contract for your own binary (--binary)",
-		[]string{SystemElectd, SystemZooKeeper, SystemEtcd, SystemContract}, func(c *Config) *string { return &c.System }),
+	oneOf("system", SystemElectd, "the system under test: electd; zookeeper, etcd or redis (real servers, from Debian's packages or --image; redis: Redis Cluster); or contract for your own binary (--binary)",
+		[]string{SystemElectd, SystemZooKeeper, SystemEtcd, SystemRedis, SystemContract}, func(c *Config) *string { return &c.System }),
 	oneOf("algo", "raft", "electd's protocol: raft or zab", []string{"raft", "zab"}, func(c *Config) *string { return &c.Algo }),
 	{Name: "bug", Default: "", Type: "names", Usage: "electd's planted bugs, comma-separated (electd --list-bugs)",
 		parse: func(c *Config, v string) error { c.Bug = strings.TrimSpace(v); return nil },
@@ -148,28 +196,30 @@ var Fields = []Field{
 		Usage: "how reads are served (empty: the system's default): electd quorum or lease; zookeeper quorum (a fence write, then read: linearizable, the default), sync (sync, then read: not linearizable) or local (the connected server's copy); etcd linearizable or serializable (the member's own copy)",
 		parse: func(c *Config, v string) error { c.ReadMode = strings.TrimSpace(v); return nil },
 		get:   func(c *Config) string { return c.ReadMode }},
-	strField("image", "", "with --system zookeeper or etcd: your own image of the server to build the node image on (never pulled: it must be on the engine)",
+	strField("image", "", "with --system zookeeper, etcd or redis: your own image of the server to build the node image on (never pulled: it must be on the engine)",
 		func(c *Config) *string { return &c.Image }),
 	strField("etcd-version", "", "with --system etcd: a version built from the Go module proxy, e.g. v3.5.35 (empty: Debian's etcd 3.4)",
 		func(c *Config) *string { return &c.EtcdVersion }),
 	strField("binary", "", "with --system contract: your node's static linux binary", func(c *Config) *string { return &c.Binary }),
 	strField("args", "", "with --system contract: its arguments; {id} {listen} {peers} {data} are filled in per node",
 		func(c *Config) *string { return &c.Args }),
-	intField("nodes", "5", "nodes in the ensemble", 3, 9, func(c *Config) *int { return &c.Nodes }),
+	given(intField("nodes", "5", "nodes in the ensemble (redis: 6, a multiple of 2 with at least 3 masters)", 3, 9, func(c *Config) *int { return &c.Nodes }),
+		func(c *Config) { c.NodesSet = true }),
 	oneOf("workload", "register", "the workload: register", []string{"register"}, func(c *Config) *string { return &c.Workload }),
-	{Name: "nemesis", Default: "all", Type: "kinds", Usage: "fault kinds, comma-separated: partition,kill,pause,clock,netem; or all, or none",
+	{Name: "nemesis", Default: "all", Type: "kinds",
+		Usage: "fault kinds, comma-separated: partition,kill,pause,clock,netem, and takeover (redis: a replica promoted without the vote while its master is cut off); or all (with the system's own), or none",
 		parse: func(c *Config, v string) error {
 			k, err := nemesis.ParseKinds(v)
 			if err != nil {
 				return err
 			}
-			c.Nemesis = k
+			c.Nemesis, c.NemesisAll = k, strings.TrimSpace(v) == "all"
 			return nil
 		},
 		check: func(c *Config) error {
 			for _, k := range c.Nemesis {
-				if !slices.Contains(rundir.Kinds, k) {
-					return fmt.Errorf("unknown fault kind %q: want some of %s", k, strings.Join(rundir.Kinds, ", "))
+				if !nemesis.KnownKind(k) {
+					return fmt.Errorf("unknown fault kind %q: want some of %s", k, strings.Join(append(slices.Clone(rundir.Kinds), rundir.SystemKinds...), ", "))
 				}
 			}
 			return nil
@@ -205,6 +255,16 @@ var Fields = []Field{
 	intField("keys", "5", "register keys", 1, 1000, func(c *Config) *int { return &c.Keys }),
 	durField("op-timeout", "1s", "client operation timeout; a timeout is an indeterminate (info) outcome", 10*time.Millisecond,
 		func(c *Config) *rundir.Duration { return &c.OpTimeout }),
+	{Name: "expect", Default: "", Type: "string",
+		Usage: "what the register must be beyond what the system promises: linearizable (for redis, whose linearizability is otherwise reported as information)",
+		parse: func(c *Config, v string) error { c.Expect = strings.TrimSpace(v); return nil },
+		check: func(c *Config) error {
+			if c.Expect != "" && c.Expect != rundir.ExpectLinearizable {
+				return fmt.Errorf("want %s, or nothing for what the system promises; got %q", rundir.ExpectLinearizable, c.Expect)
+			}
+			return nil
+		},
+		get: func(c *Config) string { return c.Expect }},
 	{Name: "seed", Default: "", Type: "int", Usage: "seed of the fault schedule and the clients' choices (default: random, and printed)",
 		parse: func(c *Config, v string) error {
 			v = strings.TrimSpace(v)
@@ -288,8 +348,17 @@ func (c Config) Validate() error {
 	if c.System != SystemElectd && c.Bug != "" {
 		errs = append(errs, fmt.Errorf("--bug applies to --system electd only (%s runs as it is)", c.System))
 	}
-	if c.Image != "" && c.System != SystemZooKeeper && c.System != SystemEtcd {
-		errs = append(errs, errors.New("--image applies to --system zookeeper and etcd"))
+	if c.Image != "" && c.System != SystemZooKeeper && c.System != SystemEtcd && c.System != SystemRedis {
+		errs = append(errs, errors.New("--image applies to --system zookeeper, etcd and redis"))
+	}
+	if c.System == SystemRedis {
+		nodes := c.Nodes
+		if !c.NodesSet {
+			nodes = c.defaultNodes()
+		}
+		if _, err := redis.NewLayout(nodes, redisReplicas); err != nil {
+			errs = append(errs, fmt.Errorf("--nodes: %w", err))
+		}
 	}
 	if c.EtcdVersion != "" && c.System != SystemEtcd {
 		errs = append(errs, errors.New("--etcd-version applies to --system etcd only"))

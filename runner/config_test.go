@@ -157,6 +157,7 @@ func TestReadSettingsOfEarlierRuns(t *testing.T) {
 	want.Bug, want.Nodes, want.Nemesis, want.Seed, want.SeedSet = "raft.vote-twice", 3, nil, 1234, true
 	want.TimeLimit, want.NemesisInterval, want.OpTimeout = rundir.Duration(30*time.Second), rundir.Duration(2*time.Second), rundir.Duration(750*time.Millisecond)
 	want.Concurrency, want.Keys, want.Rate, want.ReadMode = 6, 4, 50, "quorum"
+	want.NodesSet, want.NemesisAll = true, false // as stored: no system default replaces them
 	assert.Equal(t, want, c)
 	assert.Equal(t, []string{"--bug", "raft.vote-twice", "--read-mode", "quorum", "--nodes", "3", "--nemesis", "none",
 		"--nemesis-interval", "2s", "--time-limit", "30s", "--concurrency", "6", "--rate", "50", "--keys", "4",

@@ -104,7 +104,9 @@ func ReadSettings(dir string) (Config, error) {
 	}
 	c := Defaults()
 	c.Config = withDefaults(s.Config, c.Config)
-	c.SeedSet = true
+	// The stored run says its node count and its faults as they were:
+	// no system default replaces them.
+	c.SeedSet, c.NodesSet, c.NemesisAll = true, true, false
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("--replay: %s: %w", filepath.Join(dir, rundir.SettingsFile), err)
 	}
@@ -180,6 +182,7 @@ type run struct {
 	// prepare
 	sys      systems.System
 	dial     workloads.Dial // how clients reach a node
+	tgt      target         // the rest of what the system brings
 	sched    nemesis.Schedule
 	nodes    []string // "n1", ...
 	noClock  bool     // the system accepts no clock faults
@@ -206,6 +209,7 @@ type run struct {
 // an engine answers, builds the image and writes run.json and
 // schedule.json into a new run directory.
 func (r *run) prepare(ctx context.Context) error {
+	r.cfg.SystemDefaults()
 	if err := r.cfg.Validate(); err != nil {
 		return cannot(err)
 	}
@@ -288,7 +292,7 @@ func (r *run) resolveSystem(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.sys, r.dial, r.noClock = t.sys, t.dial, t.sys.Clock == systems.ClockNone
+	r.sys, r.dial, r.tgt, r.noClock = t.sys, t.dial, t, t.sys.Clock == systems.ClockNone
 	return nil
 }
 
@@ -361,24 +365,45 @@ func (r *run) writeSettings() error {
 		ShrunkFrom:   r.opts.ShrunkFrom,
 		FaultsBefore: r.opts.FaultsBefore,
 	}
-	if r.noClock && slices.Contains(r.cfg.Nemesis, rundir.KindClock) {
-		r.settings.Unsupported = []string{rundir.KindClock}
-	}
+	r.settings.Unsupported = r.unsupported()
 	if err := rundir.WriteSettings(r.dir, r.settings); err != nil {
 		return err
 	}
 	return r.sched.WriteFile(filepath.Join(r.dir, rundir.ScheduleFile))
 }
 
-// start opens the history and the events, starts the ensemble and the
-// observer, waits (bounded) for a leader and makes the clients and the
-// nemesis.
+// unsupported are the fault kinds asked for that the system cannot have:
+// clock faults without a clock to skew, a takeover without a way to
+// promote a follower without the vote.
+func (r *run) unsupported() []string {
+	var out []string
+	if r.noClock && slices.Contains(r.cfg.Nemesis, rundir.KindClock) {
+		out = append(out, rundir.KindClock)
+	}
+	if r.tgt.promote == nil && slices.Contains(r.cfg.Nemesis, rundir.KindTakeover) {
+		out = append(out, rundir.KindTakeover)
+	}
+	return out
+}
+
+// start opens the history and the events, starts the ensemble (and makes
+// one system of it, for Redis Cluster) and the observer, waits (bounded)
+// for a leader and makes the clients and the nemesis.
 func (r *run) start(ctx context.Context) error {
 	if err := r.openRecords(); err != nil {
 		return err
 	}
 	if err := r.startEnsemble(ctx); err != nil {
 		return cannot(fmt.Errorf("starting the ensemble: %w", err))
+	}
+	if r.tgt.setup != nil {
+		sctx, cancel := context.WithTimeout(ctx, startTimeout)
+		err := r.tgt.setup(sctx, r.eps)
+		cancel()
+		if err != nil {
+			return cannot(fmt.Errorf("forming the cluster: %w", err))
+		}
+		r.log.Info("cluster formed", "after", time.Since(r.t0).Round(time.Millisecond))
 	}
 	r.startObserver(ctx)
 	r.waitLeader(ctx)
@@ -399,10 +424,25 @@ func (r *run) newClients() error {
 	r.reg = reg
 	// Acked triggers isolate-after-ack. The register counts every
 	// operation completed ok, reads too: the leader acknowledged each one.
-	r.nem = nemesis.New(nemesis.Config{Cluster: r.ens, History: r.hist, Leader: r.obs.Leader, NoClock: r.noClock, Log: r.log,
-		Acked: r.stats.OK.Load})
-	if r.noClock && slices.Contains(r.cfg.Nemesis, rundir.KindClock) {
-		r.log.Warn("clock faults are unsupported: the system has no clock the agent can skew; none will be injected", "system", r.sys.Name)
+	ncfg := nemesis.Config{Cluster: r.ens, History: r.hist, Leader: r.obs.Leader, NoClock: r.noClock, Log: r.log,
+		Acked: r.stats.OK.Load}
+	if r.tgt.promote != nil {
+		ncfg.Takeover = &nemesis.Takeover{Followers: r.obs.Followers, Promote: func(ctx context.Context, node string) error {
+			i := slices.IndexFunc(r.eps, func(e workloads.Endpoint) bool { return e.Node == node })
+			if i < 0 {
+				return fmt.Errorf("no node %s", node)
+			}
+			return r.tgt.promote(ctx, r.eps[i])
+		}}
+	}
+	r.nem = nemesis.New(ncfg)
+	for _, k := range r.settings.Unsupported {
+		switch k {
+		case rundir.KindClock:
+			r.log.Warn("clock faults are unsupported: the system has no clock the agent can skew; none will be injected", "system", r.sys.Name)
+		case rundir.KindTakeover:
+			r.log.Warn("takeover faults are unsupported: the system cannot promote a follower without the vote; none will be injected", "system", r.sys.Name)
+		}
 	}
 	return nil
 }
@@ -528,13 +568,18 @@ func (r *run) settle(ctx context.Context) error {
 }
 
 // finalPhase heals every fault, waits (bounded) for a leader every node
-// agrees on and reads every key through it.
+// agrees on and reads every key through it. A sharded cluster waits
+// instead for every node to say the cluster is ok with one slot map, and
+// reads every key through each master.
 func (r *run) finalPhase(ctx context.Context) error {
 	hctx, cancel := context.WithTimeout(ctx, healTimeout)
 	err := nemesis.HealAll(hctx, r.ens, r.nodes, r.noClock)
 	cancel()
 	if err != nil {
 		r.log.Warn("final phase: healing", "err", err)
+	}
+	if r.tgt.views != nil {
+		return r.finalPhaseSharded(ctx)
 	}
 	lctx, cancel := context.WithTimeout(ctx, agreeTimeout)
 	leader, err := workloads.AgreedLeader(lctx, r.eps, r.dial, 100*time.Millisecond)
@@ -546,6 +591,78 @@ func (r *run) finalPhase(ctx context.Context) error {
 	r.log.Info("final phase: reading every key", "leader", leader)
 	i := slices.IndexFunc(r.eps, func(e workloads.Endpoint) bool { return e.Node == leader })
 	return r.finalReads(ctx, r.eps[max(i, 0)])
+}
+
+// finalPhaseSharded polls every node's view of the cluster into
+// events.jsonl (each view when it changes) until every node says ok with
+// one slot map, or agreeTimeout, and then reads every key through each
+// master of that map: the read of a key through its own master is the one
+// the lost-writes checker can judge.
+func (r *run) finalPhaseSharded(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, agreeTimeout)
+	defer cancel()
+	last := map[string]clusterView{}
+	var masters []string
+	why := "no view yet"
+	agreed := waitFor(wctx, 100*time.Millisecond, func() bool {
+		vs := r.tgt.views(wctx, r.eps)
+		now := r.hist.Since(time.Now())
+		for _, v := range vs {
+			prev, seen := last[v.Node]
+			if v.Err == nil && (!seen || prev.Err != nil || prev.State != v.State || prev.SlotMap != v.SlotMap) {
+				ev := history.Event{Time: now, Node: v.Node, Event: rundir.EventCluster, State: v.State, SlotMap: v.SlotMap,
+					Source: rundir.SourceObserver}
+				if err := r.events.Append(ev); err != nil {
+					r.log.Warn("writing events", "err", err)
+				}
+			}
+			last[v.Node] = v
+		}
+		var ok bool
+		masters, why, ok = agreedMasters(vs)
+		return ok
+	})
+	if !agreed {
+		r.log.Warn("final phase: the nodes did not all report the cluster ok with one slot map within 30s; no final reads", "why", why)
+		return nil
+	}
+	r.log.Info("final phase: the cluster is ok; reading every key through each master", "masters", masters)
+	for _, m := range masters {
+		i := slices.IndexFunc(r.eps, func(e workloads.Endpoint) bool { return e.Node == m })
+		if i < 0 {
+			continue
+		}
+		if err := r.finalReads(ctx, r.eps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// agreedMasters is the masters of the slot map every view gives, when
+// every node answered ok with the same one; else why not.
+func agreedMasters(vs []clusterView) ([]string, string, bool) {
+	if len(vs) == 0 {
+		return nil, "no node", false
+	}
+	for _, v := range vs {
+		switch {
+		case v.Err != nil:
+			return nil, v.Err.Error(), false
+		case v.State != rundir.ClusterOK:
+			return nil, v.Node + " says cluster_state " + v.State, false
+		case v.SlotMap != vs[0].SlotMap:
+			return nil, fmt.Sprintf("%s and %s see different slot maps", vs[0].Node, v.Node), false
+		}
+	}
+	var masters []string
+	for _, part := range strings.Fields(vs[0].SlotMap) {
+		_, m, _ := strings.Cut(part, "=")
+		if !slices.Contains(masters, m) {
+			masters = append(masters, m)
+		}
+	}
+	return masters, "", true
 }
 
 // errNotAllOK is a round of final reads in which some read failed.

@@ -58,6 +58,14 @@ Your own implementation of the node contract (docs/node-contract.md):
   splitbrain run --system contract --binary ./mynode \
       --args '--id {id} --listen {listen} --peers {peers} --data {data}'
 
+Redis Cluster (6 nodes by default: three masters and a replica each), judged
+by what it promises (one master per slot per config epoch, convergence after
+the heal), with lost writes and two-writer windows measured; --nemesis all
+adds the takeover fault (a replica promoted without the vote):
+  splitbrain run --system redis --nemesis all --time-limit 60s
+  splitbrain run --system redis --nemesis takeover
+  splitbrain run --system redis --expect linearizable
+
 Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -150,6 +158,7 @@ func assemble(fl *pflag.FlagSet, values map[string]*fieldValue, file, replay str
 			}
 		}
 	}
+	cfg.SystemDefaults()
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}

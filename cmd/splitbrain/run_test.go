@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -48,4 +49,29 @@ func TestRunBadInput(t *testing.T) {
 	assert.Equal(t, exitCannotRun, run([]string{"run", "--system", "contract"}), "no --binary")
 	assert.Equal(t, exitCannotRun, run([]string{"run", "-f", filepath.Join(t.TempDir(), "absent.yaml")}))
 	assert.Equal(t, exitCannotRun, run([]string{"run", "--replay", filepath.Join(t.TempDir(), "absent")}))
+}
+
+func TestRunSettingsOfRedis(t *testing.T) {
+	cfg, err := settingsOf(t, "--system", "redis")
+	require.NoError(t, err)
+	assert.Equal(t, 6, cfg.Nodes, "Redis's default: three masters, a replica each")
+	assert.Contains(t, cfg.Nemesis, rundir.KindTakeover, "all: with the system's own kinds")
+	assert.Empty(t, cfg.Expect)
+
+	path := filepath.Join(t.TempDir(), "redis.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("system: redis\nnodes: 8\nexpect: linearizable\nnemesis: [partition]\n"), 0o644))
+	cfg, err = settingsOf(t, "-f", path)
+	require.NoError(t, err)
+	assert.Equal(t, 8, cfg.Nodes)
+	assert.Equal(t, rundir.ExpectLinearizable, cfg.Expect)
+	assert.Equal(t, []string{rundir.KindPartition}, cfg.Nemesis, "a list is what it says")
+
+	_, err = settingsOf(t, "--system", "redis", "--nodes", "5")
+	assert.ErrorContains(t, err, "--nodes: redis cluster of 5 nodes")
+	assert.Equal(t, exitCannotRun, run([]string{"run", "--expect", "sequential"}))
+
+	cfg, err = settingsOf(t, "--nemesis", "takeover")
+	require.NoError(t, err, "on electd: allowed, and reported unsupported by the run")
+	assert.Equal(t, 5, cfg.Nodes)
+	assert.Equal(t, []string{rundir.KindTakeover}, cfg.Nemesis)
 }
