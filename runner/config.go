@@ -27,16 +27,16 @@ import (
 // run.json stores; the rest only steers this harness.
 type Config struct {
 	rundir.Config
-	SeedSet bool   // Seed was given (else drawn at random)
+	SeedSet bool // Seed was given (else drawn at random)
 	// NodesSet: Nodes was given (a flag, -f, a replayed run); else the
 	// system's default applies (SystemDefaults).
 	NodesSet bool
 	// NemesisAll: --nemesis all, to which SystemDefaults adds the fault
 	// kinds of the system's own (takeover for Redis Cluster).
 	NemesisAll bool
-	Store   string // where run directories go
-	Name    string // the run directory's name; drawn when empty
-	Replay  string // a stored run whose fault schedule to re-run
+	Store      string // where run directories go
+	Name       string // the run directory's name; drawn when empty
+	Replay     string // a stored run whose fault schedule to re-run
 }
 
 // Defaults returns the settings a run has when nothing is said.

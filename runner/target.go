@@ -30,7 +30,7 @@ const (
 // Node counts when --nodes is not given, and Redis Cluster's shape.
 const (
 	defaultNodes  = 5
-	redisNodes    = 6                      // three masters, a replica each
+	redisNodes    = 6                     // three masters, a replica each
 	redisReplicas = redis.DefaultReplicas // replicas per master
 )
 
@@ -96,7 +96,9 @@ func (c Config) target(ctx context.Context, log *slog.Logger) (target, error) {
 			return target{}, fmt.Errorf("preparing Redis: %w", err)
 		}
 		return target{sys: sys, dial: redis.Dial(redis.ClientOptions{Logger: log}),
-			setup:   func(ctx context.Context, eps []workloads.Endpoint) error { return redis.Create(ctx, eps, redisReplicas) },
+			setup: func(ctx context.Context, eps []workloads.Endpoint) error {
+				return redis.Create(ctx, eps, redisReplicas)
+			},
 			promote: redis.Takeover,
 			views:   redisViews,
 		}, nil
