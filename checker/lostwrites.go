@@ -199,11 +199,14 @@ func lostOfKey(k string, ops []history.Operation, tl *timeline.Timeline, lag int
 			v, _ := written(w)
 			l := LostWrite{Key: k, Slot: slot, Group: reign.Group, Value: v, Acked: w.Return,
 				Read: LostRead{Node: rd.Node, Term: reign.Term, Time: rd.Call, Value: read}}
-			var term int64
+			// Who served a redirected write is not known: the master
+			// before it, a moment (lag) before it began, stands for it,
+			// so that a failover under way as it ran is the one named.
+			since, term := w.Call-lag, int64(0)
 			if r, ok := served(tl, w.Node, slot, w.Call, w.Return, lag); ok {
-				l.Node, term = r.Node, r.Term
+				l.Node, term, since = r.Node, r.Term, w.Return
 			}
-			l.Failover = firstFailover(lead, w.Return, rd.Call, l.Node, term)
+			l.Failover = firstFailover(lead, since, rd.Call, l.Node, term)
 			l.Cause = cause(l, tl)
 			lost = append(lost, l)
 		}
