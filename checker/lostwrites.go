@@ -208,6 +208,14 @@ func lostOfKey(k string, ops []history.Operation, tl *timeline.Timeline, lag int
 			}
 			l.Failover = firstFailover(lead, since, rd.Call, l.Node, term)
 			l.Cause = cause(l, tl)
+			if l.Failover == nil && l.Node == "" {
+				// Redirected, while a master already replaced still
+				// claimed the shard: the write may have gone to it.
+				if f, ok := staleClaim(tl, lead, w.Return); ok {
+					l.Failover = f
+					l.Cause = f.String() + " (the write was redirected, perhaps to the replaced master, which still claimed the shard)"
+				}
+			}
 			lost = append(lost, l)
 		}
 	}
@@ -257,6 +265,25 @@ func firstFailover(l *timeline.Leadership, from, to int64, node string, term int
 		return f
 	}
 	return nil
+}
+
+// staleClaim is, at t, a node that still claimed to lead a group sharing
+// slots with l's in a lower term than l's leader: the failover from it to
+// that leader.
+func staleClaim(tl *timeline.Timeline, l *timeline.Leadership, t int64) (*Failover, bool) {
+	cur, ok := l.SpanAt(t)
+	if !ok {
+		return nil, false
+	}
+	for _, n := range tl.Nodes() {
+		for _, r := range tl.Reigns[n] {
+			if r.Node != cur.Node && r.Role == rundir.RoleLeader && r.Term < cur.Term && timeline.Overlap(r.Group, l.Group) &&
+				r.From <= t && (t < r.To || r.Open) {
+				return &Failover{From: r.Node, FromTerm: r.Term, To: cur.Node, ToTerm: cur.Term, At: cur.From}, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // cause says what lost l: its failover, or a restart of the master.

@@ -364,3 +364,23 @@ func TestShardsJudgedFromTheFirstReport(t *testing.T) {
 	assert.Equal(t, Valid, r.Verdict, r.Summary)
 	assert.Equal(t, int64(15000*ms), r.Details.(ConvergenceDetails).AgreedAt)
 }
+
+// A redirected write lost while a replaced master still claimed the shard
+// is put down to that failover, saying the server is not known.
+func TestLostWritesRedirectedToAStaleMaster(t *testing.T) {
+	w, rd, ok := history.FWrite, history.FRead, history.OK
+	ops := redisHistory([]history.Op{takeoverEntry(5000, rundir.StartTakeover), takeoverEntry(8000, rundir.StopTakeover)},
+		rop{2, "n3", w, "k3", 21, ok, 5290, 5300},
+		rop{5, "n4", w, "k3", 14, ok, 6500, 6505}, // redirected: n4 is in the other shard
+		rop{2, "n3", rd, "k3", 21, ok, 7000, 7010},
+		rop{4, "n4", rd, "k3", 21, ok, 19000, 19001},
+	)
+	_, events := takeoverRun()
+	r := LostWrites(ops, timeline.New(ops, events), Options{})
+	d := r.Details.(LostWritesDetails)
+	require.Len(t, d.Lost, 1, r.Summary)
+	l := d.Lost[0]
+	assert.Empty(t, l.Node)
+	assert.Equal(t, &Failover{From: "n1", FromTerm: 1, To: "n3", ToTerm: 3, At: 5100 * ms}, l.Failover)
+	assert.Contains(t, l.Cause, "perhaps to the replaced master")
+}
