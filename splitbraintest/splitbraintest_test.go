@@ -116,7 +116,7 @@ func TestCheckAndRequire(t *testing.T) {
 // engine, the engine missing).
 func TestRunCannotRun(t *testing.T) {
 	cfg := splitbraintest.Defaults()
-	cfg.Nodes = 12
+	cfg.Nodes, cfg.NodesSet = 12, true
 	_, err := splitbraintest.Run(context.Background(), cfg, splitbraintest.Options{})
 	require.ErrorIs(t, err, splitbraintest.ErrCannotRun)
 	assert.Contains(t, err.Error(), "nodes: want 3 to 9")
