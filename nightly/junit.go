@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/splitbrain/splitbrain/regress"
 	"github.com/splitbrain/splitbrain/reports"
 	"github.com/splitbrain/splitbrain/rundir"
 )
@@ -60,10 +61,48 @@ func JUnit(m Summary) ([]byte, error) {
 		}
 		suite.Cases = append(suite.Cases, c)
 	}
+	for _, r := range m.Corpus {
+		// The corpus was replayed first; its cases come after the runs so
+		// that a run's case keeps its place whether or not there is one.
+		out := corpusOut(r)
+		c := reports.JUnitCase{Name: "corpus " + r.Entry, Classname: "splitbrain.corpus", Time: "0", SystemOut: &reports.JUnitText{Text: out}}
+		msg := r.Outcome + ": " + r.Message
+		switch r.Class {
+		case regress.ClassPass:
+		case regress.ClassSkip:
+			c.Skipped = &reports.JUnitSkip{Message: msg}
+			suite.Skipped++
+		case regress.ClassError:
+			c.Error = &reports.JUnitFailure{Type: r.Outcome, Message: msg, Body: out}
+			suite.Errors++
+		default: // fail, unknown, and a class this file does not know
+			c.Failure = &reports.JUnitFailure{Type: r.Outcome, Message: msg, Body: out}
+			suite.Failures++
+		}
+		suite.Cases = append(suite.Cases, c)
+	}
 	suite.Tests = len(suite.Cases)
 	doc := reports.JUnitSuites{Name: "splitbrain nightly", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
 		Skipped: suite.Skipped, Time: suite.Time, Suites: []reports.JUnitSuite{suite}}
 	return reports.MarshalJUnit(doc)
+}
+
+// corpusOut is a corpus entry's case text.
+func corpusOut(r regress.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "entry %s (%s), system %s", r.Entry, r.File, r.System)
+	if r.Bug != "" {
+		fmt.Fprintf(&b, ", bug %s", r.Bug)
+	}
+	fmt.Fprintf(&b, "\nexpect %s (invalid by %s); %d of %d replays\n", r.Expect, strings.Join(r.Checkers, " or "), r.Replays, r.Of)
+	fmt.Fprintf(&b, "%s: %s\n", r.Outcome, r.Message)
+	if r.Replay != "" {
+		fmt.Fprintf(&b, "replay: %s\n", r.Replay)
+	}
+	if r.Decided != "" {
+		fmt.Fprintf(&b, "report: %s/%s in the store\n", r.Decided, rundir.ReportFile)
+	}
+	return b.String()
 }
 
 // caseOut is a run's case text: its settings, each checker's verdict and

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/splitbrain/splitbrain/regress"
 	"github.com/splitbrain/splitbrain/rundir"
 )
 
@@ -40,6 +42,19 @@ type Manifest struct {
 	Matrix []Entry `json:"matrix"`
 	// Runs are this shard's runs, in order.
 	Runs []Record `json:"runs"`
+	// CorpusEntries is every entry of the matrix's corpus, whichever
+	// shard replays it, and Corpus this shard's replayed entries.
+	CorpusEntries []CorpusEntry    `json:"corpus_entries,omitempty"`
+	Corpus        []regress.Result `json:"corpus,omitempty"`
+}
+
+// CorpusEntry is an entry of the matrix's corpus, and the shard that
+// replays it.
+type CorpusEntry struct {
+	Index int    `json:"index"`
+	Shard int    `json:"shard"`
+	Name  string `json:"name"`
+	File  string `json:"file"`
 }
 
 // Entry is a run of the whole matrix, by what it is.
@@ -67,10 +82,13 @@ type Record struct {
 // newManifest is the record of a night about to run runs (the shard's)
 // out of all.
 func newManifest(m Matrix, sh Shard, stamp string, started time.Time, all, runs []Run) Manifest {
-	man := Manifest{Version: manifestVersion, Name: m.Name, File: m.File, Fingerprint: Fingerprint(all), Shard: sh,
+	man := Manifest{Version: manifestVersion, Name: m.Name, File: m.File, Fingerprint: Fingerprint(m, all), Shard: sh,
 		Stamp: stamp, Started: started.UTC()}
 	if man.Shard.Whole() {
 		man.Shard = Shard{Index: 1, Count: 1}
+	}
+	for j, e := range m.Corpus {
+		man.CorpusEntries = append(man.CorpusEntries, CorpusEntry{Index: j, Shard: CorpusShard(j, len(all), man.Shard.Count), Name: e.Name, File: e.File})
 	}
 	for _, r := range all {
 		man.Matrix = append(man.Matrix, Entry{Index: r.Index, Shard: Of(r.Index, man.Shard.Count), System: r.System,
@@ -137,6 +155,13 @@ func ReadManifest(store string) (Manifest, error) {
 		}
 		if !validName(r.Name) {
 			return man, fmt.Errorf("%s: run name %q is not a run directory's name", path, r.Name)
+		}
+	}
+	for _, r := range man.Corpus {
+		for _, name := range append(slices.Clone(r.Runs), r.Decided) {
+			if name != "" && !validName(name) {
+				return man, fmt.Errorf("%s: corpus entry %s: run name %q is not a run directory's name", path, r.Entry, name)
+			}
 		}
 	}
 	return man, nil

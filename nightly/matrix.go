@@ -18,6 +18,7 @@ import (
 
 	"github.com/splitbrain/splitbrain/election/bugs"
 	"github.com/splitbrain/splitbrain/nemesis"
+	"github.com/splitbrain/splitbrain/regress"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -55,6 +56,11 @@ type Matrix struct {
 	// Base is the per-run settings every run starts from: runner.Defaults
 	// with the file's settings applied.
 	Base runner.Config
+	// Corpus is the regression corpus the nightly replays before the
+	// matrix's runs (corpus: FOLDER), each entry up to CorpusReplays times.
+	CorpusDir     string
+	Corpus        []regress.Entry
+	CorpusReplays int
 }
 
 // bugEntry is one item of bugs:, kept with its line for errors found when
@@ -66,7 +72,7 @@ type bugEntry struct {
 
 // matrixKeys are the keys the matrix itself owns; every other key must be a
 // per-run setting (a runner field not in runOwned).
-var matrixKeys = []string{"name", "systems", "algos", "bugs", "nemeses", "seeds"}
+var matrixKeys = []string{"name", "systems", "algos", "bugs", "nemeses", "seeds", "corpus", "corpus_replays"}
 
 // runOwned are runner fields the matrix sets per run (or the command sets),
 // so a matrix file may not set them as a per-run setting.
@@ -134,12 +140,32 @@ func Parse(file string, data []byte) (Matrix, error) {
 			m.Nemeses, err = parseNemeses(file, v)
 		case "seeds":
 			m.Seeds, err = parseSeeds(file, v)
+		case "corpus":
+			if v.Kind != yaml.ScalarNode || strings.TrimSpace(v.Value) == "" {
+				return m, errAt(file, v.Line, "corpus: want the corpus folder (corpus/README.md)")
+			}
+			m.CorpusDir = strings.TrimSpace(v.Value)
+			if m.Corpus, err = regress.Load(m.CorpusDir); err != nil {
+				err = errAt(file, v.Line, "corpus: %v", err)
+			}
+		case "corpus-replays":
+			n, perr := strconv.Atoi(strings.TrimSpace(v.Value))
+			if v.Kind != yaml.ScalarNode || perr != nil || n < 1 || n > 100 {
+				return m, errAt(file, v.Line, "corpus_replays: want 1 to 100 replays of each entry, got %q", v.Value)
+			}
+			m.CorpusReplays = n
 		default:
 			err = setting(file, k, v, &m.Base)
 		}
 		if err != nil {
 			return m, err
 		}
+	}
+	if _, ok := seen["corpus-replays"]; ok && m.CorpusDir == "" {
+		return m, errAt(file, seen["corpus-replays"], "corpus_replays: no corpus: to replay")
+	}
+	if m.CorpusReplays == 0 {
+		m.CorpusReplays = regress.DefaultReplays
 	}
 	for _, want := range []string{"systems", "bugs", "nemeses", "seeds"} {
 		if _, ok := seen[want]; !ok {

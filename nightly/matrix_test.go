@@ -136,10 +136,8 @@ func TestExpand(t *testing.T) {
 }
 
 func TestRepoMatrix(t *testing.T) {
-	data, err := os.ReadFile("matrix.yaml")
-	require.NoError(t, err)
-	m, err := Parse("matrix.yaml", data)
-	require.NoError(t, err)
+	m := repoMatrix(t)
+	assert.Equal(t, "corpus", m.CorpusDir, "the repo's corpus is replayed first")
 	runs, err := Expand(m, "20260102", "store")
 	require.NoError(t, err)
 	assert.Len(t, runs, 2*(2+len(bugs.All)), "faithful raft and zab and every planted bug, 2 seeds")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitbrain/splitbrain/regress"
 	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runner"
 )
@@ -129,8 +130,35 @@ func Merge(stores []string, opts MergeOptions) (Summary, error) {
 		log.Warn("some runs could not be copied: they are judged could not run", "err", errors.Join(errs...))
 	}
 
+	// The corpus entries, in the corpus's order, their replays copied.
+	var corpus []regress.Result
+	for _, ce := range first.CorpusEntries {
+		missing := regress.Result{Entry: ce.Name, File: ce.File}
+		i, ok := byShard[ce.Shard]
+		if !ok {
+			corpus = append(corpus, missing.Set(regress.CouldNotRun, fmt.Sprintf("not replayed: shard %d/%d was not merged", ce.Shard, first.Shard.Count)))
+			continue
+		}
+		j := slices.IndexFunc(mans[i].Corpus, func(r regress.Result) bool { return r.Entry == ce.Name })
+		if j < 0 {
+			corpus = append(corpus, missing.Set(regress.CouldNotRun, fmt.Sprintf("not replayed: shard %s stopped before it ended", mans[i].Shard)))
+			continue
+		}
+		r := mans[i].Corpus[j]
+		for _, name := range r.Runs {
+			if _, err := copyRun(filepath.Join(stores[i], name), filepath.Join(out, name)); err != nil {
+				errs = append(errs, err)
+				r = r.Set(regress.CouldNotRun, fmt.Sprintf("not merged: %v", err))
+			}
+		}
+		if r.Decided != "" {
+			r.Replay = retarget(r.Replay, filepath.Join(stores[i], r.Decided), filepath.Join(out, r.Decided))
+		}
+		corpus = append(corpus, r)
+	}
+
 	m := Matrix{Name: first.Name, File: first.File}
-	sum := Summarize(m, out, done, opts.RequireFound)
+	sum := Summarize(m, out, done, opts.RequireFound, corpus)
 	sum.Started, sum.MatrixRuns = started, len(first.Matrix)
 	if !ended.IsZero() {
 		sum.Duration = ended.Sub(started)
@@ -138,7 +166,11 @@ func Merge(stores []string, opts MergeOptions) (Summary, error) {
 	sum.Merged = slices.Clone(stores)
 
 	merged := Manifest{Version: manifestVersion, Name: first.Name, File: first.File, Fingerprint: first.Fingerprint,
-		Shard: Shard{Index: 1, Count: 1}, Stamp: first.Stamp, Started: started, Ended: ended}
+		Shard: Shard{Index: 1, Count: 1}, Stamp: first.Stamp, Started: started, Ended: ended, Corpus: corpus}
+	for _, ce := range first.CorpusEntries {
+		ce.Shard = 1
+		merged.CorpusEntries = append(merged.CorpusEntries, ce)
+	}
 	for _, e := range first.Matrix {
 		e.Shard = 1
 		merged.Matrix = append(merged.Matrix, e)

@@ -89,7 +89,8 @@ func TestMergeIsOneNight(t *testing.T) {
 	tmp := t.TempDir()
 
 	whole := filepath.Join(tmp, "whole")
-	sumW, err := Execute(context.Background(), m, Options{Store: whole, Runner: &fakeRunner{t: t, verdicts: mixedVerdicts}, Now: clock})
+	sumW, err := Execute(context.Background(), m, Options{Store: whole, Runner: &fakeRunner{t: t, verdicts: mixedVerdicts}, Now: clock,
+		CorpusRunner: fakeCorpus{t: t}})
 	require.NoError(t, err)
 	require.Len(t, sumW.Runs, 24)
 
@@ -98,7 +99,8 @@ func TestMergeIsOneNight(t *testing.T) {
 	for k := 1; k <= 8; k++ {
 		store := filepath.Join(tmp, fmt.Sprintf("shard-%d", k))
 		fr := &fakeRunner{t: t, verdicts: mixedVerdicts}
-		sum, err := Execute(context.Background(), m, Options{Store: store, Runner: fr, Now: clock, Shard: Shard{Index: k, Count: 8}})
+		sum, err := Execute(context.Background(), m, Options{Store: store, Runner: fr, Now: clock, Shard: Shard{Index: k, Count: 8},
+			CorpusRunner: fakeCorpus{t: t}})
 		require.NoError(t, err)
 		assert.Len(t, fr.names, 3, "24 runs in 8 shards")
 		assert.Equal(t, Shard{Index: k, Count: 8}, sum.Shard)

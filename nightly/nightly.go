@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/splitbrain/splitbrain/regress"
 	"github.com/splitbrain/splitbrain/runner"
 	"github.com/splitbrain/splitbrain/runstore"
 )
@@ -48,6 +49,9 @@ type Options struct {
 	// Shard, when not the whole matrix, runs only that slice of it
 	// (Select); nightly merge puts the shards' stores together.
 	Shard Shard
+	// CorpusRunner replays the matrix's corpus entries; nil: regress's
+	// Docker with Runner's options when Runner is Docker.
+	CorpusRunner regress.Runner
 }
 
 // Done is one finished (or failed) run, before it is judged.
@@ -102,6 +106,10 @@ func Execute(ctx context.Context, m Matrix, opts Options) (Summary, error) {
 	if opts.Runner == nil {
 		opts.Runner = Docker{}
 	}
+	if _, docker := opts.Runner.(Docker); len(m.Corpus) > 0 && opts.CorpusRunner == nil && !docker {
+		// A fake Runner with real corpus replays would be half a test.
+		return Summary{}, errors.New("nightly: the matrix has a corpus: Options.CorpusRunner is needed with a Runner other than Docker")
+	}
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -126,6 +134,7 @@ func Execute(ctx context.Context, m Matrix, opts Options) (Summary, error) {
 	if !opts.Shard.Whole() {
 		log.Info("nightly shard", "shard", opts.Shard.String(), "runs", len(runs), "of", len(all))
 	}
+	corpus := replayCorpus(ctx, m, opts, stamp, len(all), log, &man)
 	var done []Done
 	for i, r := range runs {
 		d := Done{Run: r}
@@ -157,7 +166,7 @@ func Execute(ctx context.Context, m Matrix, opts Options) (Summary, error) {
 			fmt.Fprintf(opts.Out, " (%s)\n", d.Duration.Round(time.Second))
 		}
 	}
-	sum := Summarize(m, opts.Store, done, opts.RequireFound)
+	sum := Summarize(m, opts.Store, done, opts.RequireFound, corpus)
 	sum.Started, sum.Duration = started, now().Sub(started)
 	sum.Shard, sum.MatrixRuns = opts.Shard, len(all)
 	man.Ended = now().UTC()
@@ -166,6 +175,32 @@ func Execute(ctx context.Context, m Matrix, opts Options) (Summary, error) {
 		errs = append(errs, err)
 	}
 	return sum, errors.Join(append(errs, writeSummary(opts.Store, opts.JUnit, sum))...)
+}
+
+// replayCorpus replays the shard's corpus entries first (a known bug that
+// no longer shows, or a fixed one back, is news before the matrix's runs
+// are), recording each in the manifest.
+func replayCorpus(ctx context.Context, m Matrix, opts Options, stamp string, runs int, log *slog.Logger, man *Manifest) []regress.Result {
+	entries := SelectCorpus(m.Corpus, runs, opts.Shard)
+	if len(entries) == 0 {
+		return nil
+	}
+	cr := opts.CorpusRunner
+	if cr == nil {
+		cr = regress.Docker{Options: opts.Runner.(Docker).Options} // Execute made sure
+	}
+	log.Info("nightly corpus", "entries", len(entries), "of", len(m.Corpus), "folder", m.CorpusDir, "replays", m.CorpusReplays)
+	sum := regress.Replay(ctx, entries, regress.Options{Store: opts.Store, Prefix: "nightly-" + stamp + "-corpus-",
+		Replays: m.CorpusReplays, Runner: cr, Log: log, Done: func(r regress.Result) {
+			man.Corpus = append(man.Corpus, r)
+			if err := WriteManifest(opts.Store, *man); err != nil {
+				log.Warn("could not update the nightly's record", "err", err)
+			}
+			if opts.Out != nil {
+				fmt.Fprintf(opts.Out, "[corpus] %-17s %s: %s\n", r.Outcome, r.Entry, r.Message)
+			}
+		}})
+	return sum.Results
 }
 
 // writeSummary writes the summary page, the JUnit file (store's, when

@@ -260,7 +260,7 @@ func TestOutcomes(t *testing.T) {
 				}
 				done = append(done, d)
 			}
-			sum := Summarize(m, store, done, tt.requireFound)
+			sum := Summarize(m, store, done, tt.requireFound, nil)
 			assert.Equal(t, tt.exit, sum.ExitCode, sum.Status)
 			for i, r := range sum.Runs {
 				assert.Equal(t, tt.outcomes[i], r.Outcome, "run %d: %s", i, r.Message)
@@ -305,7 +305,7 @@ func TestSummaryStatus(t *testing.T) {
 	store := t.TempDir()
 	writeRun(t, store, runs[0].Name, runs[0].Config, report(map[string]checker.Verdict{"election-safety": checker.Invalid}))
 	writeRun(t, store, runs[1].Name, runs[1].Config, report(nil))
-	sum := Summarize(m, store, []Done{{Run: runs[0]}, {Run: runs[1]}}, false)
+	sum := Summarize(m, store, []Done{{Run: runs[0]}, {Run: runs[1]}}, false, nil)
 	assert.Equal(t, "0 of 1 faithful runs valid; 0 of 1 planted bugs found (1 regression, 1 planted bug not found)", sum.Status)
 	assert.Equal(t, ResultFail, sum.Result)
 	assert.Equal(t, "a faithful build is invalid by election-safety", sum.Runs[0].Message)
@@ -322,7 +322,7 @@ func TestSkippedChecker(t *testing.T) {
 	writeRun(t, store, runs[0].Name, runs[0].Config, report(map[string]checker.Verdict{"lease-safety": checker.Skipped}))
 	writeRun(t, store, runs[1].Name, runs[1].Config, report(map[string]checker.Verdict{
 		"lease-safety": checker.Skipped, "linearizable": checker.Unknown}))
-	sum := Summarize(m, store, []Done{{Run: runs[0]}, {Run: runs[1]}}, false)
+	sum := Summarize(m, store, []Done{{Run: runs[0]}, {Run: runs[1]}}, false, nil)
 	assert.Equal(t, OutcomePass, sum.Runs[0].Outcome)
 	assert.Equal(t, string(checker.Skipped), sum.Runs[0].Checkers["lease-safety"].Verdict, "shown as skipped")
 	assert.Equal(t, OutcomeUnknown, sum.Runs[1].Outcome)

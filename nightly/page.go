@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/splitbrain/splitbrain/regress"
 	"github.com/splitbrain/splitbrain/reports"
 	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runstore"
@@ -34,8 +35,14 @@ type matrixCell struct {
 	Verdict, Title string
 }
 
+type corpusRow struct {
+	regress.Result
+	Href, By string
+}
+
 type matrixView struct {
 	Summary
+	CorpusRows                   []corpusRow
 	Rows                         []matrixRow
 	Generated, Started, Duration string
 	Counts                       []matrixCount
@@ -70,6 +77,13 @@ func renderPage(storeDir string, m Summary, now time.Time) ([]byte, error) {
 		v.ShardNote = fmt.Sprintf("shard %s: %d of the matrix's %d runs", m.Shard, len(m.Runs), m.MatrixRuns)
 	case len(m.Merged) > 0:
 		v.ShardNote = fmt.Sprintf("merged from %s", plural(len(m.Merged), "shard store"))
+	}
+	for _, r := range m.Corpus {
+		row := corpusRow{Result: r, By: strings.Join(r.By, ", ")}
+		if r.Decided != "" {
+			row.Href = runstore.Link(storeDir, r.Decided)
+		}
+		v.CorpusRows = append(v.CorpusRows, row)
 	}
 	outcomes := map[string]int{}
 	var order []string

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/splitbrain/splitbrain/regress"
 )
 
 // maxShards bounds --shard's N: more machines than that is a typo.
@@ -63,6 +65,23 @@ func Of(i, count int) int {
 	return i%count + 1
 }
 
+// CorpusShard is the shard of count that replays corpus entry j (in name
+// order) of a matrix of runs runs: the deal goes on where the runs' ended,
+// so that the shards stay within one replayed entry or run of each other.
+func CorpusShard(j, runs, count int) int { return Of(runs+j, count) }
+
+// SelectCorpus returns the corpus entries that belong to s, of a matrix of
+// runs runs (CorpusShard).
+func SelectCorpus(entries []regress.Entry, runs int, s Shard) []regress.Entry {
+	var out []regress.Entry
+	for j, e := range entries {
+		if s.Whole() || CorpusShard(j, runs, s.Count) == s.Index {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Select returns the runs of the whole expansion that belong to s, in
 // order.
 func Select(runs []Run, s Shard) []Run {
@@ -80,11 +99,15 @@ func Select(runs []Run, s Shard) []Run {
 
 // Fingerprint identifies a matrix by what it runs: every run of the whole
 // expansion, in order, with its settings (the flags that make it by hand;
-// not the date or the store). Shards of one matrix share it; merge refuses
-// shards whose fingerprints differ, since their slices would not fit
-// together (a matrix edited between two shards' jobs).
-func Fingerprint(runs []Run) string {
+// not the date or the store), and the corpus entries it replays. Shards
+// of one matrix share it; merge refuses shards whose fingerprints differ,
+// since their slices would not fit together (a matrix edited between two
+// shards' jobs).
+func Fingerprint(m Matrix, runs []Run) string {
 	h := sha256.New()
+	for _, e := range m.Corpus {
+		fmt.Fprintf(h, "corpus\x00%s\x00%s\x00%d\n", e.Name, e.Expect, m.CorpusReplays)
+	}
 	for _, r := range runs {
 		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s\n", r.Index, r.System, r.Algo, r.Bug, r.Nemesis, r.Seed,
 			strings.Join(r.Config.Flags(), "\x00"))

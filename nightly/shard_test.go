@@ -1,12 +1,15 @@
 package nightly
 
 import (
+	"fmt"
 	"hash/fnv"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/splitbrain/splitbrain/regress"
 )
 
 func TestParseShard(t *testing.T) {
@@ -40,7 +43,8 @@ func TestParseShard(t *testing.T) {
 // repoMatrix is the matrix make nightly runs.
 func repoMatrix(t *testing.T) Matrix {
 	t.Helper()
-	b, err := os.ReadFile("matrix.yaml")
+	t.Chdir("..") // make nightly runs from the repo's root, where corpus: is
+	b, err := os.ReadFile("nightly/matrix.yaml")
 	require.NoError(t, err)
 	m, err := Parse("nightly/matrix.yaml", b)
 	require.NoError(t, err)
@@ -74,6 +78,29 @@ func TestShardsCoverTheRepoMatrix(t *testing.T) {
 		assert.LessOrEqual(t, hi-lo, 1, "N=%d: shards of %d to %d runs", n, lo, hi)
 	}
 	assert.Equal(t, all, Select(all, Shard{}), "no shard is the whole matrix")
+
+	// The corpus's entries are dealt on from where the runs end: the
+	// shards stay within one of each other, entries and runs together.
+	entries := make([]regress.Entry, 5)
+	for j := range entries {
+		entries[j].Name = fmt.Sprintf("e%d", j)
+	}
+	for n := 1; n <= 12; n++ {
+		seen := map[string]bool{}
+		lo, hi := 1000, 0
+		for k := 1; k <= n; k++ {
+			s := Shard{Index: k, Count: n}
+			part := SelectCorpus(entries, len(all), s)
+			for _, e := range part {
+				assert.False(t, seen[e.Name], "N=%d: %s twice", n, e.Name)
+				seen[e.Name] = true
+			}
+			work := len(part) + len(Select(all, s))
+			lo, hi = min(lo, work), max(hi, work)
+		}
+		assert.Len(t, seen, len(entries), "N=%d", n)
+		assert.LessOrEqual(t, hi-lo, 1, "N=%d", n)
+	}
 	assert.Equal(t, all, Select(all, Shard{Index: 1, Count: 1}))
 }
 
@@ -101,8 +128,8 @@ func TestShardIsStable(t *testing.T) {
 	require.NoError(t, err)
 	c, err := Expand(longer, "20260102", "store")
 	require.NoError(t, err)
-	assert.Equal(t, Fingerprint(a), Fingerprint(b), "the date and the store are not part of the matrix")
-	assert.NotEqual(t, Fingerprint(a), Fingerprint(c), "the per-run settings are")
+	assert.Equal(t, Fingerprint(m, a), Fingerprint(m, b), "the date and the store are not part of the matrix")
+	assert.NotEqual(t, Fingerprint(m, a), Fingerprint(longer, c), "the per-run settings are")
 	for k := 1; k <= 8; k++ {
 		s := Shard{Index: k, Count: 8}
 		assert.Equal(t, ids(Select(a, s)), ids(Select(c, s)), "other settings, the same slice: shard %s", s)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/splitbrain/splitbrain/checker"
+	"github.com/splitbrain/splitbrain/regress"
 )
 
 // The judgement of a nightly: what each finished run means for the matrix
@@ -40,6 +41,8 @@ type Summary struct {
 	Shard      Shard
 	MatrixRuns int
 	Merged     []string
+	// Corpus is the corpus entries replayed, judged (regress.Replay).
+	Corpus []regress.Result
 }
 
 // JudgedRun is one run of a matrix, judged against what the matrix expects.
@@ -80,8 +83,8 @@ type BugResult struct {
 // Summarize judges finished runs against what the matrix expects, reading
 // each run's results.json from the store (the stored verdict is the one
 // the reports show, so the summary cannot disagree with them).
-func Summarize(m Matrix, store string, done []Done, requireFound bool) Summary {
-	sum := Summary{Name: m.Name, File: m.File}
+func Summarize(m Matrix, store string, done []Done, requireFound bool, corpus []regress.Result) Summary {
+	sum := Summary{Name: m.Name, File: m.File, Corpus: corpus}
 	for _, d := range done {
 		r, names := judge(store, d)
 		for _, c := range names {
@@ -265,14 +268,15 @@ func findBug(bs []BugResult, r JudgedRun) *BugResult {
 }
 
 // ExitCode of a nightly, and a one-line status. In order of what matters
-// most: a faithful build judged invalid is a regression (1); a run that
+// most: a faithful build judged invalid is a regression (1), and so is a
+// corpus entry not as it expects (regress.Judge); a run (or an entry) that
 // could not happen leaves the matrix incomplete (3, as for splitbrain
 // run); a faithful run that proved nothing is unknown (2); with
 // requireFound, a planted bug no seed found fails (1). Planted bugs not
 // found are otherwise reported, not failed: whether a seed exposes a bug is
 // partly luck, and a nightly that fails on luck gets ignored.
 func exitCode(m Summary, requireFound bool) (int, string) {
-	var regress, unknown, cannot, notFound, found, faithful, pass, planted int
+	var regressions, unknown, cannot, notFound, found, faithful, pass, planted int
 	for _, r := range m.Runs {
 		if r.Faithful {
 			faithful++
@@ -280,7 +284,7 @@ func exitCode(m Summary, requireFound bool) (int, string) {
 			case OutcomePass:
 				pass++
 			case OutcomeRegression:
-				regress++
+				regressions++
 			case OutcomeUnknown:
 				unknown++
 			}
@@ -302,9 +306,15 @@ func exitCode(m Summary, requireFound bool) (int, string) {
 	if planted > 0 {
 		status += fmt.Sprintf("; %d of %d planted bugs found", found, planted)
 	}
+	corpusCode := 0
+	if len(m.Corpus) > 0 {
+		var corpusStatus string
+		corpusCode, corpusStatus = regress.Judge(m.Corpus)
+		status += "; corpus: " + corpusStatus
+	}
 	var why []string
-	if regress > 0 {
-		why = append(why, plural(regress, "regression"))
+	if regressions > 0 {
+		why = append(why, plural(regressions, "regression"))
 	}
 	if cannot > 0 {
 		why = append(why, plural(cannot, "run")+" could not run")
@@ -319,11 +329,11 @@ func exitCode(m Summary, requireFound bool) (int, string) {
 		status += " (" + join(why) + ")"
 	}
 	switch {
-	case regress > 0:
+	case regressions > 0 || corpusCode == 1:
 		return 1, status
-	case cannot > 0:
+	case cannot > 0 || corpusCode == 3:
 		return 3, status
-	case unknown > 0:
+	case unknown > 0 || corpusCode == 2:
 		return 2, status
 	case requireFound && notFound > 0:
 		return 1, status

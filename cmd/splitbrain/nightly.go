@@ -87,6 +87,12 @@ faithful run unknown; 3 a run could not run, or the matrix file is wrong.`,
 					return &exitError{code: exitCannotRun, err: err}
 				}
 				runs := nightly.Select(all, shard)
+				if entries := nightly.SelectCorpus(m.Corpus, len(all), shard); len(entries) > 0 {
+					fmt.Fprintf(out, "%s: first, %d of the %d entries of the corpus %s, up to %d replays each:\n", file, len(entries), len(m.Corpus), m.CorpusDir, m.CorpusReplays)
+					for _, e := range entries {
+						fmt.Fprintf(out, "     %s (%s, expect %s)\n", e.Name, e.File, e.Expect)
+					}
+				}
 				if shard.Whole() {
 					fmt.Fprintf(out, "%s: %d runs into %s\n", file, len(runs), store)
 				} else {
