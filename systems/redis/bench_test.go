@@ -57,35 +57,53 @@ func TestFailoverTimes(t *testing.T) {
 
 	v := h.poll(ctx, all)
 	master, term := leaderOf(v, groups[0])
+	var key string // a key of the cut-off master's shard
+	for k := 0; key == ""; k++ {
+		if keyslot(ctx, t, h.eps[0], KeyPrefix+fmt.Sprintf("p%d", k)) <= 5460 {
+			key = fmt.Sprintf("p%d", k)
+		}
+	}
 	cut := time.Now()
 	require.NoError(t, h.E.Partition(ctx, []string{master}))
-	_, took := h.waitView(ctx, "a replica promoted", time.Minute, systemtest.Without(all, master), func(v systemtest.View) bool {
-		l, tm := leaderOf(v, groups[0])
-		return l != "" && l != master && tm > term
-	})
-	t.Logf("master %s (epoch %d) cut off: its replica promoted after %v", master, term, took.Round(time.Millisecond))
-	// The cut-off master keeps saying it leads, in its old epoch, until
-	// it hears of the new one; it refuses writes once it misses the
-	// majority of masters for a node timeout (cluster_state fail).
+	// The cut-off master takes writes until it has missed the majority
+	// of masters for a node timeout (cluster_state fail, CLUSTERDOWN);
+	// those writes are lost when its replica is promoted on the other
+	// side.
 	c := h.Clients[master]
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
+	acked := 0
 	for {
-		o := c.Write(wctx, "k1", 1)
+		o := c.Write(wctx, key, int64(acked))
 		if o.Type != history.OK {
-			t.Logf("the cut-off master refuses writes %v after the cut: %+v", time.Since(cut).Round(time.Millisecond), o)
+			t.Logf("the cut-off master %s acknowledged %d writes, then refused them %v after the cut: %+v", master, acked, time.Since(cut).Round(time.Millisecond), o)
 			break
 		}
+		acked++
 		if wctx.Err() != nil {
 			t.Fatalf("the cut-off master still takes writes")
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	h.waitView(ctx, "a replica promoted", time.Minute, systemtest.Without(all, master), func(v systemtest.View) bool {
+		l, tm := leaderOf(v, groups[0])
+		return l != "" && l != master && tm > term
+	})
+	t.Logf("master %s (epoch %d) cut off: its replica promoted %v after the cut", master, term, time.Since(cut).Round(time.Millisecond))
 	require.NoError(t, h.E.Heal(ctx))
-	_, took = h.waitView(ctx, "the cut-off master back as a replica", time.Minute, all, func(v systemtest.View) bool {
+	_, took := h.waitView(ctx, "the cut-off master back as a replica", time.Minute, all, func(v systemtest.View) bool {
 		return v[master].Role == rundir.RoleFollower
 	})
 	t.Logf("healed: %s a replica after %v", master, took.Round(time.Millisecond))
+	// Asynchronous replication: what the cut-off master acknowledged
+	// after the cut never reached the replica promoted in its place.
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	o := h.Clients[master].Read(rctx, key)
+	for ; o.Type != history.OK && rctx.Err() == nil; o = h.Clients[master].Read(rctx, key) {
+		time.Sleep(50 * time.Millisecond) // the healed node's view of the cluster settling
+	}
+	require.Equal(t, history.OK, o.Type, "%+v", o)
+	t.Logf("after the heal %s holds %v; the last write acknowledged was %d", key, o.Value, acked-1)
 }
 
 // TestThroughput measures the register workload of splitbrain run on six
