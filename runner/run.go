@@ -169,6 +169,13 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 			return r.res, err
 		}
 	}
+	if r.engineErr != nil {
+		// Judged and stored, but the engine failed the harness at the end:
+		// the node logs are missing and the ensemble may still be there.
+		// Not a run to take as done.
+		return r.res, fmt.Errorf("judged %s, but the Docker engine failed at the end (node logs, teardown; splitbrain clean %s removes what is left once it answers): %w",
+			r.res.Report.Verdict, ShellQuote([]string{r.dir}), r.engineErr)
+	}
 	return r.res, nil
 }
 
@@ -203,6 +210,10 @@ type run struct {
 	stats   *workloads.Stats
 	reg     *workloads.Register
 	nem     *nemesis.Nemesis
+
+	// engineErr is the engine failing the teardown: a node's log not
+	// read, the ensemble not removed.
+	engineErr error
 }
 
 // prepare checks the settings, draws the seed and the schedule, makes sure
@@ -725,10 +736,12 @@ func (r *run) release() error {
 func (r *run) teardown(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var errs []error
 	for _, nd := range r.ens.Nodes() {
 		b, err := r.ens.Logs(lctx, nd.ID)
 		if err != nil {
 			r.log.Warn("node log", "node", nd.ID, "err", err)
+			errs = append(errs, err)
 		}
 		if len(b) > 0 {
 			_ = os.WriteFile(filepath.Join(r.dir, rundir.LogsDir, nd.ID+".log"), b, 0o644)
@@ -738,7 +751,9 @@ func (r *run) teardown(ctx context.Context) {
 	defer cancel2()
 	if err := r.ens.Teardown(tctx); err != nil {
 		r.log.Warn("teardown", "err", err)
+		errs = append(errs, err)
 	}
+	r.engineErr = errors.Join(errs...)
 }
 
 // judge checks the stored history and events, writes results.json and the
