@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,4 +167,108 @@ func TestHarnessKilled(t *testing.T) {
 	assert.Contains(t, []int{exitValid, exitUnknown}, code, "a faithful build cut short is valid or unknown, never invalid, and check can read it")
 	assert.FileExists(t, filepath.Join(dir, rundir.ResultsFile))
 	assert.Contains(t, text, "verdict: ")
+}
+
+// engineProxy stands between a harness and the real engine: a unix socket
+// passing every connection through, until Stop closes it and every
+// connection, as an engine that stops does.
+type engineProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+// realEngine is the engine's unix socket.
+func realEngine() string {
+	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
+		return strings.TrimPrefix(h, "unix://")
+	}
+	return "/var/run/docker.sock"
+}
+
+func startProxy(t *testing.T) (*engineProxy, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "engine.sock")
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	p := &engineProxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("unix", realEngine())
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.Stop)
+	return p, "unix://" + path
+}
+
+// Stop closes the socket and every connection through it.
+func (p *engineProxy) Stop() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestEngineGoneMidRun: the engine stops answering while a run is under
+// way: the run exits 3 and says why.
+func TestEngineGoneMidRun(t *testing.T) {
+	needEngine(t)
+	bin := binary(t)
+	proxy, host := startProxy(t)
+	store := t.TempDir()
+	dir := filepath.Join(store, "gone")
+	cmd := exec.Command(bin, "run", "--nodes", "3", "--nemesis", "partition", "--time-limit", "20s", "--nemesis-interval", "2s",
+		"--concurrency", "6", "--seed", "3", "--store", store, "--name", "gone")
+	cmd.Env = append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "DOCKER_HOST="+host)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if st, err := rundir.ReadSettings(dir); err == nil && st.Ensemble != "" {
+			_, _ = clusters.CleanRun(context.Background(), st.Ensemble)
+		}
+	})
+	if !waitFile(filepath.Join(dir, rundir.HistoryFile), 3*time.Minute, faultUnderWay) {
+		t.Fatalf("no partition under way within 3 minutes:\n%s", out.String())
+	}
+	proxy.Stop()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("the run did not end within 4 minutes of the engine going:\n%s", out.String())
+	}
+	t.Logf("the run's output:\n%s", out.String())
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitCannotRun, ee.ExitCode(), "a run whose engine went away is not a run to take as done")
+	assert.Contains(t, out.String(), "the Docker engine failed at the end")
+	assert.Contains(t, out.String(), "splitbrain clean "+dir)
+	assert.FileExists(t, filepath.Join(dir, rundir.ResultsFile), "what was recorded is still judged and stored")
+
+	// Once the engine answers again, clean DIR removes what is left.
+	st, err := rundir.ReadSettings(dir)
+	require.NoError(t, err)
+	code, text := exitCode(t, nil, bin, "clean", dir)
+	require.Equal(t, 0, code, text)
+	assert.Zero(t, leftOver(t, st.Ensemble))
 }
