@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -271,4 +272,56 @@ func TestEngineGoneMidRun(t *testing.T) {
 	code, text := exitCode(t, nil, bin, "clean", dir)
 	require.Equal(t, 0, code, text)
 	assert.Zero(t, leftOver(t, st.Ensemble))
+}
+
+// TestStoreDiskFull: the store's disk fills up mid-run (a 256 KiB tmpfs):
+// the run exits 3 naming the file and the reason, the ensemble is removed,
+// run.json and schedule.json stay whole, no temporary file is left, and the
+// history it kept is judged (its cut-off last line dropped with a warning).
+func TestStoreDiskFull(t *testing.T) {
+	needEngine(t)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs for the store needs root; skipping the full-disk test")
+	}
+	mnt := t.TempDir()
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=256k"); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v); skipping the full-disk test", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(mnt, 0) })
+	bin := binary(t)
+	store := filepath.Join(mnt, "store")
+	dir := filepath.Join(store, "full")
+	code, out := exitCode(t, []string{"TESTCONTAINERS_RYUK_DISABLED=true"}, bin, "run", "--nodes", "3", "--nemesis", "partition",
+		"--time-limit", "20s", "--nemesis-interval", "2s", "--concurrency", "6", "--seed", "3", "--store", store, "--name", "full")
+	t.Logf("the run's output (the end):\n%s", tail(out, 1200))
+	assert.Equal(t, exitCannotRun, code)
+	assert.Contains(t, out, "run: recording the history: ")
+	assert.Contains(t, out, "no space left on device")
+
+	st, err := rundir.ReadSettings(dir)
+	require.NoError(t, err, "run.json is whole")
+	_, err = os.ReadFile(filepath.Join(dir, rundir.ScheduleFile))
+	require.NoError(t, err)
+	assert.Zero(t, leftOver(t, st.Ensemble), "the ensemble was removed")
+	require.NoError(t, filepath.WalkDir(store, func(path string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".") {
+			t.Errorf("a temporary file is left: %s", path)
+		}
+		return err
+	}))
+
+	// Judged elsewhere, as the user would once there is room.
+	copyDir := filepath.Join(t.TempDir(), "full")
+	require.NoError(t, os.CopyFS(copyDir, os.DirFS(dir)))
+	code, text := exitCode(t, nil, bin, "check", copyDir)
+	t.Logf("check:\n%s", text)
+	assert.Contains(t, []int{exitValid, exitUnknown}, code, "what was kept is judged, and a faithful build is not invalid")
+}
+
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
 }
