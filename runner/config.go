@@ -57,9 +57,7 @@ func Defaults() Config {
 // --nemesis all adds the fault kinds only this system has. Run calls it;
 // calling it again changes nothing.
 func (c *Config) SystemDefaults() {
-	if !c.NodesSet {
-		c.Nodes = c.defaultNodes()
-	}
+	c.Nodes = c.nodes()
 	if c.NemesisAll {
 		for _, k := range systemKinds[c.System] {
 			if !slices.Contains(c.Nemesis, k) {
@@ -75,6 +73,16 @@ func (c Config) defaultNodes() int {
 		return redisNodes
 	}
 	return defaultNodes
+}
+
+// nodes is the node count the run will have: the system's when the count
+// was not given and is still the generic default (a caller that sets
+// Nodes itself, as hunt does, keeps its count).
+func (c Config) nodes() int {
+	if !c.NodesSet && c.Nodes == defaultNodes {
+		return c.defaultNodes()
+	}
+	return c.Nodes
 }
 
 // Field is one setting: a flag of splitbrain run and a key of its -f file.
@@ -352,11 +360,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--image applies to --system zookeeper, etcd and redis"))
 	}
 	if c.System == SystemRedis {
-		nodes := c.Nodes
-		if !c.NodesSet {
-			nodes = c.defaultNodes()
-		}
-		if _, err := redis.NewLayout(nodes, redisReplicas); err != nil {
+		if _, err := redis.NewLayout(c.nodes(), redisReplicas); err != nil {
 			errs = append(errs, fmt.Errorf("--nodes: %w", err))
 		}
 	}

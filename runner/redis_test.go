@@ -39,6 +39,15 @@ func TestRedisSettings(t *testing.T) {
 		}
 	}
 
+	// A caller that sets the count itself (hunt, shrink) keeps it.
+	p := Defaults()
+	p.Nodes = 3
+	p.SystemDefaults()
+	assert.Equal(t, 3, p.Nodes)
+	p.System, p.Nodes = SystemRedis, 8
+	p.SystemDefaults()
+	assert.Equal(t, 8, p.Nodes)
+
 	// Another system's all has no takeover; asked for by name, it is
 	// allowed and reported unsupported by the run.
 	e := Defaults()
