@@ -36,9 +36,8 @@ import (
 )
 
 // Config is a run's settings: the flags of `splitbrain run` and the keys of
-// its -f file, as runner reads them. Start from Parse (or Defaults): a
-// setting changed by hand may need its mark too (Nodes with NodesSet, or
-// the system's own node count applies).
+// its -f file, as runner reads them. Start from Parse (or Defaults, and
+// set fields by hand).
 type Config = runner.Config
 
 // Defaults returns the settings of `splitbrain run` with no flag: electd,
