@@ -290,12 +290,12 @@ func parseSystem(file string, it *yaml.Node) (System, error) {
 	switch it.Kind {
 	case yaml.ScalarNode:
 		switch it.Value {
-		case runner.SystemElectd, runner.SystemZooKeeper, runner.SystemEtcd:
+		case runner.SystemElectd, runner.SystemZooKeeper, runner.SystemEtcd, runner.SystemRedis:
 			return System{Name: it.Value, Kind: it.Value}, nil
 		case "contract":
 			return System{}, errAt(file, it.Line, "systems: contract needs binary and args: {name: mynode, binary: ./mynode, args: '--id {id} ...'}")
 		default:
-			return System{}, errAt(file, it.Line, "systems: unknown system %q; want electd, zookeeper, etcd, or {name, binary, args} for your own node", it.Value)
+			return System{}, errAt(file, it.Line, "systems: unknown system %q; want electd, zookeeper, etcd, redis, or {name, binary, args} for your own node", it.Value)
 		}
 	case yaml.MappingNode:
 	default:
@@ -316,8 +316,8 @@ func parseSystem(file string, it *yaml.Node) (System, error) {
 		}
 		switch key {
 		case "system":
-			if !slices.Contains([]string{runner.SystemElectd, runner.SystemZooKeeper, runner.SystemEtcd, runner.SystemContract}, v.Value) {
-				return s, errAt(file, v.Line, "systems: system: want electd, zookeeper, etcd or contract, got %q", v.Value)
+			if !slices.Contains([]string{runner.SystemElectd, runner.SystemZooKeeper, runner.SystemEtcd, runner.SystemRedis, runner.SystemContract}, v.Value) {
+				return s, errAt(file, v.Line, "systems: system: want electd, zookeeper, etcd, redis or contract, got %q", v.Value)
 			}
 			s.Kind, kindLine = v.Value, v.Line
 		case "name":
