@@ -173,7 +173,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing seeds", "systems: [electd]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\n", "m.yaml: seeds is missing"},
 		{"missing algos", "systems: [electd]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", "m.yaml: algos is missing"},
 		{"a read mode the system has not", "systems:\n  - {system: etcd, read_mode: local}\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", "reads linearizable or serializable"},
-		{"unknown system", "systems: [redis]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", `m.yaml:1: systems: unknown system "redis"`},
+		{"unknown system", "systems: [cassandra]\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", `m.yaml:1: systems: unknown system "cassandra"`},
 		{"contract without args", "systems:\n  - electd\n  - binary: ./x\nalgos: [raft]\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", "m.yaml:3: systems: a contract system needs binary and args"},
 		{"contract with only bugs", "systems:\n  - {name: x, binary: ./x, args: '{id}'}\nbugs: [all]\nnemeses: [all]\nseeds: 1\n", "m.yaml:3: bugs: only electd has planted bugs"},
 		{"bad system name", "systems:\n  - {name: 'a b', binary: ./x, args: '{id}'}\nbugs: [none]\nnemeses: [all]\nseeds: 1\n", "m.yaml:2: systems: name: want"},
