@@ -37,7 +37,10 @@ type LostWrite struct {
 // LostRead is the read that showed a write lost: served by node, the
 // shard's master in term from Time to its end, it returned Value (nil:
 // the key never written), a value written before the lost write began.
+// F is "read", or "cas" for a cas that succeeded: it read its expected
+// value.
 type LostRead struct {
+	F     string `json:"f"`
 	Node  string `json:"node"`
 	Term  int64  `json:"term"`
 	Time  int64  `json:"time"` // its invocation
@@ -80,8 +83,8 @@ type LostWritesDetails struct {
 // and the last failover wins, so it does not promise to keep them.
 //
 // A write (a write or a cas acknowledged ok) is lost when a later read
-// says so, conservatively: a read that began after the write was
-// acknowledged, served by the shard's master itself (its client was
+// says so, conservatively: a read (or a cas that succeeded, which read its
+// expected value) that began after the write was acknowledged, served by the shard's master itself (its client was
 // connected to the node that, by the timeline's rule, led the key's group
 // from the read's start until RoleLag after its end: no newer master it
 // could be stale against), returned a value older than the write: the
@@ -163,7 +166,10 @@ func lostOfKey(k string, ops []history.Operation, tl *timeline.Timeline, lag int
 	done := map[int64]bool{}     // by invocation index
 	last := int64(math.MinInt64) // the latest read that could judge
 	for _, rd := range ops {
-		if rd.F != history.FRead || rd.Type != history.OK {
+		// A cas that succeeded read its expected value as surely as a
+		// read does.
+		seenValue, isRead := readValue(rd)
+		if !isRead {
 			continue
 		}
 		reign, ok := served(tl, rd.Node, slot, rd.Call, rd.Return, lag)
@@ -180,15 +186,12 @@ func lostOfKey(k string, ops []history.Operation, tl *timeline.Timeline, lag int
 		// acknowledged may have taken effect at any time, so it proves
 		// nothing.
 		before := int64(math.MinInt64)
-		var read *int64
-		if rd.Output.Kind == history.Int {
-			w, ok := writer[rd.Output.Int]
+		if seenValue != nil {
+			w, ok := writer[*seenValue]
 			if !ok || w.Type != history.OK {
 				continue
 			}
 			before = w.Return
-			v := rd.Output.Int
-			read = &v
 		}
 		last = max(last, rd.Call)
 		for _, w := range writes {
@@ -198,7 +201,7 @@ func lostOfKey(k string, ops []history.Operation, tl *timeline.Timeline, lag int
 			done[w.Index] = true
 			v, _ := written(w)
 			l := LostWrite{Key: k, Slot: slot, Group: reign.Group, Value: v, Acked: w.Return,
-				Read: LostRead{Node: rd.Node, Term: reign.Term, Time: rd.Call, Value: read}}
+				Read: LostRead{F: rd.F, Node: rd.Node, Term: reign.Term, Time: rd.Call, Value: seenValue}}
 			// Who served a redirected write is not known: the master
 			// before it, a moment (lag) before it began, stands for it,
 			// so that a failover under way as it ran is the one named.
@@ -226,6 +229,25 @@ func lostOfKey(k string, ops []history.Operation, tl *timeline.Timeline, lag int
 		}
 	}
 	return lost, acked, judged
+}
+
+// readValue is what an operation that completed ok saw of the key: a
+// read's value (nil: never written), a cas's expected value.
+func readValue(o history.Operation) (*int64, bool) {
+	if o.Type != history.OK {
+		return nil, false
+	}
+	switch {
+	case o.F == history.FRead && o.Output.Kind == history.Int:
+		v := o.Output.Int
+		return &v, true
+	case o.F == history.FRead:
+		return nil, true
+	case o.F == history.FCAS && o.Input.Kind == history.Pair:
+		v := o.Input.From
+		return &v, true
+	}
+	return nil, false
 }
 
 // written is the value an operation writes: a write's, or a cas's new one.

@@ -384,3 +384,32 @@ func TestLostWritesRedirectedToAStaleMaster(t *testing.T) {
 	assert.Equal(t, &Failover{From: "n1", FromTerm: 1, To: "n3", ToTerm: 3, At: 5100 * ms}, l.Failover)
 	assert.Contains(t, l.Cause, "perhaps to the replaced master")
 }
+
+// A cas that succeeded at the shard's master read its expected value: it
+// proves a loss as a read does.
+func TestLostWritesProvedByACas(t *testing.T) {
+	w, ok := history.FWrite, history.OK
+	base := redisHistory([]history.Op{takeoverEntry(5000, rundir.StartTakeover), takeoverEntry(8000, rundir.StopTakeover)},
+		rop{2, "n3", w, "k3", 21, ok, 5290, 5300},
+		rop{0, "n1", w, "k3", 12, ok, 5500, 5510},
+		rop{4, "n4", history.FRead, "k3", 22, ok, 19000, 19001},
+	)
+	// The cas 21 -> 22 on n3, after 12 was acknowledged.
+	n := int64(len(base))
+	cas := []history.Op{
+		{Index: n, Time: 5800 * ms, Process: 2, Type: history.Invoke, F: history.FCAS, Key: "k3", Node: "n3", Value: history.PairValue(21, 22)},
+		{Index: n + 1, Time: 5810 * ms, Process: 2, Type: history.OK, F: history.FCAS, Key: "k3", Node: "n3", Value: history.PairValue(21, 22)},
+	}
+	ops := append(append([]history.Op(nil), base[:len(base)-2]...), cas...)
+	ops = append(ops, base[len(base)-2:]...)
+	for i := range ops {
+		ops[i].Index = int64(i)
+	}
+	_, events := takeoverRun()
+	r := LostWrites(ops, timeline.New(ops, events), Options{})
+	d := r.Details.(LostWritesDetails)
+	require.Len(t, d.Lost, 1, r.Summary)
+	assert.Equal(t, int64(12), d.Lost[0].Value)
+	assert.Equal(t, history.FCAS, d.Lost[0].Read.F)
+	assert.Equal(t, int64(21), *d.Lost[0].Read.Value)
+}

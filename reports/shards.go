@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -174,7 +175,7 @@ func shards(r *run, multi []window) *shardsView {
 					by = "(redirected: not known)"
 				}
 				v.Lost.Rows = append(v.Lost.Rows, lostRow{Key: l.Key, Shard: shardLabel(names, l.Group), Value: strconv.FormatInt(l.Value, 10),
-					Acked: fmtTime(l.Acked), By: by, Read: fmt.Sprintf("%s at %s (epoch %d)", l.Read.Node, fmtTime(l.Read.Time), l.Read.Term),
+					Acked: fmtTime(l.Acked), By: by, Read: fmt.Sprintf("%s on %s at %s (epoch %d)", cmp.Or(l.Read.F, "read"), l.Read.Node, fmtTime(l.Read.Time), l.Read.Term),
 					ReadValue: read, Cause: l.Cause})
 			}
 		}
