@@ -28,6 +28,7 @@ import (
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/systems"
+	"github.com/splitbrain/splitbrain/systems/debian"
 	"github.com/splitbrain/splitbrain/workloads"
 )
 
@@ -517,7 +518,7 @@ func TestPruneCache(t *testing.T) {
 			require.NoError(t, os.Chtimes(filepath.Join(dir, n), old, old))
 		}
 	}
-	pruneCache(dir, 30*24*time.Hour)
+	debian.PruneCache(dir, 30*24*time.Hour)
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	var left []string

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -99,7 +98,7 @@ func BuildBinaries(ctx context.Context, opts BinaryOptions) (Binaries, error) {
 	key := [2]string{opts.Version, opts.CacheDir}
 	binMu.Lock()
 	defer binMu.Unlock()
-	if b, ok := binCache[key]; ok && filesExist(b.Files) {
+	if b, ok := binCache[key]; ok && debian.FilesExist(b.Files) {
 		b.Cached, b.Build = true, 0
 		return b, nil
 	}
@@ -127,91 +126,20 @@ func BuildBinaries(ctx context.Context, opts BinaryOptions) (Binaries, error) {
 	return b, nil
 }
 
-func filesExist(files []systems.Binary) bool {
-	for _, f := range files {
-		if _, err := os.Stat(f.File); err != nil {
-			return false
-		}
-	}
-	return len(files) > 0
+// readEntry reads a finished cache entry (debian.ReadEntry) as Binaries.
+func readEntry(dir string) (Binaries, bool) {
+	e, ok := debian.ReadEntry(dir)
+	return binariesOf(e), ok
 }
 
-// manifest is what a cache entry holds: the files by their path in the
-// image (stored under files/ + that path).
-type manifest struct {
-	Version string
-	Source  string
-	Dests   []string
+// commitEntry finishes a cache entry (debian.CommitEntry).
+func commitEntry(work, dir string, m debian.Manifest) (Binaries, error) {
+	e, err := debian.CommitEntry(work, dir, m)
+	return binariesOf(e), err
 }
 
-// readEntry reads a finished cache entry.
-func readEntry(entry string) (Binaries, bool) {
-	raw, err := os.ReadFile(filepath.Join(entry, "manifest.json"))
-	if err != nil {
-		return Binaries{}, false
-	}
-	var m manifest
-	if json.Unmarshal(raw, &m) != nil || len(m.Dests) == 0 {
-		return Binaries{}, false
-	}
-	b := Binaries{Version: m.Version, Source: m.Source, Cached: true}
-	for _, d := range m.Dests {
-		p := filepath.Join(entry, "files", strings.TrimPrefix(d, "/"))
-		st, err := os.Stat(p)
-		if err != nil {
-			return Binaries{}, false
-		}
-		b.Size += st.Size()
-		b.Files = append(b.Files, systems.Binary{Dest: d, File: p})
-	}
-	now := time.Now()
-	os.Chtimes(entry, now, now) // in use: keep it from pruning
-	return b, true
-}
-
-// commitEntry writes the manifest into work (whose files/ is filled) and
-// renames work to entry, atomically: a concurrent maker's result is as
-// good.
-func commitEntry(work, entry string, m manifest) (Binaries, error) {
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return Binaries{}, err
-	}
-	if err := os.WriteFile(filepath.Join(work, "manifest.json"), raw, 0o644); err != nil {
-		return Binaries{}, err
-	}
-	if err := os.Rename(work, entry); err != nil {
-		if b, ok := readEntry(entry); ok {
-			return b, nil
-		}
-		return Binaries{}, err
-	}
-	pruneCache(filepath.Dir(entry), 30*24*time.Hour)
-	b, ok := readEntry(entry)
-	if !ok {
-		return Binaries{}, fmt.Errorf("cache entry %s unreadable after writing it", entry)
-	}
-	b.Cached = false
-	return b, nil
-}
-
-// pruneCache removes entries not used for maxAge, and work directories
-// (tmp-) a day old: what a build killed half way left behind.
-func pruneCache(dir string, maxAge time.Duration) {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		info, err := e.Info()
-		if err != nil || !e.IsDir() {
-			continue
-		}
-		age := maxAge
-		if strings.HasPrefix(e.Name(), "tmp-") {
-			age = 24 * time.Hour
-		}
-		if time.Since(info.ModTime()) > age {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
-		}
-	}
+func binariesOf(e debian.Entry) Binaries {
+	return Binaries{Files: e.Files, Version: e.Version, Source: e.Source, Size: e.Size, Cached: e.Cached}
 }
 
 // debianBinaries takes etcd and what it links against out of Debian's
@@ -301,7 +229,7 @@ func debianMake(ctx context.Context, dir, entry string, ma debian.Multiarch, ver
 	}
 	slices.Sort(dests)
 	dests = slices.Compact(dests)
-	return commitEntry(out, entry, manifest{
+	return commitEntry(out, entry, debian.Manifest{
 		Version: versions[DebianPackage],
 		Source:  "debian " + DebianPackage + "=" + versions[DebianPackage],
 		Dests:   dests,
@@ -387,7 +315,7 @@ func moduleBinaries(ctx context.Context, dir string, opts BinaryOptions) (Binari
 		return Binaries{}, err
 	}
 	opts.logf("etcd: %s@%s built in %v", ServerModule, v, time.Since(t1).Round(time.Millisecond))
-	return commitEntry(out, entry, manifest{Version: v, Source: ServerModule + "@" + v, Dests: []string{EtcdPath}})
+	return commitEntry(out, entry, debian.Manifest{Version: v, Source: ServerModule + "@" + v, Dests: []string{EtcdPath}})
 }
 
 func goEnv(ctx context.Context, name string) (string, error) {

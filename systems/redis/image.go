@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -149,7 +148,7 @@ func BuildFiles(ctx context.Context, opts FileOptions) (Files, error) {
 	key := [2]string{fmt.Sprint(opts.NoClock), opts.CacheDir}
 	filesMu.Lock()
 	defer filesMu.Unlock()
-	if f, ok := filesCache[key]; ok && filesExist(f.Files) {
+	if f, ok := filesCache[key]; ok && debian.FilesExist(f.Files) {
 		f.Cached, f.Build = true, 0
 		return f, nil
 	}
@@ -186,91 +185,20 @@ func compiler() string {
 	return "cc"
 }
 
-func filesExist(files []systems.Binary) bool {
-	for _, f := range files {
-		if _, err := os.Stat(f.File); err != nil {
-			return false
-		}
-	}
-	return len(files) > 0
+// readEntry reads a finished cache entry (debian.ReadEntry) as Files.
+func readEntry(dir string) (Files, bool) {
+	e, ok := debian.ReadEntry(dir)
+	return filesOf(e), ok
 }
 
-// manifest is what a cache entry holds: the files by their path in the
-// image (stored under files/ + that path).
-type manifest struct {
-	Version string
-	Source  string
-	Clock   bool
-	Dests   []string
+// commitEntry finishes a cache entry (debian.CommitEntry).
+func commitEntry(work, dir string, m debian.Manifest) (Files, error) {
+	e, err := debian.CommitEntry(work, dir, m)
+	return filesOf(e), err
 }
 
-// readEntry reads a finished cache entry.
-func readEntry(entry string) (Files, bool) {
-	raw, err := os.ReadFile(filepath.Join(entry, "manifest.json"))
-	if err != nil {
-		return Files{}, false
-	}
-	var m manifest
-	if json.Unmarshal(raw, &m) != nil || len(m.Dests) == 0 {
-		return Files{}, false
-	}
-	f := Files{Version: m.Version, Source: m.Source, Clock: m.Clock, Cached: true}
-	for _, d := range m.Dests {
-		p := filepath.Join(entry, "files", strings.TrimPrefix(d, "/"))
-		st, err := os.Stat(p)
-		if err != nil {
-			return Files{}, false
-		}
-		f.Size += st.Size()
-		f.Files = append(f.Files, systems.Binary{Dest: d, File: p})
-	}
-	now := time.Now()
-	os.Chtimes(entry, now, now) // in use: keep it from pruning
-	return f, true
-}
-
-// commitEntry writes the manifest into work (whose files/ is filled) and
-// renames it to entry, atomically: a concurrent maker's result is as good.
-func commitEntry(work, entry string, m manifest) (Files, error) {
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return Files{}, err
-	}
-	if err := os.WriteFile(filepath.Join(work, "manifest.json"), raw, 0o644); err != nil {
-		return Files{}, err
-	}
-	if err := os.Rename(work, entry); err != nil {
-		if f, ok := readEntry(entry); ok {
-			return f, nil
-		}
-		return Files{}, err
-	}
-	pruneCache(filepath.Dir(entry), 30*24*time.Hour)
-	f, ok := readEntry(entry)
-	if !ok {
-		return Files{}, fmt.Errorf("cache entry %s unreadable after writing it", entry)
-	}
-	f.Cached = false
-	return f, nil
-}
-
-// pruneCache removes entries not used for maxAge, and work directories
-// (tmp-) a day old: what a build killed half way left behind.
-func pruneCache(dir string, maxAge time.Duration) {
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		info, err := e.Info()
-		if err != nil || !e.IsDir() {
-			continue
-		}
-		age := maxAge
-		if strings.HasPrefix(e.Name(), "tmp-") {
-			age = 24 * time.Hour
-		}
-		if time.Since(info.ModTime()) > age {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
-		}
-	}
+func filesOf(e debian.Entry) Files {
+	return Files{Files: e.Files, Version: e.Version, Source: e.Source, Clock: e.Clock, Size: e.Size, Cached: e.Cached}
 }
 
 // packages are the Debian packages of a variant.
@@ -398,7 +326,7 @@ func debianMake(ctx context.Context, dir, entry string, ma debian.Multiarch, clo
 	}
 	slices.Sort(dests)
 	dests = slices.Compact(dests)
-	return commitEntry(out, entry, manifest{Version: versions[DebianPackage], Source: source, Clock: clock, Dests: dests})
+	return commitEntry(out, entry, debian.Manifest{Version: versions[DebianPackage], Source: source, Clock: clock, Dests: dests})
 }
 
 // buildStandin compiles standinSource in dir into the shared library out
