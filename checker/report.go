@@ -57,6 +57,23 @@ func (r *Report) Checker(name string) *Result {
 	return nil
 }
 
+// Failing names the checkers that said invalid, in the report's order.
+func (r *Report) Failing() []string {
+	var out []string
+	for _, c := range r.Checkers {
+		if c.Verdict == Invalid {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// FailsBy says whether one of the named checkers said invalid: the same
+// bug seen again, where any invalid checker might be another one.
+func (r *Report) FailsBy(names []string) bool {
+	return slices.ContainsFunc(r.Failing(), func(n string) bool { return slices.Contains(names, n) })
+}
+
 // Options tune the checkers.
 type Options struct {
 	// LinearizableTimeout is the time budget of the linearizability search;

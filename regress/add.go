@@ -48,11 +48,7 @@ func FromRun(dir string, expect checker.Verdict) (Entry, error) {
 	if cfg.System != runner.SystemElectd {
 		e.Algo = ""
 	}
-	for _, c := range rep.Checkers {
-		if c.Verdict == checker.Invalid {
-			e.Checkers = append(e.Checkers, c.Name)
-		}
-	}
+	e.Checkers = rep.Failing()
 	if abs, err := filepath.Abs(dir); err == nil {
 		e.Source = abs
 	}

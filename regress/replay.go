@@ -157,13 +157,10 @@ func replayEntry(ctx context.Context, e Entry, k int, opts Options, log *slog.Lo
 			r.Decided, r.Replay = base(res.Dir), res.Replay
 			return r.Set(CouldNotRun, err.Error())
 		}
-		var by []string
-		for _, c := range res.Report.Checkers {
-			if c.Verdict == checker.Invalid {
-				by = append(by, c.Name)
-				if !slices.Contains(r.By, c.Name) {
-					r.By = append(r.By, c.Name)
-				}
+		by := res.Report.Failing()
+		for _, c := range by {
+			if !slices.Contains(r.By, c) {
+				r.By = append(r.By, c)
 			}
 		}
 		switch v := res.Verdict(); {
@@ -172,7 +169,7 @@ func replayEntry(ctx context.Context, e Entry, k int, opts Options, log *slog.Lo
 		case v == checker.Invalid && r.Expect == ExpectValid:
 			r.Decided, r.Replay = base(res.Dir), res.Replay
 			return r.Set(Regressed, fmt.Sprintf("replay %d of %d is invalid by %s", j, k, strings.Join(by, ", ")))
-		case v == checker.Invalid && overlaps(by, e.Checkers):
+		case v == checker.Invalid && res.Report.FailsBy(e.Checkers):
 			r.Decided, r.Replay = base(res.Dir), res.Replay
 			return r.Set(Shows, fmt.Sprintf("replay %d of %d is invalid by %s", j, k, strings.Join(by, ", ")))
 		case v == checker.Invalid:
@@ -221,10 +218,6 @@ func (r Result) Set(outcome, msg string) Result {
 		r.Class = ClassError
 	}
 	return r
-}
-
-func overlaps(a, b []string) bool {
-	return slices.ContainsFunc(a, func(x string) bool { return slices.Contains(b, x) })
 }
 
 // Judge is the exit code and a status line of judged entries, first match

@@ -66,6 +66,9 @@ type kv struct{ Key, Value string }
 type shrunkView struct {
 	From, To       int
 	Original, Href string
+	// Confirm is shrink.json's "failed again in k of n replays", "" when
+	// the run has none.
+	Confirm string
 }
 
 // shrunk describes a run splitbrain shrink made, or nil; the original's
@@ -83,6 +86,9 @@ func shrunk(r *run) *shrunkView {
 		if json.Unmarshal(b, &s) == nil {
 			v.To = len(s.Episodes)
 		}
+	}
+	if sh, err := rundir.ReadShrink(r.Dir); err == nil && sh.Confirmations > 0 {
+		v.Confirm = fmt.Sprintf("%d of %d", sh.Confirmed, sh.Confirmations)
 	}
 	if here, err := filepath.Abs(r.Dir); err == nil {
 		if rel, err := filepath.Rel(here, r.Settings.ShrunkFrom); err == nil {

@@ -9,6 +9,7 @@ const (
 	ResultsFile  = "results.json"  // the checkers' verdicts
 	ReportFile   = "report.html"   // the report
 	JUnitFile    = "junit.xml"     // the CI summary
+	ShrinkFile   = "shrink.json"   // how a shrunk run was found (Shrink)
 	LogsDir      = "logs"          // logs/NODE.log, one per node
 )
 

@@ -1,9 +1,12 @@
 // Package shrink reduces a failing run's fault schedule to its essence:
 // delta debugging (DDMin) over the schedule's episodes, each candidate
 // replayed a few times (runs are not deterministic, so a candidate fails
-// when any of its replays is invalid), keeping the smallest schedule that
-// still fails. The result is a normal run directory: the failing replay of
-// that schedule, whose run.json says what it was shrunk from.
+// when any of its replays is invalid by one of the checkers that found the
+// original), keeping the smallest schedule that still fails, then
+// replaying that one a few more times to say how reliably it fails. The
+// result is a normal run directory: the failing replay of that schedule,
+// whose run.json says what it was shrunk from and whose shrink.json says
+// how it was found and confirmed.
 package shrink
 
 import (
@@ -19,6 +22,7 @@ import (
 
 	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/nemesis"
+	"github.com/splitbrain/splitbrain/reports"
 	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runner"
 	"github.com/splitbrain/splitbrain/runstore"
@@ -28,6 +32,10 @@ import (
 const (
 	DefaultBudget  = 10 * time.Minute
 	DefaultReplays = 3
+	// DefaultConfirm is how often the smallest schedule is replayed after
+	// the search: its reproduction rate, the figure a user replaying it
+	// (or the regression corpus) can count on.
+	DefaultConfirm = 4
 	// originalTries times --replays is how often the original schedule is
 	// replayed, until it fails, before shrink gives up on it.
 	originalTries = 3
@@ -63,6 +71,7 @@ type Options struct {
 	Store   string        // where the replays go; the original's store (its parent) when empty
 	Budget  time.Duration // no replay starts once it is spent
 	Replays int           // replays per candidate
+	Confirm int           // replays of the smallest schedule after the search; 0 none
 	Runner  Runner        // nil: Docker{}
 	Log     *slog.Logger
 	Program string           // how run.json's command names splitbrain
@@ -79,9 +88,15 @@ type Result struct {
 	Runs       int   // replays run
 	// Best is the failing replay of the smallest schedule: a normal run
 	// directory.
-	Best        runner.Result
-	Interrupted bool
-	Elapsed     time.Duration
+	Best runner.Result
+	// Checkers are the original's invalid checkers: a replay fails when
+	// one of them says invalid (another checker's failure is another bug).
+	Checkers []string
+	// Confirmations replays of the smallest schedule after the search,
+	// Confirmed of them failing.
+	Confirmations, Confirmed int
+	Interrupted              bool
+	Elapsed                  time.Duration
 	// ExitCode: 1 a failing schedule no larger than the original is
 	// confirmed; 2 the original failure did not reproduce within the
 	// budget; 3 could not run.
@@ -104,6 +119,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.Replays < 1 {
 		return res, fmt.Errorf("%w: --replays: want at least 1, got %d", runner.ErrCannotRun, opts.Replays)
 	}
+	if opts.Confirm < 0 {
+		return res, fmt.Errorf("%w: --confirm: want 0 or more, got %d", runner.ErrCannotRun, opts.Confirm)
+	}
 	if opts.Budget <= 0 {
 		return res, fmt.Errorf("%w: --budget: want a positive duration, got %v", runner.ErrCannotRun, opts.Budget)
 	}
@@ -115,6 +133,14 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", runner.ErrCannotRun, err)
 	}
+	rep, err := checker.ReadReport(opts.Dir)
+	if err != nil {
+		return res, fmt.Errorf("%w: %s has no verdict (run splitbrain check first): %w", runner.ErrCannotRun, opts.Dir, err)
+	}
+	res.Checkers = rep.Failing()
+	if len(res.Checkers) == 0 {
+		return res, fmt.Errorf("%w: %s is %s: shrink needs a failing (invalid) run", runner.ErrCannotRun, opts.Dir, rep.Verdict)
+	}
 	abs, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", runner.ErrCannotRun, err)
@@ -124,7 +150,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	res.Original = len(orig.Episodes)
 	s := &shrinker{opts: opts, cfg: cfg, orig: orig, log: log, now: now, began: now(), res: &res,
 		mark: Mark{ShrunkFrom: abs, FaultsBefore: len(orig.Episodes)}, base: filepath.Base(abs)}
-	log.Info("shrink", "dir", opts.Dir, "faults", len(orig.Episodes), "replays", opts.Replays, "budget", opts.Budget)
+	log.Info("shrink", "dir", opts.Dir, "faults", len(orig.Episodes), "checkers", res.Checkers,
+		"replays", opts.Replays, "confirm", opts.Confirm, "budget", opts.Budget)
+	// The search leaves room in the budget for the confirmations.
+	s.reserve = opts.Confirm
 
 	all := make([]int, len(orig.Episodes))
 	for i := range all {
@@ -163,8 +192,17 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			return res, err
 		}
 	}
+	if !res.Interrupted {
+		if err := s.confirm(ctx); err != nil && ctx.Err() == nil {
+			return res, err
+		}
+		res.Interrupted = ctx.Err() != nil
+	}
 	res.ExitCode = 1
 	res.Elapsed = now().Sub(s.began)
+	if err := s.record(); err != nil {
+		return res, err
+	}
 	if err := runstore.WriteIndex(cfg.Store); err != nil {
 		log.Debug("writing the store index", "err", err)
 	}
@@ -184,29 +222,29 @@ type shrinker struct {
 	res   *Result
 	spent time.Duration // wall time of the replays so far
 	best  []int         // the smallest failing candidate so far
+	// reserve is how many replays' time the search leaves in the budget:
+	// the confirmations'.
+	reserve int
 }
 
-// Schedule is orig cut down to the episodes kept (at their own offsets),
-// with the time limit cut to one interval after the last of them heals
-// plus a calm of two, so that a small candidate is a short run.
+// Schedule is orig cut down to the episodes kept, at their own offsets
+// and with the original's time limit. The limit is not cut to the last
+// kept fault: a fault's effect can come well after its scheduled end (a
+// killed node's container takes seconds to come back under load, a deposed
+// leader acts when it wakes), and a shorter run missed it.
 func Schedule(orig nemesis.Schedule, keep []int) nemesis.Schedule {
 	s := orig
 	s.Episodes = []nemesis.Episode{}
-	var last time.Duration
 	for _, i := range keep {
 		if i >= 0 && i < len(orig.Episodes) {
-			e := orig.Episodes[i]
-			s.Episodes = append(s.Episodes, e)
-			last = max(last, e.End())
+			s.Episodes = append(s.Episodes, orig.Episodes[i])
 		}
 	}
-	limit := (max(last, time.Duration(orig.Interval)) + 2*time.Duration(orig.Interval)).Round(time.Second)
-	s.TimeLimit = min(orig.TimeLimit, rundir.Duration(limit))
 	return s
 }
 
 // test replays the candidate keep up to Replays times; it fails when a
-// replay is invalid. A failing replay's run directory is kept while its
+// replay is invalid by one of the original's checkers. A failing replay's run directory is kept while its
 // candidate is the smallest failing one; every other replay's is removed.
 func (s *shrinker) test(ctx context.Context, keep []int) (bool, error) {
 	return s.replay(ctx, keep, s.opts.Replays)
@@ -218,11 +256,7 @@ func (s *shrinker) replay(ctx context.Context, keep []int, n int) (bool, error) 
 	k := s.res.Candidates
 	sched := Schedule(s.orig, keep)
 	for j := 1; j <= n; j++ {
-		el := s.now().Sub(s.began)
-		if s.res.Runs > 0 && el+s.spent/time.Duration(s.res.Runs) > s.opts.Budget || el >= s.opts.Budget {
-			return false, ErrBudget
-		}
-		if err := ctx.Err(); err != nil {
+		if err := s.room(ctx, s.reserve); err != nil {
 			return false, err
 		}
 		cfg := s.cfg
@@ -232,17 +266,20 @@ func (s *shrinker) replay(ctx context.Context, keep []int, n int) (bool, error) 
 			cfg.Name = "" // a name taken by an earlier shrink: runner numbers it
 		}
 		s.log.Info("shrink candidate", "candidate", k, "faults", len(keep), "of", len(s.orig.Episodes), "replay", j)
-		t0 := time.Now()
+		t0 := s.now()
 		mark := s.mark
 		mark.Command = fmt.Sprintf("%s shrink %s  # candidate %d (%d of %d faults), replay %d",
 			cmp.Or(s.opts.Program, "splitbrain"), runner.ShellQuote([]string{s.opts.Dir}), k, len(keep), len(s.orig.Episodes), j)
 		r, err := s.opts.Runner.Run(ctx, cfg, sched, mark)
-		s.spent += time.Since(t0)
+		s.spent += s.now().Sub(t0)
 		s.res.Runs++
 		if err != nil {
 			return false, fmt.Errorf("replaying candidate %d: %w", k, err)
 		}
-		if r.Verdict() == checker.Invalid {
+		if r.Verdict() == checker.Invalid && !r.Report.FailsBy(s.res.Checkers) {
+			s.log.Info("candidate fails differently: not counted", "candidate", k, "by", r.Report.Failing(), "want", s.res.Checkers)
+		}
+		if r.Verdict() == checker.Invalid && r.Report.FailsBy(s.res.Checkers) {
 			s.log.Info("candidate fails", "candidate", k, "faults", len(keep), "dir", r.Dir)
 			if s.best == nil || len(keep) <= len(s.best) {
 				if s.res.Best.Dir != "" {
@@ -271,4 +308,81 @@ func (s *shrinker) remove(dir string) {
 	if err := os.RemoveAll(dir); err != nil {
 		s.log.Warn("removing a replay", "dir", dir, "err", err)
 	}
+}
+
+// room says whether one more replay fits in the budget with reserve
+// replays after it, at the mean replay time so far: ErrBudget when not.
+func (s *shrinker) room(ctx context.Context, reserve int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	el := s.now().Sub(s.began)
+	if el >= s.opts.Budget {
+		return ErrBudget
+	}
+	if s.res.Runs > 0 && el+time.Duration(1+reserve)*(s.spent/time.Duration(s.res.Runs)) > s.opts.Budget {
+		return ErrBudget
+	}
+	return nil
+}
+
+// confirm replays the smallest failing schedule opts.Confirm times, as far
+// as the budget goes, and counts the replays that fail as the original
+// did; the replays' directories are removed.
+func (s *shrinker) confirm(ctx context.Context) error {
+	sched := Schedule(s.orig, s.res.Kept)
+	for j := 1; j <= s.opts.Confirm; j++ {
+		if err := s.room(ctx, 0); err != nil {
+			if errors.Is(err, ErrBudget) {
+				s.log.Warn("the budget ran out before the confirmations", "done", s.res.Confirmations, "of", s.opts.Confirm)
+				return nil
+			}
+			return err
+		}
+		cfg := s.cfg
+		cfg.TimeLimit = sched.TimeLimit
+		cfg.Name = fmt.Sprintf("%s-shrink-confirm-r%d", s.base, j)
+		if _, err := os.Stat(filepath.Join(cfg.Store, cfg.Name)); err == nil {
+			cfg.Name = ""
+		}
+		s.log.Info("shrink confirmation", "faults", len(s.res.Kept), "replay", j, "of", s.opts.Confirm)
+		mark := s.mark
+		mark.Command = fmt.Sprintf("%s shrink %s  # confirmation %d of %d (%d of %d faults)",
+			cmp.Or(s.opts.Program, "splitbrain"), runner.ShellQuote([]string{s.opts.Dir}), j, s.opts.Confirm, len(s.res.Kept), len(s.orig.Episodes))
+		t0 := s.now()
+		r, err := s.opts.Runner.Run(ctx, cfg, sched, mark)
+		s.spent += s.now().Sub(t0)
+		s.res.Runs++
+		if err != nil {
+			return fmt.Errorf("confirming the smallest schedule: %w", err)
+		}
+		s.remove(r.Dir)
+		if r.Interrupted {
+			return ctx.Err()
+		}
+		s.res.Confirmations++
+		if r.Verdict() == checker.Invalid && r.Report.FailsBy(s.res.Checkers) {
+			s.res.Confirmed++
+		}
+	}
+	return nil
+}
+
+// record writes shrink.json into the answer's run directory and renders
+// its report again, which shows it.
+func (s *shrinker) record() error {
+	dir := s.res.Best.Dir
+	if dir == "" {
+		return nil
+	}
+	err := rundir.WriteShrink(dir, rundir.Shrink{ShrunkFrom: s.mark.ShrunkFrom, FaultsBefore: s.res.Original, FaultsAfter: len(s.res.Kept),
+		Checkers: s.res.Checkers, Minimal: s.res.Minimal, Candidates: s.res.Candidates, Replays: s.res.Runs,
+		Confirmations: s.res.Confirmations, Confirmed: s.res.Confirmed})
+	if err != nil {
+		return fmt.Errorf("recording the shrink: %w", err)
+	}
+	if err := reports.Write(dir); err != nil {
+		return fmt.Errorf("rendering the shrunk run's report: %w", err)
+	}
+	return nil
 }

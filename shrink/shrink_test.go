@@ -84,7 +84,8 @@ func TestDDMinBudget(t *testing.T) {
 // (marked by Variant) and the replay's number passes flaky.
 type fakeRunner struct {
 	culprits []string
-	flaky    func(call int) bool // true: this replay shows the bug (when it can)
+	flaky    func(call int) bool   // true: this replay shows the bug (when it can)
+	by       func(call int) string // the checker that fails; election-safety when nil
 	err      error
 	calls    []nemesis.Schedule
 	marks    []Mark
@@ -100,6 +101,13 @@ func (f *fakeRunner) Run(ctx context.Context, cfg runner.Config, sched nemesis.S
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return runner.Result{}, err
 	}
+	st := rundir.Settings{Name: cfg.Name, Config: cfg.Config, ShrunkFrom: mark.ShrunkFrom, FaultsBefore: mark.FaultsBefore}
+	if err := rundir.WriteSettings(dir, st); err != nil {
+		return runner.Result{}, err
+	}
+	if err := sched.WriteFile(filepath.Join(dir, rundir.ScheduleFile)); err != nil {
+		return runner.Result{}, err
+	}
 	v := checker.Invalid
 	for _, c := range f.culprits {
 		if !slices.ContainsFunc(sched.Episodes, func(e nemesis.Episode) bool { return e.Variant == c }) {
@@ -109,7 +117,12 @@ func (f *fakeRunner) Run(ctx context.Context, cfg runner.Config, sched nemesis.S
 	if f.flaky != nil && !f.flaky(len(f.calls)) {
 		v = checker.Valid
 	}
-	return runner.Result{Dir: dir, Report: checker.Report{Verdict: v}, Interrupted: ctx.Err() != nil}, nil
+	by := checker.NameElectionSafety
+	if f.by != nil {
+		by = f.by(len(f.calls))
+	}
+	rep := checker.Report{Verdict: v, Checkers: []checker.Result{{Name: by, Verdict: v}}}
+	return runner.Result{Dir: dir, Report: rep, Interrupted: ctx.Err() != nil}, nil
 }
 
 // failingRun writes a stored run with n episodes, "e0".."e(n-1)".
@@ -128,6 +141,8 @@ func failingRun(t *testing.T, n int) string {
 			Duration: rundir.Duration(time.Second), Kind: rundir.KindKill, Variant: fmt.Sprintf("e%d", i), Order: s.Nodes, Count: 1})
 	}
 	require.NoError(t, s.WriteFile(filepath.Join(dir, rundir.ScheduleFile)))
+	require.NoError(t, checker.WriteReport(dir, checker.Report{Verdict: checker.Invalid, Checkers: []checker.Result{
+		{Name: checker.NameLinearizable, Verdict: checker.Valid}, {Name: checker.NameElectionSafety, Verdict: checker.Invalid}}}))
 	return dir
 }
 
@@ -240,6 +255,14 @@ func TestShrinkCannotRun(t *testing.T) {
 
 	_, err = Run(context.Background(), opts(t.TempDir(), f))
 	require.ErrorIs(t, err, runner.ErrCannotRun, "no run.json")
+	require.NoError(t, os.Remove(filepath.Join(dir, rundir.ResultsFile)))
+	f = &fakeRunner{}
+	_, err = Run(context.Background(), opts(dir, f))
+	require.ErrorIs(t, err, runner.ErrCannotRun, "no results.json: no checker to fail by")
+	require.NoError(t, checker.WriteReport(dir, checker.Report{Verdict: checker.Valid}))
+	_, err = Run(context.Background(), opts(dir, f))
+	require.ErrorIs(t, err, runner.ErrCannotRun, "a valid run has nothing to shrink")
+	assert.Empty(t, f.calls)
 	o := opts(dir, f)
 	o.Replays = 0
 	_, err = Run(context.Background(), o)
@@ -277,8 +300,98 @@ func TestSchedule(t *testing.T) {
 	require.Len(t, s.Episodes, 1)
 	assert.Equal(t, "b", s.Episodes[0].Variant)
 	assert.Equal(t, rundir.Duration(10*time.Second), s.Episodes[0].At, "kept at its own offset")
-	assert.Equal(t, rundir.Duration(17*time.Second), s.TimeLimit, "cut to the end of the last fault plus two intervals")
-	assert.Equal(t, rundir.Duration(60*time.Second), Schedule(orig, []int{0, 2}).TimeLimit, "never longer than the original")
-	assert.Equal(t, rundir.Duration(6*time.Second), Schedule(orig, nil).TimeLimit)
+	assert.Equal(t, orig.TimeLimit, s.TimeLimit, "the original's time limit: a fault's effect can come after its end")
+	assert.Empty(t, Schedule(orig, nil).Episodes)
 	assert.Len(t, orig.Episodes, 3, "the original is untouched")
+}
+
+func TestShrinkSameBug(t *testing.T) {
+	// Without e1 a replay still fails, but by another checker: another
+	// bug, which must not steer the search.
+	dir := failingRun(t, 4)
+	f := &fakeRunner{}
+	f.by = func(int) string {
+		if !slices.ContainsFunc(f.calls[len(f.calls)-1].Episodes, func(e nemesis.Episode) bool { return e.Variant == "e1" }) {
+			return checker.NameLiveness
+		}
+		return checker.NameElectionSafety
+	}
+	res, err := Run(context.Background(), opts(dir, f))
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.ExitCode)
+	assert.Equal(t, []int{1}, res.Kept, "not the empty schedule that fails liveness")
+	assert.Equal(t, []string{checker.NameElectionSafety}, res.Checkers)
+}
+
+func TestShrinkConfirm(t *testing.T) {
+	dir := failingRun(t, 4)
+	f := &fakeRunner{culprits: []string{"e1"}}
+	o := opts(dir, f)
+	o.Confirm = 4
+	res, err := Run(context.Background(), o)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1}, res.Kept)
+	confirm := f.calls[len(f.calls)-4:]
+	for _, s := range confirm {
+		require.Len(t, s.Episodes, 1)
+		assert.Equal(t, "e1", s.Episodes[0].Variant, "the smallest schedule")
+	}
+	assert.Equal(t, 4, res.Confirmations)
+	assert.Equal(t, 4, res.Confirmed)
+	assert.Equal(t, len(f.calls), res.Runs)
+	sh, err := rundir.ReadShrink(res.Best.Dir)
+	require.NoError(t, err)
+	assert.Equal(t, rundir.Shrink{ShrunkFrom: sh.ShrunkFrom, FaultsBefore: 4, FaultsAfter: 1, Checkers: []string{checker.NameElectionSafety},
+		Minimal: true, Candidates: res.Candidates, Replays: res.Runs, Confirmations: 4, Confirmed: 4}, sh)
+	page, err := os.ReadFile(filepath.Join(res.Best.Dir, rundir.ReportFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "failed again in 4 of 4 replays")
+
+	// A flaky schedule: only odd calls fail from here on.
+	dir = failingRun(t, 4)
+	f = &fakeRunner{culprits: []string{"e1"}}
+	o = opts(dir, f)
+	o.Confirm = 4
+	f.flaky = func(call int) bool { return call%2 == 1 }
+	res, err = Run(context.Background(), o)
+	require.NoError(t, err)
+	assert.Equal(t, 4, res.Confirmations)
+	assert.Equal(t, 2, res.Confirmed)
+	entries, err := os.ReadDir(filepath.Dir(dir))
+	require.NoError(t, err)
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	assert.Len(t, dirs, 2, "the confirmations' runs are removed: the original and the answer stay")
+}
+
+func TestShrinkConfirmBudget(t *testing.T) {
+	// The search leaves room for the confirmations: with a budget of ten
+	// replays, four of them are kept for the end.
+	dir := failingRun(t, 8)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := &fakeRunner{culprits: []string{"e6"}}
+	o := opts(dir, f)
+	o.Confirm = 4
+	o.Budget = 10 * 30 * time.Second
+	o.Now = func() time.Time { return clock }
+	o.Runner = timedRunner{f, &clock}
+	res, err := Run(context.Background(), o)
+	require.NoError(t, err)
+	assert.Equal(t, 4, res.Confirmations, "every confirmation ran")
+	assert.LessOrEqual(t, res.Runs, 10)
+}
+
+// timedRunner is a fake whose every replay takes 30s of a fake clock.
+type timedRunner struct {
+	f     *fakeRunner
+	clock *time.Time
+}
+
+func (r timedRunner) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, mark Mark) (runner.Result, error) {
+	*r.clock = r.clock.Add(30 * time.Second)
+	return r.f.Run(ctx, cfg, sched, mark)
 }

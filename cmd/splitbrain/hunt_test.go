@@ -167,6 +167,8 @@ func TestShrinkCommand(t *testing.T) {
 	s := nemesis.Generate(9, nodes, []string{rundir.KindKill}, time.Second, 20*time.Second)
 	require.GreaterOrEqual(t, len(s.Episodes), 4)
 	require.NoError(t, s.WriteFile(filepath.Join(orig, rundir.ScheduleFile)))
+	require.NoError(t, checker.WriteReport(orig, checker.Report{Verdict: checker.Invalid,
+		Checkers: []checker.Result{{Name: checker.NameElectionSafety, Verdict: checker.Invalid}}}))
 	culprit := s.Episodes[2]
 	f := &huntFake{verdict: func(_ string, got nemesis.Schedule) checker.Verdict {
 		for _, e := range got.Episodes {
@@ -181,11 +183,14 @@ func TestShrinkCommand(t *testing.T) {
 	assert.Equal(t, exitInvalid, code, errOut)
 	assert.Contains(t, out, fmt.Sprintf("shrink:   %d faults to 1 (minimal", len(s.Episodes)))
 	assert.Contains(t, out, "run:      "+store)
+	assert.Contains(t, out, "confirm:  failed again (election-safety) in 4 of 4 replays")
 
 	f.verdict = func(string, nemesis.Schedule) checker.Verdict { return checker.Valid }
 	code, out, _ = runCaptured(t, "shrink", orig, "--replays", "2")
 	assert.Equal(t, exitUnknown, code)
 	assert.Contains(t, out, "did not reproduce in 6 replays")
+	code, _, _ = runCaptured(t, "shrink", orig, "--confirm", "-1")
+	assert.Equal(t, exitCannotRun, code)
 
 	code, _, _ = runCaptured(t, "shrink", filepath.Join(store, "nope"))
 	assert.Equal(t, exitCannotRun, code)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ func newShrinkCmd() *cobra.Command {
 	var (
 		budget     time.Duration
 		replays    int
+		confirm    int
 		store      string
 		verbose    bool
 		linTimeout time.Duration
@@ -33,10 +35,16 @@ func newShrinkCmd() *cobra.Command {
 each with the run's settings and its faults at their own offsets, and keeps
 the smallest schedule that still fails. Runs are not deterministic, so each
 candidate is replayed up to --replays times and fails when any replay is
-invalid; the original schedule itself gets three times as many replays to
-fail again before shrink gives up. The answer is a normal run directory (the failing replay of the
-smallest schedule, its report saying what it was shrunk from); the other
-replays are removed.
+invalid by one of the checkers that found the original (invalid by another
+checker is another bug, not counted); the original schedule itself gets
+three times as many replays to fail again before shrink gives up. The
+smallest failing schedule is then replayed --confirm more times: how often
+it fails again is the figure a replay of it can count on. The time limit
+stays the original's, since a fault's effect can come after its end.
+
+The answer is a normal run directory (the failing replay of the smallest
+schedule, its report saying what it was shrunk from and how often it failed
+again, its shrink.json the figures); the other replays are removed.
 
 Exit codes: 1 a failing schedule no larger than the original is confirmed;
 2 the original failure did not reproduce within the budget; 3 could not run.`,
@@ -48,7 +56,7 @@ Exit codes: 1 a failing schedule no larger than the original is confirmed;
 			}
 			ctx, stop, sess := newSession(cmd, verbose)
 			defer stop()
-			res, err := shrink.Run(ctx, shrink.Options{Dir: dir, Store: store, Budget: budget, Replays: replays, Log: sess.log, Program: sess.program,
+			res, err := shrink.Run(ctx, shrink.Options{Dir: dir, Store: store, Budget: budget, Replays: replays, Confirm: confirm, Log: sess.log, Program: sess.program,
 				Runner: shrinkRunner(runner.Options{Log: sess.log, Progress: cmd.ErrOrStderr(), Live: sess.live,
 					Program: sess.program, LinearizableTimeout: linTimeout})})
 			if err != nil {
@@ -75,6 +83,9 @@ Exit codes: 1 a failing schedule no larger than the original is confirmed;
 				state = "the budget ran out: the smallest failing schedule so far"
 			}
 			fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, len(res.Kept), state, tried)
+			if res.Confirmations > 0 {
+				fmt.Fprintf(out, "confirm:  failed again (%s) in %d of %d replays\n", strings.Join(res.Checkers, " or "), res.Confirmed, res.Confirmations)
+			}
 			fmt.Fprintf(out, "run:      %s\n", b.Dir)
 			if b.ReportFile != "" {
 				fmt.Fprintf(out, "report:   %s\n", b.ReportFile)
@@ -90,6 +101,7 @@ Exit codes: 1 a failing schedule no larger than the original is confirmed;
 	fl.SortFlags = false
 	fl.DurationVar(&budget, "budget", shrink.DefaultBudget, "how long to shrink: no replay starts that would end past it")
 	fl.IntVar(&replays, "replays", shrink.DefaultReplays, "replays of each candidate schedule; it fails when any replay is invalid")
+	fl.IntVar(&confirm, "confirm", shrink.DefaultConfirm, "replays of the smallest schedule after the search, to say how often it fails again (0: none)")
 	fl.StringVar(&store, "store", "", "where the replays go (default: the store DIR is in)")
 	fl.DurationVar(&linTimeout, "check-timeout", 60*time.Second, "time budget of each replay's linearizability search; out of time is unknown")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging")

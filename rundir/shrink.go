@@ -1,0 +1,44 @@
+package rundir
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Shrink is shrink.json: what splitbrain shrink did to find the run
+// directory it is in, the failing replay of the smallest schedule. Its
+// confirmation replays say how reliably that schedule fails, which a
+// single failing replay cannot.
+type Shrink struct {
+	ShrunkFrom   string   `json:"shrunk_from"` // the original run, absolute
+	FaultsBefore int      `json:"faults_before"`
+	FaultsAfter  int      `json:"faults_after"`
+	Checkers     []string `json:"checkers"`   // the original's invalid checkers: what a replay had to fail by
+	Minimal      bool     `json:"minimal"`    // no single fault can be removed (the budget did not cut it short)
+	Candidates   int      `json:"candidates"` // schedules tried
+	Replays      int      `json:"replays"`    // replays run, confirmations included
+	// Confirmations replays of the smallest schedule, after the search,
+	// Confirmed of them failing by one of Checkers.
+	Confirmations int `json:"confirmations"`
+	Confirmed     int `json:"confirmed"`
+}
+
+// ReadShrink reads dir/shrink.json; os.ErrNotExist when the run is not one
+// splitbrain shrink made.
+func ReadShrink(dir string) (Shrink, error) {
+	var s Shrink
+	path := filepath.Join(dir, ShrinkFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("read shrink: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// WriteShrink writes s as dir/shrink.json.
+func WriteShrink(dir string, s Shrink) error { return WriteJSON(filepath.Join(dir, ShrinkFile), s) }
