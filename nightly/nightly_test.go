@@ -114,7 +114,7 @@ func TestExecute(t *testing.T) {
 	assert.Equal(t, allCheckers, sum.Checkers)
 	require.Len(t, sum.Bugs, 2)
 	assert.Equal(t, BugResult{Bug: "raft.local-read", Algo: "raft", System: "electd", Nemesis: "all",
-		Expected: []string{"linearizable"}, Runs: 2, Found: 2, By: []string{"linearizable ×2"}, Outcome: "found", Result: ResultPass},
+		Expected: []string{"linearizable"}, Runs: 2, Found: 2, By: []string{"linearizable ×2"}, Tries: 1, Outcome: "found", Result: ResultPass},
 		sum.Bugs[0])
 	assert.Contains(t, out.String(), "[3/8] found      nightly-20260102-electd-raft-local-read-all-s1: by linearizable")
 
@@ -366,4 +366,29 @@ type runnerFunc func(ctx context.Context, cfg runner.Config) (runner.Result, err
 
 func (f runnerFunc) Run(ctx context.Context, cfg runner.Config) (runner.Result, error) {
 	return f(ctx, cfg)
+}
+
+func TestBugTableTimeToFind(t *testing.T) {
+	// The scoreboard's figures: the runs of a bug, in the matrix's order,
+	// up to the first that found it, and their time together.
+	run := func(bug, outcome string, d time.Duration) JudgedRun {
+		r := JudgedRun{Bug: bug, Algo: "raft", System: "electd", Nemesis: "all", Outcome: outcome, Duration: d}
+		if outcome == OutcomeFound {
+			r.FoundBy = []string{"linearizable"}
+		}
+		return r
+	}
+	bs := bugTable([]JudgedRun{
+		run("raft.a", OutcomeNotFound, 10*time.Second),
+		run("raft.b", OutcomeNotFound, 7*time.Second),
+		run("raft.a", OutcomeFound, 20400*time.Millisecond),
+		run("raft.b", OutcomeNotFound, 7*time.Second),
+		run("raft.a", OutcomeFound, 5*time.Second),
+	}, false)
+	require.Len(t, bs, 2)
+	assert.Equal(t, 2, bs[0].Tries)
+	assert.Equal(t, 30*time.Second, bs[0].TimeToFind, "the runs up to the first that found it, rounded")
+	assert.Equal(t, 2, bs[0].Found)
+	assert.Zero(t, bs[1].Tries, "not found")
+	assert.Zero(t, bs[1].TimeToFind)
 }

@@ -76,6 +76,12 @@ type BugResult struct {
 	Runs, Found                int      // runs, and runs that found it
 	NotRun                     int      // runs that could not happen
 	By                         []string // the checkers that found it, with counts: "linearizable ×2"
+	// Tries is how many of its runs, in the matrix's order, it took to
+	// find it (the first that found it included), and TimeToFind their
+	// run time together: the scoreboard's figures (splitbrain hunt's
+	// trials and time to find) for a nightly. Zero when not found.
+	Tries      int
+	TimeToFind time.Duration
 	Outcome                    string   // "found", "found by another checker", "not found", "not run"
 	Result                     string   // a Result* constant
 }
@@ -222,10 +228,16 @@ func bugTable(runs []JudgedRun, requireFound bool) []BugResult {
 		}
 		b := &out[i]
 		b.Runs++
+		if b.Found == 0 {
+			b.TimeToFind += r.Duration
+		}
 		switch r.Outcome {
 		case OutcomeCouldNotRun:
 			b.NotRun++
 		case OutcomeFound:
+			if b.Found == 0 {
+				b.Tries = b.Runs
+			}
 			b.Found++
 			for _, c := range r.FoundBy {
 				if by[i][c] == 0 {
@@ -237,6 +249,10 @@ func bugTable(runs []JudgedRun, requireFound bool) []BugResult {
 	}
 	for i := range out {
 		b := &out[i]
+		if b.Found == 0 {
+			b.TimeToFind = 0
+		}
+		b.TimeToFind = b.TimeToFind.Round(time.Second)
 		expectedHit := false
 		for j, c := range b.By {
 			expectedHit = expectedHit || slices.Contains(b.Expected, c)
