@@ -82,8 +82,8 @@ type BugResult struct {
 	// trials and time to find) for a nightly. Zero when not found.
 	Tries      int
 	TimeToFind time.Duration
-	Outcome                    string   // "found", "found by another checker", "not found", "not run"
-	Result                     string   // a Result* constant
+	Outcome    string // "found", "found by another checker", "not found", "not run"
+	Result     string // a Result* constant
 }
 
 // Summarize judges finished runs against what the matrix expects, reading
