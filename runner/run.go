@@ -55,6 +55,8 @@ type Options struct {
 	// Program is how the replay command names splitbrain; "splitbrain"
 	// when empty.
 	Program string
+	// Backend is where the ensemble runs; DockerBackend when nil.
+	Backend Backend
 	// LinearizableTimeout bounds the linearizability search at the end.
 	LinearizableTimeout time.Duration
 	// Schedule, when set, is the run's fault schedule, used instead of one
@@ -163,6 +165,9 @@ func cannot(err error) error { return fmt.Errorf("%w: %w", ErrCannotRun, err) }
 // (heal, final reads, teardown) and judge (check and store).
 func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	r := &run{cfg: cfg, opts: opts, log: cmp.Or(opts.Log, slog.Default()), began: time.Now()}
+	if r.opts.Backend == nil {
+		r.opts.Backend = DockerBackend{}
+	}
 	defer r.release()
 	for _, phase := range []func(context.Context) error{r.prepare, r.start, r.drive, r.settle, r.judge} {
 		if err := phase(ctx); err != nil {
@@ -203,7 +208,7 @@ type run struct {
 	t0      time.Time // the history's time zero
 	hist    *history.Writer
 	events  *history.EventWriter
-	ens     *clusters.Ensemble
+	ens     Ensemble
 	eps     []workloads.Endpoint
 	obs     *workloads.Observer
 	stopObs func() // stops the observer, once
@@ -312,10 +317,10 @@ func (r *run) resolveSystem(ctx context.Context) error {
 func (r *run) checkEngine(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := clusters.Ping(pctx); err != nil {
+	if err := r.opts.Backend.Ping(pctx); err != nil {
 		return fmt.Errorf("%w; start one, or set DOCKER_HOST", err)
 	}
-	if n, err := clusters.Clean(ctx); err != nil {
+	if n, err := r.opts.Backend.Clean(ctx); err != nil {
 		r.log.Warn("could not remove what earlier runs left behind", "err", err)
 	} else if n > 0 {
 		r.log.Info("removed containers and networks of runs that died", "count", n)
@@ -345,16 +350,16 @@ func (r *run) pickDir() (string, error) {
 // buildImage builds the node image first, so that the run's clock starts
 // with the ensemble.
 func (r *run) buildImage(ctx context.Context) error {
-	img, err := clusters.BuildImage(ctx, r.sys)
+	img, err := r.opts.Backend.Image(ctx, r.sys)
 	if err != nil && ctx.Err() == nil {
 		// A concurrent image clean-up can remove a layer mid-build; once more.
 		r.log.Warn("building the node image failed; trying once more", "err", err)
-		img, err = clusters.BuildImage(ctx, r.sys)
+		img, err = r.opts.Backend.Image(ctx, r.sys)
 	}
 	if err != nil {
 		return fmt.Errorf("building the node image: %w", err)
 	}
-	r.image = img.Tag
+	r.image = img
 	return nil
 }
 
@@ -487,7 +492,7 @@ func (r *run) startEnsemble(ctx context.Context) error {
 	// must not hang the run.
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	ens, err := clusters.Start(sctx, r.sys, r.cfg.Nodes, clusters.Options{Image: r.image, RunID: r.runID, OnEvent: onEvent,
+	ens, err := r.opts.Backend.Start(sctx, r.sys, r.cfg.Nodes, clusters.Options{Image: r.image, RunID: r.runID, OnEvent: onEvent,
 		Logf: func(f string, a ...any) { r.log.Debug(fmt.Sprintf(f, a...)) }})
 	if err != nil {
 		if sctx.Err() != nil && ctx.Err() == nil {
