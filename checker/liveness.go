@@ -42,13 +42,29 @@ type GroupLiveness struct {
 }
 
 // Liveness checks that there is a leader within bound of the last fault
-// healing (the last nemesis entry), by the timeline's rule for who leads
+// healing (the last nemesis entry; unknown when a fault never healed), by the timeline's rule for who leads
 // (timeline.Leader), and lists every leaderless window. A leader elected
 // before the heal need not say anything new; a killed or paused one does
 // not count. For a system that leads per group, every group some node is
 // in at the end must have one (the group "", of nodes that lead and follow
 // no shard, is no group then).
 func Liveness(tl *timeline.Timeline, bound time.Duration) Result {
+	r := livenessOf(tl, bound)
+	// A fault still in force at the end (a harness killed mid-fault) never
+	// healed: there is no recovery to judge, whatever the leaders did.
+	for _, f := range tl.Faults {
+		if f.Open && !f.Point && r.Verdict != Unknown {
+			r.Verdict = Unknown
+			r.Summary = fmt.Sprintf("%s, begun at %s, never healed in the history (a run cut short?): no recovery to judge",
+				f.Label, formatTime(f.Start))
+			break
+		}
+	}
+	return r
+}
+
+// livenessOf is Liveness taking the last nemesis entry as the heal.
+func livenessOf(tl *timeline.Timeline, bound time.Duration) Result {
 	r := Result{Name: NameLiveness}
 	if len(tl.Reports) == 0 {
 		r.Verdict, r.Summary = Unknown, noRoles

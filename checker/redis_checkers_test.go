@@ -270,9 +270,11 @@ func TestLivenessPerGroup(t *testing.T) {
 	d := r.Details.(LivenessDetails)
 	require.Len(t, d.Groups, 2)
 	assert.Contains(t, r.Summary, "every one of 2 groups")
-	// n2 killed for good after the heal: its shard has no leader.
+	// n2 killed after the heal, and restarted saying nothing: its shard
+	// has no leader.
 	dead := append(append([]history.Op(nil), ops...), history.Op{Index: int64(len(ops)), Time: 8500 * ms, Process: history.Nemesis,
-		Type: history.Info, F: string(rundir.Kill), Node: "n2"})
+		Type: history.Info, F: string(rundir.Kill), Node: "n2"}, history.Op{Index: int64(len(ops)) + 1, Time: 8600 * ms, Process: history.Nemesis,
+		Type: history.Info, F: string(rundir.Start), Node: "n2"})
 	r = Liveness(timeline.New(dead, events), 10e9)
 	assert.Equal(t, Invalid, r.Verdict, r.Summary)
 	assert.Contains(t, r.Summary, "in 8192-16383")

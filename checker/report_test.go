@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,6 +13,7 @@ import (
 	"github.com/splitbrain/splitbrain/checker/linearizable"
 	"github.com/splitbrain/splitbrain/history"
 	"github.com/splitbrain/splitbrain/rundir"
+	"github.com/splitbrain/splitbrain/timeline"
 )
 
 // okOps is one write and a read of it: linearizable.
@@ -93,8 +95,8 @@ func TestReportRoundTrip(t *testing.T) {
 		history.Op{Index: 5, Time: 60, Process: 1, Type: history.OK, F: history.FWrite, Key: "x", Value: history.IntValue(2)},
 		history.Op{Index: 6, Time: 70, Process: 2, Type: history.Invoke, F: history.FRead, Key: "x"},
 		history.Op{Index: 7, Time: 80, Process: 2, Type: history.OK, F: history.FRead, Key: "x", Value: history.IntValue(1)},
-		nemesis(90, rundir.Kill, "n1"),
-		history.Op{Index: 9, Time: 20e9, Process: 3, Type: history.Invoke, F: history.FRead, Key: "x"})
+		nemesis(90, rundir.Kill, "n1"), nemesis(95, rundir.Start, "n1"),
+		history.Op{Index: 10, Time: 20e9, Process: 3, Type: history.Invoke, F: history.FRead, Key: "x"})
 	events := []history.Event{
 		role(1, "n1", rundir.RoleLeader, 3), role(5, "n2", rundir.RoleLeader, 3), role(6, "n2", rundir.RoleFollower, 2),
 		lease("n1", 3, 0, 100), lease("n2", 3, 50, 150),
@@ -136,8 +138,33 @@ func TestReadReportOfAnotherChecker(t *testing.T) {
 
 func TestLivenessPausedLeaderDoesNotCount(t *testing.T) {
 	s := int64(1e9)
-	ops := []history.Op{nemesis(2*s, rundir.Pause, "n1"), {Time: 30 * s, Process: 0, Type: history.Invoke, F: history.FRead}}
+	// n1 is paused for 26 s; the last fault is n2's kill and restart.
+	ops := []history.Op{nemesis(2*s, rundir.Pause, "n1"), nemesis(3*s, rundir.Kill, "n2"), nemesis(3*s+1, rundir.Start, "n2"),
+		nemesis(28*s, rundir.Resume, "n1"), {Time: 30 * s, Process: 0, Type: history.Invoke, F: history.FRead}}
 	events := []history.Event{role(1*s, "n1", rundir.RoleLeader, 1)}
-	r := Check(t.Context(), ops, events, Options{Checkers: []string{NameLiveness}})
-	assert.Equal(t, Invalid, r.Verdict, "a frozen leader leads nobody: %s", r.Checkers[0].Summary)
+	frozen := append(ops[:3:3], ops[4])
+	r := livenessOf(timeline.New(frozen, events), 5*time.Second)
+	assert.Equal(t, Invalid, r.Verdict, "a frozen leader leads nobody: %s", r.Summary)
+	r = Check(t.Context(), ops, events, Options{Checkers: []string{NameLiveness}}).Checkers[0]
+	assert.Equal(t, Valid, r.Verdict, "resumed, it leads again: %s", r.Summary)
+}
+
+func TestLivenessFaultNeverHealed(t *testing.T) {
+	// A harness killed mid-partition leaves a history whose last fault
+	// never healed: no recovery to judge, leader or not.
+	s := int64(1e9)
+	events := []history.Event{role(1*s, "n1", rundir.RoleLeader, 1)}
+	for _, tt := range []struct {
+		name string
+		ops  []history.Op
+	}{
+		{"a leader throughout", []history.Op{nemesis(2*s, rundir.Kill, "n3"), {Time: 30 * s, Process: 0, Type: history.Invoke, F: history.FRead}}},
+		{"the leader frozen", []history.Op{nemesis(2*s, rundir.Pause, "n1"), {Time: 30 * s, Process: 0, Type: history.Invoke, F: history.FRead}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Liveness(timeline.New(tt.ops, events), 5*time.Second)
+			assert.Equal(t, Unknown, r.Verdict, r.Summary)
+			assert.Contains(t, r.Summary, "never healed")
+		})
+	}
 }
