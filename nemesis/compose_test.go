@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,10 +17,10 @@ func msD(n int) Duration { return Duration(time.Duration(n) * time.Millisecond) 
 
 func TestOverlappingEpisodesRunConcurrently(t *testing.T) {
 	s := Schedule{Episodes: []Episode{
-		{At: msD(0), Duration: msD(400), Kind: rundir.KindPartition, Variant: Halves, Order: five},
-		{At: msD(50), Duration: msD(100), Kind: rundir.KindPause, Variant: One, Count: 1, Targets: CutOff, Order: []string{"n5", "n2", "n1", "n3", "n4"}},
-		{At: msD(100), Duration: msD(150), Kind: rundir.KindKill, Variant: One, Count: 1, Targets: Others, Order: []string{"n1", "n4", "n2", "n3", "n5"}},
-		{At: msD(120), Duration: msD(200), Kind: rundir.KindClock, Variant: Rate, ClockRate: 0.5, Count: 5, Targets: CutOff, Order: five},
+		{At: msD(0), Duration: msD(800), Kind: rundir.KindPartition, Variant: Halves, Order: five},
+		{At: msD(50), Duration: msD(350), Kind: rundir.KindPause, Variant: One, Count: 1, Targets: CutOff, Order: []string{"n5", "n2", "n1", "n3", "n4"}},
+		{At: msD(100), Duration: msD(350), Kind: rundir.KindKill, Variant: One, Count: 1, Targets: Others, Order: []string{"n1", "n4", "n2", "n3", "n5"}},
+		{At: msD(120), Duration: msD(380), Kind: rundir.KindClock, Variant: Rate, ClockRate: 0.5, Count: 5, Targets: CutOff, Order: five},
 		{At: msD(130), Duration: msD(50), Kind: rundir.KindPartition, Variant: IsolateNode, Order: five}, // a second cut: skipped
 	}}
 	fc := &fakeCluster{}
@@ -28,17 +29,23 @@ func TestOverlappingEpisodesRunConcurrently(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- n.Run(context.Background(), s, time.Now()) }()
 	require.Eventually(t, func() bool { return len(fc.Calls()) >= 5 }, 5*time.Second, time.Millisecond)
-	assert.Equal(t, "partition halves [n1 n2] + pause one on cut-off [n2] + kill one on others [n4] + clock rate on cut-off [n1 n2]", n.Active())
+	// Which of the overlapping faults starts or heals first is the
+	// scheduler's business on a loaded machine: the test asserts what is
+	// in force together, and what was done, not the order within.
+	assert.ElementsMatch(t, []string{"partition halves [n1 n2]", "pause one on cut-off [n2]", "kill one on others [n4]", "clock rate on cut-off [n1 n2]"},
+		strings.Split(n.Active(), " + "))
 	require.NoError(t, <-done)
-	assert.Equal(t, []string{
-		"partition [[n1 n2] [n3 n4 n5]]",
+	calls := fc.Calls()
+	require.Len(t, calls, 10, "one partition at a time: the second cut is skipped: %v", calls)
+	assert.Equal(t, "partition [[n1 n2] [n3 n4 n5]]", calls[0])
+	assert.Equal(t, "heal", calls[9], "the partition, longest, heals last")
+	assert.ElementsMatch(t, []string{
 		"pause n2", // the first cut-off node in its own order
 		"kill n4",  // the first of the others in its own order
 		"clock n1 0s 0.5", "clock n2 0s 0.5",
 		"resume n2", "start n4",
 		"clock n1 0s 1", "clock n2 0s 1",
-		"heal",
-	}, fc.Calls(), "one partition at a time: the second cut is skipped")
+	}, calls[1:9])
 	es := entries(t, h)
 	balanced(t, es)
 	assert.Len(t, es, 8)

@@ -148,14 +148,17 @@ func TestGenerateMixSeedPinned(t *testing.T) {
 }
 
 func TestReadFileRefusesUnknownPatterns(t *testing.T) {
-	for name, ep := range map[string]string{
-		"pattern": `{"at":"0s","duration":"1s","kind":"pause","variant":"leader","order":["n1"],"pattern":"meteor"}`,
-		"targets": `{"at":"0s","duration":"1s","kind":"pause","variant":"one","order":["n1"],"targets":"moon"}`,
+	for want, ep := range map[string]string{
+		"unknown pattern":                 `{"at":"0s","duration":"1s","kind":"pause","variant":"leader","order":["n1"],"pattern":"meteor"}`,
+		"targets: want cut-off or others": `{"at":"0s","duration":"1s","kind":"pause","variant":"one","order":["n1"],"targets":"moon"}`,
+		"order: \"n9\" is not one of":     `{"at":"0s","duration":"1s","kind":"pause","variant":"one","order":["n9"]}`,
+		"count: want 0 to 1":              `{"at":"0s","duration":"1s","kind":"pause","variant":"one","order":["n1"],"count":4}`,
+		"must not be negative":            `{"at":"-1s","duration":"1s","kind":"pause","variant":"one","order":["n1"]}`,
 	} {
 		path := filepath.Join(t.TempDir(), "schedule.json")
-		require.NoError(t, os.WriteFile(path, []byte(`{"episodes":[`+ep+`]}`), 0o644))
+		require.NoError(t, os.WriteFile(path, []byte(`{"nodes":["n1"],"episodes":[`+ep+`]}`), 0o644))
 		_, err := ReadFile(path)
-		assert.ErrorContains(t, err, "unknown "+name, name)
+		assert.ErrorContains(t, err, want)
 	}
 }
 

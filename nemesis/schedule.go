@@ -57,6 +57,7 @@ package nemesis
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -224,6 +225,33 @@ func (e Episode) Resolve(leader string) []string {
 // WriteFile stores s as indented JSON, atomically.
 func (s Schedule) WriteFile(path string) error { return rundir.WriteJSON(path, s) }
 
+// Validate says what is wrong with an episode of a schedule of nodes (any
+// node when nodes is empty), or nil: a kind, pattern and targets the
+// nemesis knows, no negative time, every node once in its order, and a
+// count of at most every node.
+func (e Episode) Validate(nodes []string) error {
+	switch {
+	case !KnownKind(e.Kind):
+		return fmt.Errorf("unknown kind %q", e.Kind)
+	case e.At < 0 || e.Duration < 0:
+		return errors.New("at and duration must not be negative")
+	case e.Pattern != "" && !slices.Contains(Patterns, e.Pattern):
+		return fmt.Errorf("unknown pattern %q", e.Pattern)
+	case e.Targets != "" && e.Targets != CutOff && e.Targets != Others:
+		return fmt.Errorf("targets: want %s or %s, got %q", CutOff, Others, e.Targets)
+	case len(e.Order) == 0:
+		return errors.New("order: want every node in the order the fault takes them")
+	case e.Count < 0 || len(nodes) > 0 && e.Count > len(nodes):
+		return fmt.Errorf("count: want 0 to %d, got %d", len(nodes), e.Count)
+	}
+	for i, n := range e.Order {
+		if len(nodes) > 0 && !slices.Contains(nodes, n) || slices.Contains(e.Order[:i], n) {
+			return fmt.Errorf("order: %q is not one of %s, or is listed twice", n, strings.Join(nodes, ", "))
+		}
+	}
+	return nil
+}
+
 // ReadFile reads a stored schedule.
 func ReadFile(path string) (Schedule, error) {
 	b, err := os.ReadFile(path)
@@ -235,17 +263,8 @@ func ReadFile(path string) (Schedule, error) {
 		return Schedule{}, fmt.Errorf("%s: %w", path, err)
 	}
 	for i, e := range s.Episodes {
-		if !KnownKind(e.Kind) {
-			return Schedule{}, fmt.Errorf("%s: episode %d: unknown kind %q", path, i, e.Kind)
-		}
-		if len(e.Order) == 0 {
-			return Schedule{}, fmt.Errorf("%s: episode %d: no node order", path, i)
-		}
-		if _, ok := patterns[e.Pattern]; e.Pattern != "" && !ok {
-			return Schedule{}, fmt.Errorf("%s: episode %d: unknown pattern %q", path, i, e.Pattern)
-		}
-		if e.Targets != "" && e.Targets != CutOff && e.Targets != Others {
-			return Schedule{}, fmt.Errorf("%s: episode %d: unknown targets %q", path, i, e.Targets)
+		if err := e.Validate(s.Nodes); err != nil {
+			return Schedule{}, fmt.Errorf("%s: episode %d: %w", path, i, err)
 		}
 	}
 	return s, nil

@@ -422,24 +422,8 @@ func parseEpisode(file string, it *yaml.Node, nodes []string) (nemesis.Episode, 
 		}
 		return ep, errAt(file, it.Line, "schedule: episode: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
-	switch {
-	case !nemesis.KnownKind(ep.Kind):
-		return ep, errAt(file, it.Line, "schedule: episode: unknown kind %q", ep.Kind)
-	case ep.At < 0 || ep.Duration < 0:
-		return ep, errAt(file, it.Line, "schedule: episode: at and duration must not be negative")
-	case ep.Pattern != "" && !slices.Contains(nemesis.Patterns, ep.Pattern):
-		return ep, errAt(file, it.Line, "schedule: episode: unknown pattern %q", ep.Pattern)
-	case ep.Targets != "" && ep.Targets != nemesis.CutOff && ep.Targets != nemesis.Others:
-		return ep, errAt(file, it.Line, "schedule: episode: targets: want %s or %s, got %q", nemesis.CutOff, nemesis.Others, ep.Targets)
-	case len(ep.Order) == 0:
-		return ep, errAt(file, it.Line, "schedule: episode: order: want every node in the order the fault takes them")
-	case ep.Count < 0 || ep.Count > len(nodes):
-		return ep, errAt(file, it.Line, "schedule: episode: count: want 0 to %d, got %d", len(nodes), ep.Count)
-	}
-	for i, n := range ep.Order {
-		if !slices.Contains(nodes, n) || slices.Contains(ep.Order[:i], n) {
-			return ep, errAt(file, it.Line, "schedule: episode: order: %q is not one of %s, or is listed twice", n, strings.Join(nodes, ", "))
-		}
+	if err := ep.Validate(nodes); err != nil {
+		return ep, errAt(file, it.Line, "schedule: episode: %v", err)
 	}
 	return ep, nil
 }
