@@ -3,6 +3,7 @@ package regress
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,6 +50,9 @@ func FromRun(dir string, expect checker.Verdict) (Entry, error) {
 		e.Algo = ""
 	}
 	e.Checkers = rep.Failing()
+	if sh, err := rundir.ReadShrink(dir); err == nil && e.Expect == ExpectInvalid {
+		e.Replays = ReplaysFor(sh.Confirmed, sh.Confirmations)
+	}
 	if abs, err := filepath.Abs(dir); err == nil {
 		e.Source = abs
 	}
@@ -166,4 +170,23 @@ func Load(folder string) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, errors.Join(errs...)
+}
+
+// MaxReplays bounds an entry's replays.
+const MaxReplays = 10
+
+// ReplaysFor is how many replays give a schedule that failed again in k
+// of n replays a 95% chance to fail at least once more (at most
+// MaxReplays), or 0 when the default is enough (it always failed) or
+// nothing is known (no replays).
+func ReplaysFor(k, n int) int {
+	switch {
+	case n <= 0, k >= n:
+		return 0
+	case k <= 0:
+		return MaxReplays // it never failed again: as many as an entry gets
+	}
+	p := float64(k) / float64(n)
+	r := int(math.Ceil(math.Log(0.05) / math.Log(1-p)))
+	return min(max(r, DefaultReplays), MaxReplays)
 }

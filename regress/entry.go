@@ -55,6 +55,10 @@ type Entry struct {
 	Expect checker.Verdict
 	// Checkers are the checkers that said invalid when it was found.
 	Checkers []string
+	// Replays is how many replays the entry gets at least (0: the
+	// default): a schedule that fails in only some replays needs more to
+	// show. corpus add sets it from the shrink's confirmations.
+	Replays int
 	// Where it came from: the run directory it was added from, the run
 	// that run was shrunk from (and how many faults it had), when it was
 	// found, and a free note.
@@ -126,7 +130,7 @@ func errAt(file string, line int, format string, args ...any) error {
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // topKeys are an entry file's keys, in the order Format writes them.
-var topKeys = []string{"system", "algo", "bug", "read_mode", "nodes", "seed", "expect", "checkers",
+var topKeys = []string{"system", "algo", "bug", "read_mode", "nodes", "seed", "expect", "checkers", "replays",
 	"source", "shrunk_from", "faults_before", "found", "note", "settings", "schedule"}
 
 // Parse reads an entry file; file names it in errors (and gives the
@@ -197,6 +201,11 @@ func Parse(file string, data []byte) (Entry, error) {
 			}
 		case "checkers":
 			e.Checkers, err = parseCheckers(file, v)
+		case "replays":
+			e.Replays, err = strconv.Atoi(v.Value)
+			if err != nil || e.Replays < 1 || e.Replays > MaxReplays {
+				err = errAt(file, v.Line, "replays: want 1 to %d, got %q", MaxReplays, v.Value)
+			}
 		case "source":
 			e.Source = v.Value
 		case "shrunk_from":
@@ -462,6 +471,9 @@ func Format(e Entry) ([]byte, error) {
 	}
 	fmt.Fprintf(&b, "nodes: %d\nseed: %d\nexpect: %s\n", e.Nodes, e.Seed, e.Expect)
 	fmt.Fprintf(&b, "checkers: [%s]\n", strings.Join(e.Checkers, ", "))
+	if e.Replays > 0 {
+		fmt.Fprintf(&b, "replays: %d\n", e.Replays)
+	}
 	for _, f := range []struct{ k, v string }{{"source", e.Source}, {"shrunk_from", e.ShrunkFrom}} {
 		if f.v != "" {
 			kv(f.k, f.v)

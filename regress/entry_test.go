@@ -124,6 +124,14 @@ func TestParse(t *testing.T) {
 	assert.Equal(t, 9*time.Second, time.Duration(cfg.TimeLimit))
 	assert.Equal(t, []string{"kill", "partition"}, cfg.Nemesis)
 	assert.Equal(t, 6, cfg.Concurrency)
+	assert.Zero(t, e.Replays, "the default")
+
+	e, err = Parse("corpus/vote-twice.yaml", []byte(strings.Replace(goodEntry, "checkers: [election-safety]\n", "checkers: [election-safety]\nreplays: 5\n", 1)))
+	require.NoError(t, err)
+	assert.Equal(t, 5, e.Replays)
+	b, err := Format(e)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "\nreplays: 5\n")
 }
 
 // TestParseErrors: every error names the file and the line.
@@ -145,6 +153,7 @@ func TestParseErrors(t *testing.T) {
 		{"expect", edit("expect: invalid", "expect: red"), "e.yaml:6: expect: want invalid (the bug must still show) or valid"},
 		{"checker", edit("[election-safety]", "[election-safty]"), "e.yaml:7: checkers: want some of"},
 		{"no checkers", edit("[election-safety]", "[]"), "e.yaml:7: checkers: want the checkers"},
+		{"replays", edit("checkers: [election-safety]", "checkers: [election-safety]\nreplays: 99"), "e.yaml:8: replays: want 1 to 10"},
 		{"missing", edit("expect: invalid\n", ""), "e.yaml: expect is missing"},
 		{"setting owned", edit("concurrency: 6", "nodes: 3"), "e.yaml:11: settings: \"nodes\" is not a setting"},
 		{"setting value", edit("concurrency: 6", "concurrency: lots"), "e.yaml:11: settings: concurrency: want an integer"},

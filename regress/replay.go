@@ -114,7 +114,11 @@ func Replay(ctx context.Context, entries []Entry, opts Options) Summary {
 	k := cmp.Or(opts.Replays, DefaultReplays)
 	var sum Summary
 	for i, e := range entries {
-		r := replayEntry(ctx, e, k, opts, log, fmt.Sprintf("%d/%d", i+1, len(entries)))
+		n := k
+		if e.Expect == ExpectInvalid {
+			n = max(k, e.Replays) // a flaky schedule needs more tries to show
+		}
+		r := replayEntry(ctx, e, n, opts, log, fmt.Sprintf("%d/%d", i+1, len(entries)))
 		sum.Results = append(sum.Results, r)
 		if opts.Done != nil {
 			opts.Done(r)

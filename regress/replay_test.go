@@ -3,6 +3,7 @@ package regress
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/splitbrain/splitbrain/checker"
 	"github.com/splitbrain/splitbrain/nemesis"
+	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runner"
 )
 
@@ -133,4 +135,53 @@ func TestJudgeOrder(t *testing.T) {
 	assert.Equal(t, 2, code)
 	code, _ = Judge(nil)
 	assert.Equal(t, 0, code, "an empty corpus")
+}
+
+func TestReplayFlakyEntry(t *testing.T) {
+	// An entry whose schedule fails in some replays only gets the
+	// replays it says it needs; one that expects valid gets the default.
+	e, err := FromRun(testRun, ExpectInvalid)
+	require.NoError(t, err)
+	e.Name, e.Replays = "flaky", 6
+	sr := &scripted{script: []string{"valid", "valid", "valid", "valid", "valid", "linearizable"}}
+	sum := Replay(context.Background(), []Entry{e}, Options{Store: t.TempDir(), Runner: sr})
+	require.Len(t, sum.Results, 1)
+	assert.Equal(t, Shows, sum.Results[0].Outcome)
+	assert.Equal(t, 6, sum.Results[0].Of)
+	assert.Len(t, sr.cfgs, 6)
+
+	e.Expect = ExpectValid
+	sr = &scripted{script: []string{"valid"}}
+	sum = Replay(context.Background(), []Entry{e}, Options{Store: t.TempDir(), Runner: sr})
+	assert.Equal(t, StaysFixed, sum.Results[0].Outcome)
+	assert.Len(t, sr.cfgs, DefaultReplays)
+}
+
+func TestReplaysFor(t *testing.T) {
+	for _, tt := range []struct{ k, n, want int }{
+		{4, 4, 0},              // always failed again: the default is plenty
+		{0, 0, 0},              // nothing known
+		{3, 4, DefaultReplays}, // 1 - 0.25^3 > 95%
+		{2, 4, 5},              // 1 - 0.5^5 > 95%
+		{1, 4, MaxReplays},     // 11 would be needed
+		{0, 4, MaxReplays},
+	} {
+		assert.Equal(t, tt.want, ReplaysFor(tt.k, tt.n), "%d of %d", tt.k, tt.n)
+	}
+}
+
+func TestFromShrunkRun(t *testing.T) {
+	// A shrunk run's confirmations set how many replays its entry gets.
+	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(dir, os.DirFS(testRun)))
+	e, err := FromRun(dir, ExpectInvalid)
+	require.NoError(t, err)
+	assert.Zero(t, e.Replays, "no shrink.json: the default")
+	require.NoError(t, rundir.WriteShrink(dir, rundir.Shrink{Confirmations: 4, Confirmed: 2}))
+	e, err = FromRun(dir, ExpectInvalid)
+	require.NoError(t, err)
+	assert.Equal(t, 5, e.Replays)
+	e, err = FromRun(dir, ExpectValid)
+	require.NoError(t, err)
+	assert.Zero(t, e.Replays, "a fixed bug's entry replays every time anyway")
 }
