@@ -59,7 +59,7 @@ func Convergence(tl *timeline.Timeline, events []history.Event, bound time.Durat
 		r.Verdict, r.Summary = Unknown, noRoles
 		return r
 	}
-	healed := watchedFrom(tl)
+	healed, _ := watchedFrom(tl)
 	d := ConvergenceDetails{HealedAt: healed, Bound: int64(bound), AgreedAt: -1, OKAt: -1}
 	nodes := slices.Sorted(func(yield func(string) bool) {
 		for n := range tl.Reigns {

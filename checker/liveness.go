@@ -63,21 +63,21 @@ func Liveness(tl *timeline.Timeline, bound time.Duration) Result {
 	return r
 }
 
-// livenessOf is Liveness taking the last nemesis entry as the heal.
+// livenessOf is Liveness taking watchedFrom as the heal.
 func livenessOf(tl *timeline.Timeline, bound time.Duration) Result {
 	r := Result{Name: NameLiveness}
 	if len(tl.Reports) == 0 {
 		r.Verdict, r.Summary = Unknown, noRoles
 		return r
 	}
+	healed, since := watchedFrom(tl)
 	if len(tl.Groups) == 1 {
-		g := groupLiveness(tl.Groups[0], tl.LastFault)
-		d := LivenessDetails{HealedAt: tl.LastFault, Bound: int64(bound), LeaderAt: g.LeaderAt, Leader: g.Leader, Windows: g.Windows, Longest: g.Longest}
+		g := groupLiveness(tl.Groups[0], healed)
+		d := LivenessDetails{HealedAt: healed, Bound: int64(bound), LeaderAt: g.LeaderAt, Leader: g.Leader, Windows: g.Windows, Longest: g.Longest}
 		r.Details = d
-		r.Verdict, r.Summary = livenessVerdict(tl, tl.LastFault, g, bound, "")
+		r.Verdict, r.Summary = livenessVerdict(tl, healed, since, g, bound, "")
 		return r
 	}
-	healed := watchedFrom(tl)
 	d := LivenessDetails{HealedAt: healed, Bound: int64(bound), LeaderAt: -1, Windows: []Window{}}
 	members := map[string]bool{}
 	for _, rs := range tl.Reigns {
@@ -97,7 +97,7 @@ func livenessOf(tl *timeline.Timeline, bound time.Duration) Result {
 		d.Groups = append(d.Groups, g)
 		d.Windows = append(d.Windows, g.Windows...)
 		d.Longest = max(d.Longest, g.Longest)
-		v, sum := livenessVerdict(tl, healed, g, bound, l.Group)
+		v, sum := livenessVerdict(tl, healed, since, g, bound, l.Group)
 		later := worst >= 0 && (g.LeaderAt < 0 || (d.Groups[worst].LeaderAt >= 0 && g.LeaderAt > d.Groups[worst].LeaderAt))
 		if worst < 0 || rank[v] > rank[worstVerdict] || (rank[v] == rank[worstVerdict] && later) {
 			worst, worstVerdict, worstSummary = len(d.Groups)-1, v, sum
@@ -112,7 +112,7 @@ func livenessOf(tl *timeline.Timeline, bound time.Duration) Result {
 	r.Details = d
 	r.Verdict = worstVerdict
 	if worstVerdict == Valid {
-		worstSummary = fmt.Sprintf("every one of %d groups had a leader within %s of the last fault healing; last: %s", len(d.Groups), bound, worstSummary)
+		worstSummary = fmt.Sprintf("every one of %d groups had a leader within %s of when %s; last: %s", len(d.Groups), bound, since, worstSummary)
 	}
 	r.Summary = worstSummary
 	return r
@@ -129,9 +129,10 @@ func groupLiveness(l *timeline.Leadership, healed int64) GroupLiveness {
 	return g
 }
 
-// livenessVerdict judges one group from healed; group "" names none (a
-// system with one leader), else the summary names it.
-func livenessVerdict(tl *timeline.Timeline, healed int64, g GroupLiveness, bound time.Duration, group string) (Verdict, string) {
+// livenessVerdict judges one group from healed (the moment since names);
+// group "" names none (a system with one leader), else the summary names
+// it.
+func livenessVerdict(tl *timeline.Timeline, healed int64, since string, g GroupLiveness, bound time.Duration, group string) (Verdict, string) {
 	in := ""
 	if group != "" {
 		in = " in " + group
@@ -139,28 +140,40 @@ func livenessVerdict(tl *timeline.Timeline, healed int64, g GroupLiveness, bound
 	at := g.LeaderAt
 	switch {
 	case at >= 0 && at-healed <= int64(bound):
-		return Valid, fmt.Sprintf("%s led%s %.2fs after the last fault healed; %d leaderless window(s), longest %.2fs",
-			g.Leader, in, float64(at-healed)/1e9, len(g.Windows), float64(g.Longest)/1e9)
+		return Valid, fmt.Sprintf("%s led%s %.2fs after %s; %d leaderless window(s), longest %.2fs",
+			g.Leader, in, float64(at-healed)/1e9, since, len(g.Windows), float64(g.Longest)/1e9)
 	case at >= 0:
-		return Invalid, fmt.Sprintf("no leader%s until %.2fs after the last fault healed (bound %s)", in, float64(at-healed)/1e9, bound)
+		return Invalid, fmt.Sprintf("no leader%s until %.2fs after %s (bound %s)", in, float64(at-healed)/1e9, since, bound)
 	case tl.End-healed < int64(bound):
-		return Unknown, fmt.Sprintf("no leader%s yet, but the run ended %.2fs after the last fault healed, before the %s bound", in, float64(tl.End-healed)/1e9, bound)
+		return Unknown, fmt.Sprintf("no leader%s yet, but the run ended %.2fs after %s, before the %s bound", in, float64(tl.End-healed)/1e9, since, bound)
 	default:
-		return Invalid, fmt.Sprintf("no leader%s within %s of the last fault healing at %s", in, bound, formatTime(healed))
+		return Invalid, fmt.Sprintf("no leader%s within %s of when %s, at %s", in, bound, since, formatTime(healed))
 	}
 }
 
-// watchedFrom is when a run of several groups is judged from: the last
-// fault's heal, or the first role report when that is later. A sharded
-// cluster is formed by the harness before the observer starts (Redis
-// Cluster's masters, slots and replicas), and nothing before its first
-// report says anything about it.
-func watchedFrom(tl *timeline.Timeline) int64 {
-	first := tl.LastFault
-	for i, r := range tl.Reports {
-		if i == 0 || r.Time < first {
+// watchedFrom is when liveness (and convergence) are judged from, and
+// what that moment is: the last fault's heal, or, when later, the first
+// client operation (the clients and the nemesis start once a first leader
+// is known, so before it is the ensemble starting, which is no fault to
+// recover from) or the first role report (a sharded cluster is formed by
+// the harness before the observer starts: nothing before its first
+// report says anything about it).
+func watchedFrom(tl *timeline.Timeline) (int64, string) {
+	at, what := tl.LastFault, "the last fault healed"
+	if tl.LastFault == 0 {
+		what = "the run began"
+	}
+	if tl.FirstOp > at {
+		at, what = tl.FirstOp, "the clients started"
+	}
+	first := int64(-1)
+	for _, r := range tl.Reports {
+		if first < 0 || r.Time < first {
 			first = r.Time
 		}
 	}
-	return max(tl.LastFault, first)
+	if first > at {
+		at, what = first, "the first role report"
+	}
+	return at, what
 }

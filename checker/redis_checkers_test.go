@@ -361,10 +361,14 @@ func TestShardsJudgedFromTheFirstReport(t *testing.T) {
 	tl := timeline.New(ops, events)
 	r := Liveness(tl, 10e9)
 	assert.Equal(t, Valid, r.Verdict, r.Summary)
-	assert.Equal(t, int64(15000*ms), r.Details.(LivenessDetails).HealedAt)
+	assert.Equal(t, int64(16000*ms), r.Details.(LivenessDetails).HealedAt, "from the first client operation, after the first report")
 	r = Convergence(tl, events, 10e9)
 	assert.Equal(t, Valid, r.Verdict, r.Summary)
-	assert.Equal(t, int64(15000*ms), r.Details.(ConvergenceDetails).AgreedAt)
+	assert.Equal(t, int64(16000*ms), r.Details.(ConvergenceDetails).AgreedAt)
+
+	// Without client operations, from the first report.
+	tl = timeline.New(nil, events)
+	assert.Equal(t, int64(15000*ms), Liveness(tl, 10e9).Details.(LivenessDetails).HealedAt)
 }
 
 // A redirected write lost while a replaced master still claimed the shard

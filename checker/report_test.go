@@ -139,10 +139,13 @@ func TestReadReportOfAnotherChecker(t *testing.T) {
 func TestLivenessPausedLeaderDoesNotCount(t *testing.T) {
 	s := int64(1e9)
 	// n1 is paused for 26 s; the last fault is n2's kill and restart.
-	ops := []history.Op{nemesis(2*s, rundir.Pause, "n1"), nemesis(3*s, rundir.Kill, "n2"), nemesis(3*s+1, rundir.Start, "n2"),
-		nemesis(28*s, rundir.Resume, "n1"), {Time: 30 * s, Process: 0, Type: history.Invoke, F: history.FRead}}
+	read := func(at int64) history.Op {
+		return history.Op{Time: at, Process: 0, Type: history.Invoke, F: history.FRead}
+	}
+	ops := []history.Op{read(1 * s), nemesis(2*s, rundir.Pause, "n1"), nemesis(3*s, rundir.Kill, "n2"), nemesis(3*s+1, rundir.Start, "n2"),
+		nemesis(28*s, rundir.Resume, "n1"), read(30 * s)}
 	events := []history.Event{role(1*s, "n1", rundir.RoleLeader, 1)}
-	frozen := append(ops[:3:3], ops[4])
+	frozen := append(ops[:4:4], ops[5])
 	r := livenessOf(timeline.New(frozen, events), 5*time.Second)
 	assert.Equal(t, Invalid, r.Verdict, "a frozen leader leads nobody: %s", r.Summary)
 	r = Check(t.Context(), ops, events, Options{Checkers: []string{NameLiveness}}).Checkers[0]
@@ -153,13 +156,16 @@ func TestLivenessFaultNeverHealed(t *testing.T) {
 	// A harness killed mid-partition leaves a history whose last fault
 	// never healed: no recovery to judge, leader or not.
 	s := int64(1e9)
+	read := func(at int64) history.Op {
+		return history.Op{Time: at, Process: 0, Type: history.Invoke, F: history.FRead}
+	}
 	events := []history.Event{role(1*s, "n1", rundir.RoleLeader, 1)}
 	for _, tt := range []struct {
 		name string
 		ops  []history.Op
 	}{
-		{"a leader throughout", []history.Op{nemesis(2*s, rundir.Kill, "n3"), {Time: 30 * s, Process: 0, Type: history.Invoke, F: history.FRead}}},
-		{"the leader frozen", []history.Op{nemesis(2*s, rundir.Pause, "n1"), {Time: 30 * s, Process: 0, Type: history.Invoke, F: history.FRead}}},
+		{"a leader throughout", []history.Op{read(1 * s), nemesis(2*s, rundir.Kill, "n3"), read(30 * s)}},
+		{"the leader frozen", []history.Op{read(1 * s), nemesis(2*s, rundir.Pause, "n1"), read(30 * s)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Liveness(timeline.New(tt.ops, events), 5*time.Second)
@@ -167,4 +173,21 @@ func TestLivenessFaultNeverHealed(t *testing.T) {
 			assert.Contains(t, r.Summary, "never healed")
 		})
 	}
+}
+
+func TestLivenessFromTheClientsStart(t *testing.T) {
+	// No fault (every one unsupported here): the ensemble's start, before
+	// the clients began (once a first leader was known), is no fault to
+	// recover from. A slow first election under load is not judged.
+	s := int64(1e9)
+	read := func(at int64) history.Op {
+		return history.Op{Time: at, Process: 0, Type: history.Invoke, F: history.FRead}
+	}
+	events := []history.Event{role(8*s, "n1", rundir.RoleFollower, 0), role(16*s, "n2", rundir.RoleLeader, 1)}
+	r := Liveness(timeline.New([]history.Op{read(16*s + 1e8), read(36 * s)}, events), 10*time.Second)
+	assert.Equal(t, Valid, r.Verdict, r.Summary)
+	assert.Contains(t, r.Summary, "after the clients started")
+	// A system that never elects stays invalid.
+	r = Liveness(timeline.New([]history.Op{read(30 * s), read(50 * s)}, events[:1]), 10*time.Second)
+	assert.Equal(t, Invalid, r.Verdict, r.Summary)
 }

@@ -97,6 +97,10 @@ type Timeline struct {
 	Groups []*Leadership
 	// LastFault is the time of the last nemesis entry; 0 without one.
 	LastFault int64
+	// FirstOp is the time of the first client operation; 0 without one.
+	// A run's clients (and its nemesis) start once a first leader is
+	// known: what comes before is the ensemble starting.
+	FirstOp int64
 	// End is the time of the last entry or event.
 	End int64
 }
@@ -170,6 +174,8 @@ func New(ops []history.Op, events []history.Event) *Timeline {
 		tl.End = max(tl.End, op.Time)
 		if op.Process == history.Nemesis {
 			tl.LastFault = max(tl.LastFault, op.Time)
+		} else if op.Process >= 0 && (tl.FirstOp == 0 || op.Time < tl.FirstOp) {
+			tl.FirstOp = op.Time
 		}
 	}
 	var lifecycle []change
