@@ -88,7 +88,7 @@ func shrunk(r *run) *shrunkView {
 		}
 	}
 	if sh, err := rundir.ReadShrink(r.Dir); err == nil && sh.Confirmations > 0 {
-		v.Confirm = fmt.Sprintf("%d of %d", sh.Confirmed, sh.Confirmations)
+		v.Confirm = fmt.Sprintf("%d of %d replays (the original failed again at its replay %d)", sh.Confirmed, sh.Confirmations, sh.OriginalReplays)
 	}
 	if here, err := filepath.Abs(r.Dir); err == nil {
 		if rel, err := filepath.Rel(here, r.Settings.ShrunkFrom); err == nil {

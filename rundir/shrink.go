@@ -19,6 +19,9 @@ type Shrink struct {
 	Minimal      bool     `json:"minimal"`    // no single fault can be removed (the budget did not cut it short)
 	Candidates   int      `json:"candidates"` // schedules tried
 	Replays      int      `json:"replays"`    // replays run, confirmations included
+	// OriginalReplays is how many replays of the original schedule it
+	// took to fail again (the last one failed).
+	OriginalReplays int `json:"original_replays"`
 	// Confirmations replays of the smallest schedule, after the search,
 	// Confirmed of them failing by one of Checkers.
 	Confirmations int `json:"confirmations"`

@@ -83,9 +83,12 @@ type Result struct {
 	Original   int   // episodes in the original schedule
 	Kept       []int // the smallest failing schedule's episodes (original indices)
 	Reproduced bool  // the original schedule failed again
-	Minimal    bool  // ddmin finished (the budget did not cut it short)
-	Candidates int   // schedules tried
-	Runs       int   // replays run
+	// OriginalReplays is how many replays of the original it took to fail
+	// again: how reliably the original fails, beside the confirmations.
+	OriginalReplays int
+	Minimal         bool // ddmin finished (the budget did not cut it short)
+	Candidates      int  // schedules tried
+	Runs            int  // replays run
 	// Best is the failing replay of the smallest schedule: a normal run
 	// directory.
 	Best runner.Result
@@ -176,6 +179,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return res, err
 	}
 	res.Reproduced = true
+	res.OriginalReplays = res.Runs
 	res.Kept = all
 	best, done, err := DDMin(ctx, len(all), s.test)
 	if err != nil && ctx.Err() == nil {
@@ -376,7 +380,7 @@ func (s *shrinker) record() error {
 		return nil
 	}
 	err := rundir.WriteShrink(dir, rundir.Shrink{ShrunkFrom: s.mark.ShrunkFrom, FaultsBefore: s.res.Original, FaultsAfter: len(s.res.Kept),
-		Checkers: s.res.Checkers, Minimal: s.res.Minimal, Candidates: s.res.Candidates, Replays: s.res.Runs,
+		Checkers: s.res.Checkers, Minimal: s.res.Minimal, Candidates: s.res.Candidates, Replays: s.res.Runs, OriginalReplays: s.res.OriginalReplays,
 		Confirmations: s.res.Confirmations, Confirmed: s.res.Confirmed})
 	if err != nil {
 		return fmt.Errorf("recording the shrink: %w", err)

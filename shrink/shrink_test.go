@@ -342,10 +342,10 @@ func TestShrinkConfirm(t *testing.T) {
 	sh, err := rundir.ReadShrink(res.Best.Dir)
 	require.NoError(t, err)
 	assert.Equal(t, rundir.Shrink{ShrunkFrom: sh.ShrunkFrom, FaultsBefore: 4, FaultsAfter: 1, Checkers: []string{checker.NameElectionSafety},
-		Minimal: true, Candidates: res.Candidates, Replays: res.Runs, Confirmations: 4, Confirmed: 4}, sh)
+		Minimal: true, Candidates: res.Candidates, Replays: res.Runs, OriginalReplays: 1, Confirmations: 4, Confirmed: 4}, sh)
 	page, err := os.ReadFile(filepath.Join(res.Best.Dir, rundir.ReportFile))
 	require.NoError(t, err)
-	assert.Contains(t, string(page), "failed again in 4 of 4 replays")
+	assert.Contains(t, string(page), "failed again in 4 of 4 replays (the original failed again at its replay 1)")
 
 	// A flaky schedule: only odd calls fail from here on.
 	dir = failingRun(t, 4)

@@ -183,7 +183,7 @@ func TestShrinkCommand(t *testing.T) {
 	assert.Equal(t, exitInvalid, code, errOut)
 	assert.Contains(t, out, fmt.Sprintf("shrink:   %d faults to 1 (minimal", len(s.Episodes)))
 	assert.Contains(t, out, "run:      "+store)
-	assert.Contains(t, out, "confirm:  failed again (election-safety) in 4 of 4 replays")
+	assert.Contains(t, out, "confirm:  failed again (election-safety) in 4 of 4 replays (the original: at replay 1)")
 
 	f.verdict = func(string, nemesis.Schedule) checker.Verdict { return checker.Valid }
 	code, out, _ = runCaptured(t, "shrink", orig, "--replays", "2")

@@ -84,7 +84,8 @@ Exit codes: 1 a failing schedule no larger than the original is confirmed;
 			}
 			fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, len(res.Kept), state, tried)
 			if res.Confirmations > 0 {
-				fmt.Fprintf(out, "confirm:  failed again (%s) in %d of %d replays\n", strings.Join(res.Checkers, " or "), res.Confirmed, res.Confirmations)
+				fmt.Fprintf(out, "confirm:  failed again (%s) in %d of %d replays (the original: at replay %d)\n",
+					strings.Join(res.Checkers, " or "), res.Confirmed, res.Confirmations, res.OriginalReplays)
 			}
 			fmt.Fprintf(out, "run:      %s\n", b.Dir)
 			if b.ReportFile != "" {
