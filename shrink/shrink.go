@@ -98,8 +98,14 @@ type Result struct {
 	// Confirmations replays of the smallest schedule after the search,
 	// Confirmed of them failing.
 	Confirmations, Confirmed int
-	Interrupted              bool
-	Elapsed                  time.Duration
+	// Smallest is the smallest failing schedule the search found and
+	// SmallestConfirmed of SmallestConfirmations its confirmations; Kept
+	// is larger when it failed again in fewer than half and a larger one
+	// found on the way failed more often.
+	Smallest                                 []int
+	SmallestConfirmed, SmallestConfirmations int
+	Interrupted                              bool
+	Elapsed                                  time.Duration
 	// ExitCode: 1 a failing schedule no larger than the original is
 	// confirmed; 2 the original failure did not reproduce within the
 	// budget; 3 could not run.
@@ -229,6 +235,9 @@ type shrinker struct {
 	// reserve is how many replays' time the search leaves in the budget:
 	// the confirmations'.
 	reserve int
+	// chain is every failing schedule, in the order found (each no larger
+	// than the one before): the fall-backs of confirm.
+	chain [][]int
 }
 
 // Schedule is orig cut down to the episodes kept, at their own offsets
@@ -290,6 +299,7 @@ func (s *shrinker) replay(ctx context.Context, keep []int, n int) (bool, error) 
 					s.remove(s.res.Best.Dir)
 				}
 				s.best, s.res.Best = slices.Clone(keep), r
+				s.chain = append(s.chain, slices.Clone(keep))
 			} else {
 				s.remove(r.Dir)
 			}
@@ -332,44 +342,85 @@ func (s *shrinker) room(ctx context.Context, reserve int) error {
 
 // confirm replays the smallest failing schedule opts.Confirm times, as far
 // as the budget goes, and counts the replays that fail as the original
-// did; the replays' directories are removed.
+// did. While the kept schedule fails again in fewer than half of them, the
+// next larger failing schedule found on the way is confirmed too, and
+// whichever fails more often is kept (the smaller on a tie): a search that
+// keeps any schedule failing once can end on a lucky one, as the empty
+// schedule of a bug that shows without faults once in a while, under load.
 func (s *shrinker) confirm(ctx context.Context) error {
-	sched := Schedule(s.orig, s.res.Kept)
+	k, n, _, err := s.confirmOne(ctx, s.res.Kept, false)
+	s.res.Confirmed, s.res.Confirmations = k, n
+	s.res.Smallest, s.res.SmallestConfirmed, s.res.SmallestConfirmations = slices.Clone(s.res.Kept), k, n
+	for i := len(s.chain) - 2; i >= 0 && err == nil && 2*s.res.Confirmed < s.res.Confirmations; i-- {
+		cand := s.chain[i]
+		if len(cand) <= len(s.res.Kept) {
+			continue
+		}
+		var kc, nc int
+		var failed runner.Result
+		kc, nc, failed, err = s.confirmOne(ctx, cand, true)
+		if nc == 0 {
+			break // the budget is spent
+		}
+		if kc*s.res.Confirmations > s.res.Confirmed*nc {
+			s.log.Info("a larger schedule fails again more often: kept", "faults", len(cand), "failed", kc, "of", nc,
+				"smallest", len(s.res.Kept), "smallest_failed", s.res.Confirmed)
+			s.remove(s.res.Best.Dir)
+			s.res.Kept, s.res.Best, s.res.Confirmed, s.res.Confirmations = slices.Clone(cand), failed, kc, nc
+		} else {
+			s.remove(failed.Dir)
+		}
+	}
+	return err
+}
+
+// confirmOne replays keep opts.Confirm times (as far as the budget goes):
+// k of the n replays failed as the original did. With keepFailed, the
+// first failing replay's run is kept and returned; every other replay's
+// is removed.
+func (s *shrinker) confirmOne(ctx context.Context, keep []int, keepFailed bool) (k, n int, failed runner.Result, err error) {
+	sched := Schedule(s.orig, keep)
 	for j := 1; j <= s.opts.Confirm; j++ {
 		if err := s.room(ctx, 0); err != nil {
 			if errors.Is(err, ErrBudget) {
-				s.log.Warn("the budget ran out before the confirmations", "done", s.res.Confirmations, "of", s.opts.Confirm)
-				return nil
+				s.log.Warn("the budget ran out before the confirmations", "faults", len(keep), "done", n, "of", s.opts.Confirm)
+				return k, n, failed, nil
 			}
-			return err
+			return k, n, failed, err
 		}
 		cfg := s.cfg
 		cfg.TimeLimit = sched.TimeLimit
-		cfg.Name = fmt.Sprintf("%s-shrink-confirm-r%d", s.base, j)
+		cfg.Name = fmt.Sprintf("%s-shrink-confirm-f%d-r%d", s.base, len(keep), j)
 		if _, err := os.Stat(filepath.Join(cfg.Store, cfg.Name)); err == nil {
 			cfg.Name = ""
 		}
-		s.log.Info("shrink confirmation", "faults", len(s.res.Kept), "replay", j, "of", s.opts.Confirm)
+		s.log.Info("shrink confirmation", "faults", len(keep), "replay", j, "of", s.opts.Confirm)
 		mark := s.mark
 		mark.Command = fmt.Sprintf("%s shrink %s  # confirmation %d of %d (%d of %d faults)",
-			cmp.Or(s.opts.Program, "splitbrain"), runner.ShellQuote([]string{s.opts.Dir}), j, s.opts.Confirm, len(s.res.Kept), len(s.orig.Episodes))
+			cmp.Or(s.opts.Program, "splitbrain"), runner.ShellQuote([]string{s.opts.Dir}), j, s.opts.Confirm, len(keep), len(s.orig.Episodes))
 		t0 := s.now()
 		r, err := s.opts.Runner.Run(ctx, cfg, sched, mark)
 		s.spent += s.now().Sub(t0)
 		s.res.Runs++
 		if err != nil {
-			return fmt.Errorf("confirming the smallest schedule: %w", err)
+			return k, n, failed, fmt.Errorf("confirming a schedule of %d faults: %w", len(keep), err)
 		}
-		s.remove(r.Dir)
 		if r.Interrupted {
-			return ctx.Err()
+			s.remove(r.Dir)
+			return k, n, failed, ctx.Err()
 		}
-		s.res.Confirmations++
-		if r.Verdict() == checker.Invalid && r.Report.FailsBy(s.res.Checkers) {
-			s.res.Confirmed++
+		n++
+		fails := r.Verdict() == checker.Invalid && r.Report.FailsBy(s.res.Checkers)
+		if fails {
+			k++
+		}
+		if fails && keepFailed && failed.Dir == "" {
+			failed = r
+		} else {
+			s.remove(r.Dir)
 		}
 	}
-	return nil
+	return k, n, failed, nil
 }
 
 // record writes shrink.json into the answer's run directory and renders

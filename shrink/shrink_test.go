@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,14 +87,20 @@ type fakeRunner struct {
 	culprits []string
 	flaky    func(call int) bool   // true: this replay shows the bug (when it can)
 	by       func(call int) string // the checker that fails; election-safety when nil
-	err      error
-	calls    []nemesis.Schedule
-	marks    []Mark
-	cfgs     []runner.Config
+	onCall   func(Mark)
+	// confirming is for a test's flaky: the call is a confirmation.
+	confirming bool
+	err        error
+	calls      []nemesis.Schedule
+	marks      []Mark
+	cfgs       []runner.Config
 }
 
 func (f *fakeRunner) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, mark Mark) (runner.Result, error) {
 	f.calls, f.marks, f.cfgs = append(f.calls, sched), append(f.marks, mark), append(f.cfgs, cfg)
+	if f.onCall != nil {
+		f.onCall(mark)
+	}
 	if f.err != nil {
 		return runner.Result{}, f.err
 	}
@@ -394,4 +401,42 @@ type timedRunner struct {
 func (r timedRunner) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, mark Mark) (runner.Result, error) {
 	*r.clock = r.clock.Add(30 * time.Second)
 	return r.f.Run(ctx, cfg, sched, mark)
+}
+
+func TestShrinkFallsBackFromALuckySchedule(t *testing.T) {
+	// e1 shows the bug every time; the empty schedule fails in the search
+	// (by luck, as a spontaneous election under load can) but never in its
+	// confirmations. So the larger {e1}, found on the way, is kept: it
+	// fails again in 4 of 4.
+	dir := failingRun(t, 4)
+	f := &fakeRunner{}
+	f.flaky = func(call int) bool {
+		last := f.calls[len(f.calls)-1]
+		return slices.ContainsFunc(last.Episodes, func(e nemesis.Episode) bool { return e.Variant == "e1" }) || len(last.Episodes) == 0 && !f.confirming
+	}
+	f.onCall = func(m Mark) { f.confirming = strings.Contains(m.Command, "# confirmation") }
+	o := opts(dir, f)
+	o.Confirm = 4
+	res, err := Run(context.Background(), o)
+	require.NoError(t, err)
+	assert.Empty(t, res.Smallest, "the search ended on the empty schedule")
+	assert.Equal(t, 0, res.SmallestConfirmed)
+	assert.Equal(t, []int{1}, res.Kept, "the larger schedule that fails again is kept")
+	assert.Equal(t, 4, res.Confirmed)
+	assert.Equal(t, 4, res.Confirmations)
+	require.NotEmpty(t, res.Best.Dir)
+	assert.DirExists(t, res.Best.Dir)
+	got, err := nemesis.ReadFile(filepath.Join(res.Best.Dir, rundir.ScheduleFile))
+	require.NoError(t, err)
+	require.Len(t, got.Episodes, 1, "the answer's run is a replay of the kept schedule")
+	assert.Equal(t, "e1", got.Episodes[0].Variant)
+	entries, err := os.ReadDir(filepath.Dir(dir))
+	require.NoError(t, err)
+	dirs := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs++
+		}
+	}
+	assert.Equal(t, 2, dirs, "the original and the answer")
 }

@@ -83,6 +83,10 @@ Exit codes: 1 a failing schedule no larger than the original is confirmed;
 				state = "the budget ran out: the smallest failing schedule so far"
 			}
 			fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, len(res.Kept), state, tried)
+			if len(res.Smallest) < len(res.Kept) {
+				fmt.Fprintf(out, "shrink:   kept %d faults: the smallest failing schedule (%d faults) failed again in only %d of %d replays\n",
+					len(res.Kept), len(res.Smallest), res.SmallestConfirmed, res.SmallestConfirmations)
+			}
 			if res.Confirmations > 0 {
 				fmt.Fprintf(out, "confirm:  failed again (%s) in %d of %d replays (the original: at replay %d)\n",
 					strings.Join(res.Checkers, " or "), res.Confirmed, res.Confirmations, res.OriginalReplays)
