@@ -84,7 +84,7 @@ Exit codes: 1 a failing schedule no larger than the original is confirmed;
 			}
 			fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, len(res.Kept), state, tried)
 			if len(res.Smallest) < len(res.Kept) {
-				fmt.Fprintf(out, "shrink:   kept %d faults: the smallest failing schedule (%d faults) failed again in only %d of %d replays\n",
+				fmt.Fprintf(out, "shrink:   kept %d faults: the smallest failing schedule (%d of them) failed again in only %d of %d replays\n",
 					len(res.Kept), len(res.Smallest), res.SmallestConfirmed, res.SmallestConfirmations)
 			}
 			if res.Confirmations > 0 {
