@@ -457,11 +457,7 @@ func (h *hunter) trial(ctx context.Context, n int) (Trial, runner.Result) {
 	if res.Interrupted {
 		t.Error = "interrupted: judged on what was recorded until then"
 	}
-	for _, c := range res.Report.Checkers {
-		if c.Verdict == checker.Invalid {
-			t.FoundBy = append(t.FoundBy, c.Name)
-		}
-	}
+	t.FoundBy = res.Report.Failing()
 	t.Played = played(sched, arms)
 	h.learn(&t, t.Played, compose)
 	return t, res

@@ -163,10 +163,8 @@ func judge(store string, d Done) (JudgedRun, []string) {
 			v = checker.Unknown // a verdict left out proved nothing
 		}
 		r.Checkers[c.Name] = Check{Verdict: string(v), Summary: c.Summary}
-		if c.Verdict == checker.Invalid {
-			r.FoundBy = append(r.FoundBy, c.Name)
-		}
 	}
+	r.FoundBy = rep.Failing()
 	var unknownBy []string
 	for _, c := range rep.Checkers {
 		// A skipped checker did not apply to the run: it is no reason for
@@ -187,9 +185,7 @@ func judge(store string, d Done) (JudgedRun, []string) {
 		r.Message = "the run proved nothing: unknown by " + join(unknownBy)
 	case rep.Verdict == checker.Invalid:
 		r.Outcome, r.Result = OutcomeFound, ResultPass
-		for _, c := range r.FoundBy {
-			r.ExpectedFound = r.ExpectedFound || slices.Contains(r.ExpectedCheckers, c)
-		}
+		r.ExpectedFound = rep.FailsBy(r.ExpectedCheckers)
 		r.Message = "by " + join(r.FoundBy)
 		if !r.ExpectedFound {
 			r.Message += "; the registry expects " + join(r.ExpectedCheckers)
