@@ -231,12 +231,12 @@ type shrinker struct {
 	began time.Time
 	res   *Result
 	spent time.Duration // wall time of the replays so far
-	best  []int         // the smallest failing candidate so far
 	// reserve is how many replays' time the search leaves in the budget:
 	// the confirmations'.
 	reserve int
 	// chain is every failing schedule, in the order found (each no larger
-	// than the one before): the fall-backs of confirm.
+	// than the one before; the last is the smallest so far, whose failing
+	// replay is res.Best): the fall-backs of confirm.
 	chain [][]int
 }
 
@@ -289,16 +289,17 @@ func (s *shrinker) replay(ctx context.Context, keep []int, n int) (bool, error) 
 		if err != nil {
 			return false, fmt.Errorf("replaying candidate %d: %w", k, err)
 		}
-		if r.Verdict() == checker.Invalid && !r.Report.FailsBy(s.res.Checkers) {
+		invalid := r.Verdict() == checker.Invalid
+		if invalid && !r.Report.FailsBy(s.res.Checkers) {
 			s.log.Info("candidate fails differently: not counted", "candidate", k, "by", r.Report.Failing(), "want", s.res.Checkers)
 		}
-		if r.Verdict() == checker.Invalid && r.Report.FailsBy(s.res.Checkers) {
+		if invalid && r.Report.FailsBy(s.res.Checkers) {
 			s.log.Info("candidate fails", "candidate", k, "faults", len(keep), "dir", r.Dir)
-			if s.best == nil || len(keep) <= len(s.best) {
+			if len(s.chain) == 0 || len(keep) <= len(s.chain[len(s.chain)-1]) {
 				if s.res.Best.Dir != "" {
 					s.remove(s.res.Best.Dir)
 				}
-				s.best, s.res.Best = slices.Clone(keep), r
+				s.res.Best = r
 				s.chain = append(s.chain, slices.Clone(keep))
 			} else {
 				s.remove(r.Dir)
