@@ -82,9 +82,6 @@ var runOwned = []string{"system", "algo", "bug", "nemesis", "seed", "store", "na
 // directory's name.
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$`)
 
-// yamlLine finds "line N" in a yaml error.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // errAt formats an error at a line of the matrix file.
 func errAt(file string, line int, format string, args ...any) error {
 	return fmt.Errorf("%s:%d: %s", file, line, fmt.Sprintf(format, args...))
@@ -96,17 +93,13 @@ func errAt(file string, line int, format string, args ...any) error {
 // of the matrix (Expand then cannot fail on a parsed matrix).
 func Parse(file string, data []byte) (Matrix, error) {
 	m := Matrix{File: file, Name: suiteName(file), Base: runner.Defaults()}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		if sm := yamlLine.FindStringSubmatch(err.Error()); sm != nil {
-			return m, fmt.Errorf("%s:%s: %s", file, sm[1], sm[2])
-		}
-		return m, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	root, err := runner.YAMLRoot(file, data)
+	if err != nil {
+		return m, err
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return m, fmt.Errorf("%s: empty matrix; want at least systems, algos, bugs, nemeses and seeds", file)
 	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return m, errAt(file, root.Line, "want a mapping (systems: ..., algos: ..., bugs: ..., nemeses: ..., seeds: ...)")
 	}

@@ -126,9 +126,6 @@ func errAt(file string, line int, format string, args ...any) error {
 	return fmt.Errorf("%s:%d: %s", file, line, fmt.Sprintf(format, args...))
 }
 
-// yamlLine finds "line N" in a yaml error.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // topKeys are an entry file's keys, in the order Format writes them.
 var topKeys = []string{"system", "algo", "bug", "read_mode", "nodes", "seed", "expect", "checkers", "replays",
 	"source", "shrunk_from", "faults_before", "found", "note", "settings", "schedule"}
@@ -140,17 +137,13 @@ func Parse(file string, data []byte) (Entry, error) {
 	if !ValidName(e.Name) {
 		return e, fmt.Errorf("%s: an entry's file name must be up to 64 letters, digits, '.', '_' and '-', then %s", file, Ext)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		if sm := yamlLine.FindStringSubmatch(err.Error()); sm != nil {
-			return e, fmt.Errorf("%s:%s: %s", file, sm[1], sm[2])
-		}
-		return e, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	root, err := runner.YAMLRoot(file, data)
+	if err != nil {
+		return e, err
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return e, fmt.Errorf("%s: empty entry; want system, nodes, seed, expect, checkers and schedule", file)
 	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return e, errAt(file, root.Line, "want a mapping (system: ..., nodes: ..., schedule: ...)")
 	}
@@ -233,7 +226,6 @@ func Parse(file string, data []byte) (Entry, error) {
 			return e, fmt.Errorf("%s: %s is missing", file, want)
 		}
 	}
-	var err error
 	if e.Schedule, err = parseSchedule(file, schedNode, e.Nodes); err != nil {
 		return e, err
 	}

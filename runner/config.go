@@ -379,22 +379,31 @@ func (c Config) Validate() error {
 // yamlLine finds "line N" in a yaml error.
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// YAMLRoot parses a settings file (a -f file, a nightly matrix, a corpus
+// entry) into its top node, nil when the file holds nothing; a syntax
+// error names the file and the line.
+func YAMLRoot(file string, data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			return nil, fmt.Errorf("%s:%s: %s", file, m[1], m[2])
+		}
+		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
 // LoadYAML applies the settings of a -f file to c. Keys are the flag names
 // (nemesis may be a list); keep(name) false skips a key (a flag given on
 // the command line overrides the file). Errors name the file and line.
 func LoadYAML(file string, data []byte, c *Config, keep func(name string) bool) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			return fmt.Errorf("%s:%s: %s", file, m[1], m[2])
-		}
-		return fmt.Errorf("%s: %s", file, msg)
+	root, err := YAMLRoot(file, data)
+	if err != nil || root == nil {
+		return err // nil for an empty file
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil // empty file
-	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return fmt.Errorf("%s:%d: want a mapping of settings (nodes: 5, time-limit: 60s, ...)", file, root.Line)
 	}
