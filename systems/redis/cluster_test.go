@@ -296,6 +296,14 @@ func TestCluster(t *testing.T) {
 	// directory; the book would refuse a new id) and follows again.
 	require.NoError(t, e.Kill(ctx, "n5"))
 	o = h.Clients["n5"].Write(ctx, "k1", 9)
+	if o.Type == history.Info {
+		// The server's close may not have reached the client yet: the
+		// write went out on the pooled connection and met a reset, which
+		// is indeterminate. That connection is dropped; the next dial is
+		// refused.
+		assert.Regexp(t, "reset|broken pipe|EOF", o.Error, "the first write after the kill: %+v", o)
+		o = h.Clients["n5"].Write(ctx, "k1", 9)
+	}
 	assert.Equal(t, history.Fail, o.Type, "a write to a killed node is never sent: %+v", o)
 	require.NoError(t, e.Start(ctx, "n5"))
 	h.waitView(ctx, "n5 back as a replica of n2", 30*time.Second, all, func(v systemtest.View) bool {
