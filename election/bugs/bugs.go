@@ -66,10 +66,14 @@ var All = []Bug{
 		Precedent:   "ZOOKEEPER-2845; zxid layout",
 		Fault:       "partition the leader while it takes writes, kill a member of the new majority, heal",
 		Checker:     "linearizable (lost acknowledged write)"},
+	// Faithful FLE does not produce the two prospective leaders of one
+	// epoch that it needs under network faults (none in 1,000 seeded
+	// simulated fault schedules, TestSoakPlantedBugs); only its
+	// scripted unit test shows it.
 	{Name: "zab.ackepoch-twice", Algo: "zab",
 		Description: "a follower acknowledges a new epoch equal to the one it already accepted, so two prospective leaders establish the same epoch",
 		Precedent:   "Learner.java ACKEPOCH; ZAB spec Leadership1/2",
-		Fault:       "partitions and delays that make two prospective leaders propose the same epoch",
+		Fault:       "none found: it needs two prospective leaders proposing one epoch (scripted in its unit test)",
 		Checker:     "election-safety"},
 	{Name: "zab.no-stepdown", Algo: "zab",
 		Description: "the leader never steps down on losing its quorum, and answers reads locally",
