@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -18,6 +19,33 @@ func init() { subcommands = append(subcommands, newShrinkCmd) }
 // shrinkRunner makes the runner the shrink command uses; the tests swap it
 // for a fake.
 var shrinkRunner = func(opts runner.Options) shrink.Runner { return shrink.Docker{Options: opts} }
+
+// printShrink prints the search's answer and the confirmations. The first
+// line is about the smallest failing schedule the search found; when a
+// larger one was kept for failing again more often, a second line says so.
+func printShrink(out io.Writer, res shrink.Result, tried string) {
+	state := "minimal: no single fault can be removed"
+	switch {
+	case res.Interrupted:
+		state = "interrupted: the smallest failing schedule so far"
+	case !res.Minimal:
+		state = "the budget ran out: the smallest failing schedule so far"
+	}
+	fellBack := res.Smallest != nil && len(res.Smallest) < len(res.Kept)
+	found := len(res.Kept)
+	if fellBack {
+		found = len(res.Smallest)
+	}
+	fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, found, state, tried)
+	if fellBack {
+		fmt.Fprintf(out, "shrink:   kept %d faults: the smallest failing schedule (%d of them) failed again in only %d of %d replays\n",
+			len(res.Kept), len(res.Smallest), res.SmallestConfirmed, res.SmallestConfirmations)
+	}
+	if res.Confirmations > 0 {
+		fmt.Fprintf(out, "confirm:  failed again (%s) in %d of %d replays (the original: at replay %d)\n",
+			strings.Join(res.Checkers, " or "), res.Confirmed, res.Confirmations, res.OriginalReplays)
+	}
+}
 
 func newShrinkCmd() *cobra.Command {
 	var (
@@ -75,22 +103,7 @@ Exit codes: 1 a failing schedule no larger than the original is confirmed;
 			}
 			b := res.Best
 			printReport(out, b.Report)
-			state := "minimal: no single fault can be removed"
-			switch {
-			case res.Interrupted:
-				state = "interrupted: the smallest failing schedule so far"
-			case !res.Minimal:
-				state = "the budget ran out: the smallest failing schedule so far"
-			}
-			fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, len(res.Kept), state, tried)
-			if len(res.Smallest) < len(res.Kept) {
-				fmt.Fprintf(out, "shrink:   kept %d faults: the smallest failing schedule (%d of them) failed again in only %d of %d replays\n",
-					len(res.Kept), len(res.Smallest), res.SmallestConfirmed, res.SmallestConfirmations)
-			}
-			if res.Confirmations > 0 {
-				fmt.Fprintf(out, "confirm:  failed again (%s) in %d of %d replays (the original: at replay %d)\n",
-					strings.Join(res.Checkers, " or "), res.Confirmed, res.Confirmations, res.OriginalReplays)
-			}
+			printShrink(out, res, tried)
 			fmt.Fprintf(out, "run:      %s\n", b.Dir)
 			if b.ReportFile != "" {
 				fmt.Fprintf(out, "report:   %s\n", b.ReportFile)
