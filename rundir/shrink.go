@@ -16,14 +16,26 @@ type Shrink struct {
 	FaultsBefore int      `json:"faults_before"`
 	FaultsAfter  int      `json:"faults_after"`
 	Checkers     []string `json:"checkers"`   // the original's invalid checkers: what a replay had to fail by
-	Minimal      bool     `json:"minimal"`    // no single fault can be removed (the budget did not cut it short)
+	Minimal      bool     `json:"minimal"`    // the search ended: no single fault can be removed from Smaller's schedule, or this one's
 	Candidates   int      `json:"candidates"` // schedules tried
 	Replays      int      `json:"replays"`    // replays run, confirmations included
 	// OriginalReplays is how many replays of the original schedule it
 	// took to fail again (the last one failed).
 	OriginalReplays int `json:"original_replays"`
-	// Confirmations replays of the smallest schedule, after the search,
+	// Confirmations replays of this run's schedule, after the search,
 	// Confirmed of them failing by one of Checkers.
+	Confirmations int `json:"confirmations"`
+	Confirmed     int `json:"confirmed"`
+	// Smaller is the smallest failing schedule the search found, when it
+	// failed again in fewer than half its confirmations and this larger
+	// one, found on the way, more often; nil when this one is it.
+	Smaller *Smaller `json:"smaller,omitempty"`
+}
+
+// Smaller is a smaller failing schedule that shrink set aside: Faults
+// faults, failing again in Confirmed of Confirmations replays.
+type Smaller struct {
+	Faults        int `json:"faults"`
 	Confirmations int `json:"confirmations"`
 	Confirmed     int `json:"confirmed"`
 }

@@ -431,9 +431,13 @@ func (s *shrinker) record() error {
 	if dir == "" {
 		return nil
 	}
-	err := rundir.WriteShrink(dir, rundir.Shrink{ShrunkFrom: s.mark.ShrunkFrom, FaultsBefore: s.res.Original, FaultsAfter: len(s.res.Kept),
+	sh := rundir.Shrink{ShrunkFrom: s.mark.ShrunkFrom, FaultsBefore: s.res.Original, FaultsAfter: len(s.res.Kept),
 		Checkers: s.res.Checkers, Minimal: s.res.Minimal, Candidates: s.res.Candidates, Replays: s.res.Runs, OriginalReplays: s.res.OriginalReplays,
-		Confirmations: s.res.Confirmations, Confirmed: s.res.Confirmed})
+		Confirmations: s.res.Confirmations, Confirmed: s.res.Confirmed}
+	if s.res.Smallest != nil && len(s.res.Smallest) < len(s.res.Kept) {
+		sh.Smaller = &rundir.Smaller{Faults: len(s.res.Smallest), Confirmations: s.res.SmallestConfirmations, Confirmed: s.res.SmallestConfirmed}
+	}
+	err := rundir.WriteShrink(dir, sh)
 	if err != nil {
 		return fmt.Errorf("recording the shrink: %w", err)
 	}

@@ -430,6 +430,13 @@ func TestShrinkFallsBackFromALuckySchedule(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got.Episodes, 1, "the answer's run is a replay of the kept schedule")
 	assert.Equal(t, "e1", got.Episodes[0].Variant)
+	sh, err := rundir.ReadShrink(res.Best.Dir)
+	require.NoError(t, err)
+	assert.Equal(t, &rundir.Smaller{Faults: 0, Confirmations: 4, Confirmed: 0}, sh.Smaller, "shrink.json names the schedule set aside")
+	page, err := os.ReadFile(filepath.Join(res.Best.Dir, rundir.ReportFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "failed again in 4 of 4 replays")
+	assert.Contains(t, string(page), "kept because the smallest failing schedule found (0 faults) failed again in only 0 of 4")
 	entries, err := os.ReadDir(filepath.Dir(dir))
 	require.NoError(t, err)
 	dirs := 0
