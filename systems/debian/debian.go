@@ -34,6 +34,25 @@ import (
 // versions the mirror no longer has, which an apt-get update cures.
 var ErrDownload = errors.New("apt-get download failed")
 
+// AfterUpdate calls build, and when it fails with ErrDownload as root,
+// runs apt-get update and calls it once more: build must look the
+// versions up itself (CachedVersions sees the new lists). what names the
+// build in the log line.
+func AfterUpdate[T any](ctx context.Context, what string, logf func(string, ...any), build func() (T, error)) (T, error) {
+	v, err := build()
+	if !errors.Is(err, ErrDownload) || os.Geteuid() != 0 {
+		return v, err
+	}
+	if logf != nil {
+		logf("%s: %v; apt-get update and again", what, err)
+	}
+	if uerr := Update(ctx); uerr != nil {
+		var zero T
+		return zero, errors.Join(err, uerr)
+	}
+	return build()
+}
+
 // Arch is Debian's name of the machine's architecture ("amd64").
 func Arch(ctx context.Context) (string, error) {
 	out, err := Run(ctx, "", "dpkg", "--print-architecture")
@@ -152,6 +171,11 @@ func CachedVersions(ctx context.Context, dir string, pkgs []string, logf func(st
 
 // Update runs apt-get update.
 func Update(ctx context.Context) error {
+	return update(ctx)
+}
+
+// update is apt-get update; the tests swap it.
+var update = func(ctx context.Context) error {
 	_, err := Run(ctx, "", "apt-get", "update", "-q")
 	return err
 }

@@ -1,6 +1,9 @@
 package debian
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,4 +73,53 @@ func TestNeeded(t *testing.T) {
 	}
 	assert.Equal(t, m.LoaderPath, interp)
 	assert.Contains(t, libs, "/lib/"+m.Triplet+"/libc.so.6")
+}
+
+// TestAfterUpdate: only a failed download is retried, once, after apt-get
+// update; an update that fails is reported with the download's error.
+func TestAfterUpdate(t *testing.T) {
+	other := errors.New("no space left")
+	tests := []struct {
+		name      string
+		errs      []error // build's answers, in turn
+		updateErr error
+		calls     int
+		updates   int
+		wantErr   []error
+	}{
+		{name: "built", errs: []error{nil}, calls: 1},
+		{name: "another error is not retried", errs: []error{other}, calls: 1, wantErr: []error{other}},
+		{name: "a failed download is retried after an update", errs: []error{ErrDownload, nil}, calls: 2, updates: 1},
+		{name: "retried once only", errs: []error{ErrDownload, ErrDownload}, calls: 2, updates: 1, wantErr: []error{ErrDownload}},
+		{name: "the update fails", errs: []error{ErrDownload}, updateErr: other, calls: 1, updates: 1, wantErr: []error{ErrDownload, other}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.updates > 0 && os.Geteuid() != 0 {
+				t.Skip("apt-get update is tried as root only")
+			}
+			updates := 0
+			saved := update
+			update = func(context.Context) error { updates++; return tt.updateErr }
+			t.Cleanup(func() { update = saved })
+			calls := 0
+			got, err := AfterUpdate(context.Background(), "test", t.Logf, func() (int, error) {
+				calls++
+				if err := tt.errs[calls-1]; err != nil {
+					return 0, fmt.Errorf("fetching: %w", err)
+				}
+				return 7, nil
+			})
+			assert.Equal(t, tt.calls, calls, "builds")
+			assert.Equal(t, tt.updates, updates, "updates")
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+				assert.Equal(t, 7, got)
+				return
+			}
+			for _, w := range tt.wantErr {
+				assert.ErrorIs(t, err, w)
+			}
+		})
+	}
 }

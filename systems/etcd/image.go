@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -153,33 +152,23 @@ func debianBinaries(ctx context.Context, dir string, opts BinaryOptions) (Binari
 	if err != nil {
 		return Binaries{}, err
 	}
-	versions, err := debian.CachedVersions(ctx, dir, debianPackages, opts.Logf)
-	if err != nil {
-		return Binaries{}, err
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\ndebian %s\n", recipe, arch)
-	for _, p := range debianPackages {
-		fmt.Fprintf(h, "%s=%s\n", p, versions[p])
-	}
-	entry := filepath.Join(dir, "debian-"+hex.EncodeToString(h.Sum(nil))[:20])
-	if b, ok := readEntry(entry); ok {
-		return b, nil
-	}
-	opts.logf("etcd: taking %s %s out of Debian's package", DebianPackage, versions[DebianPackage])
-	b, err := debianMake(ctx, dir, entry, ma, versions, opts)
-	if errors.Is(err, debian.ErrDownload) && os.Geteuid() == 0 {
-		// Stale package lists name versions the mirror no longer has.
-		opts.logf("etcd: %v; apt-get update and again", err)
-		if uerr := debian.Update(ctx); uerr != nil {
-			return Binaries{}, errors.Join(err, uerr)
-		}
-		if versions, err = debian.Versions(ctx, debianPackages, opts.Logf); err != nil {
+	return debian.AfterUpdate(ctx, "etcd", opts.Logf, func() (Binaries, error) {
+		versions, err := debian.CachedVersions(ctx, dir, debianPackages, opts.Logf)
+		if err != nil {
 			return Binaries{}, err
 		}
-		b, err = debianMake(ctx, dir, entry, ma, versions, opts)
-	}
-	return b, err
+		h := sha256.New()
+		fmt.Fprintf(h, "%s\ndebian %s\n", recipe, arch)
+		for _, p := range debianPackages {
+			fmt.Fprintf(h, "%s=%s\n", p, versions[p])
+		}
+		entry := filepath.Join(dir, "debian-"+hex.EncodeToString(h.Sum(nil))[:20])
+		if b, ok := readEntry(entry); ok {
+			return b, nil
+		}
+		opts.logf("etcd: taking %s %s out of Debian's package", DebianPackage, versions[DebianPackage])
+		return debianMake(ctx, dir, entry, ma, versions, opts)
+	})
 }
 
 func debianMake(ctx context.Context, dir, entry string, ma debian.Multiarch, versions map[string]string, opts BinaryOptions) (Binaries, error) {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -220,29 +219,18 @@ func debianFiles(ctx context.Context, dir string, clock bool, opts FileOptions) 
 		return Files{}, err
 	}
 	pkgs := packages(clock)
-	versions, err := debian.CachedVersions(ctx, dir, pkgs, opts.Logf)
-	if err != nil {
-		return Files{}, err
-	}
-	entry := filepath.Join(dir, entryName(arch, clock, pkgs, versions))
-	if f, ok := readEntry(entry); ok {
-		return f, nil
-	}
-	opts.logf("redis: taking %s %s out of Debian's packages (clock control %v)", DebianPackage, versions[DebianPackage], clock)
-	f, err := debianMake(ctx, dir, entry, ma, clock, pkgs, versions, opts)
-	if errors.Is(err, debian.ErrDownload) && os.Geteuid() == 0 {
-		// Stale package lists name versions the mirror no longer has.
-		opts.logf("redis: %v; apt-get update and again", err)
-		if uerr := debian.Update(ctx); uerr != nil {
-			return Files{}, errors.Join(err, uerr)
-		}
-		if versions, err = debian.Versions(ctx, pkgs, opts.Logf); err != nil {
+	return debian.AfterUpdate(ctx, "redis", opts.Logf, func() (Files, error) {
+		versions, err := debian.CachedVersions(ctx, dir, pkgs, opts.Logf)
+		if err != nil {
 			return Files{}, err
 		}
-		entry = filepath.Join(dir, entryName(arch, clock, pkgs, versions))
-		f, err = debianMake(ctx, dir, entry, ma, clock, pkgs, versions, opts)
-	}
-	return f, err
+		entry := filepath.Join(dir, entryName(arch, clock, pkgs, versions))
+		if f, ok := readEntry(entry); ok {
+			return f, nil
+		}
+		opts.logf("redis: taking %s %s out of Debian's packages (clock control %v)", DebianPackage, versions[DebianPackage], clock)
+		return debianMake(ctx, dir, entry, ma, clock, pkgs, versions, opts)
+	})
 }
 
 // entryName names a cache entry by everything that goes into it.

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -131,15 +130,7 @@ func (o BaseOptions) logf(format string, args ...any) {
 }
 
 func buildBase(ctx context.Context, opts BaseOptions) (Base, error) {
-	b, err := buildBaseOnce(ctx, opts)
-	if errors.Is(err, debian.ErrDownload) && os.Geteuid() == 0 {
-		opts.logf("zookeeper base: %v; apt-get update and again", err)
-		if uerr := debian.Update(ctx); uerr != nil {
-			return Base{}, errors.Join(err, uerr)
-		}
-		b, err = buildBaseOnce(ctx, opts)
-	}
-	return b, err
+	return debian.AfterUpdate(ctx, "zookeeper base", opts.Logf, func() (Base, error) { return buildBaseOnce(ctx, opts) })
 }
 
 func buildBaseOnce(ctx context.Context, opts BaseOptions) (Base, error) {
