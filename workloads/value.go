@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/splitbrain/splitbrain/history"
 )
 
 // EncodeValue is how a system that stores bytes (a znode, an etcd key)
@@ -20,6 +22,17 @@ func DecodeValue(b []byte) (int64, error) {
 		return 0, fmt.Errorf("value %.40q is not a decimal int64", b)
 	}
 	return v, nil
+}
+
+// ReadOutcome is a successful read's outcome for the stored value b: ok
+// with the value, or info when b is not what EncodeValue writes (the read
+// happened, but what it saw is not a value of ours).
+func ReadOutcome(b []byte) Outcome {
+	v, err := DecodeValue(b)
+	if err != nil {
+		return Outcome{Type: history.Info, Error: err.Error()}
+	}
+	return Outcome{Type: history.OK, Value: history.IntValue(v)}
 }
 
 // StrictJSON decodes b, a node's answer, into v: one JSON value and

@@ -195,11 +195,7 @@ func (c *Client) Read(ctx context.Context, k string) workloads.Outcome {
 	if len(resp.Kvs) == 0 {
 		return workloads.Outcome{Type: history.OK}
 	}
-	v, err := workloads.DecodeValue(resp.Kvs[0].Value)
-	if err != nil {
-		return workloads.Outcome{Type: history.Info, Error: err.Error()}
-	}
-	return workloads.Outcome{Type: history.OK, Value: history.IntValue(v)}
+	return workloads.ReadOutcome(resp.Kvs[0].Value)
 }
 
 // Write puts v at key.

@@ -381,11 +381,7 @@ func (c *Client) Read(ctx context.Context, k string) workloads.Outcome {
 	if !ok {
 		return workloads.Outcome{Type: history.Info, Error: fmt.Sprintf("GET answered %T, not a string", res)}
 	}
-	v, err := workloads.DecodeValue([]byte(s))
-	if err != nil {
-		return workloads.Outcome{Type: history.Info, Error: err.Error()}
-	}
-	return workloads.Outcome{Type: history.OK, Value: history.IntValue(v)}
+	return workloads.ReadOutcome([]byte(s))
 }
 
 // Write sets key to v (SET).

@@ -344,11 +344,7 @@ func (c *Client) Read(ctx context.Context, key string) workloads.Outcome {
 	if absent {
 		return workloads.Outcome{Type: history.OK}
 	}
-	v, err := workloads.DecodeValue(data)
-	if err != nil {
-		return workloads.Outcome{Type: history.Info, Error: err.Error()}
-	}
-	return workloads.Outcome{Type: history.OK, Value: history.IntValue(v)}
+	return workloads.ReadOutcome(data)
 }
 
 // Write sets key to v: setData, or create when the znode does not exist
