@@ -149,14 +149,7 @@ interrupted; 3 could not run.`,
 		case "name":
 			usage = "the hunt directory's name under the store (default: hunt-system-algo-bug-time)"
 		}
-		switch {
-		case strings.Contains(usage, "(default"):
-		case f.Default == "":
-			usage += " (default: none)"
-		case f.Default == "0":
-			usage += " (default 0)"
-		}
-		fl.Var(v, f.Name, usage)
+		fl.Var(v, f.Name, withDefault(usage, f.Default))
 	}
 	fl.DurationVar(&linTimeout, "check-timeout", 60*time.Second, "time budget of each trial's linearizability search; out of time is unknown")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging")

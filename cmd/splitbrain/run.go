@@ -113,19 +113,24 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 3 could not run.`,
 	for _, f := range runner.Fields {
 		v := &fieldValue{f: f, text: f.Default}
 		values[f.Name] = v
-		usage := f.Usage
-		switch {
-		case strings.Contains(usage, "(default"):
-		case f.Default == "":
-			usage += " (default: none)"
-		case f.Default == "0":
-			usage += " (default 0)"
-		}
-		fl.Var(v, f.Name, usage)
+		fl.Var(v, f.Name, withDefault(f.Usage, f.Default))
 	}
 	fl.DurationVar(&linTimeout, "check-timeout", 60*time.Second, "time budget of the linearizability search at the end; out of time is unknown")
 	fl.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
+}
+
+// withDefault ends a settings flag's usage with its default, unless the
+// usage says it already (pflag leaves out empty and zero defaults).
+func withDefault(usage, def string) string {
+	switch {
+	case strings.Contains(usage, "(default"):
+	case def == "":
+		usage += " (default: none)"
+	case def == "0":
+		usage += " (default 0)"
+	}
+	return usage
 }
 
 // assemble builds the settings: defaults, then the replayed run's, then
