@@ -112,6 +112,10 @@ type Result struct {
 	ExitCode int
 }
 
+// FellBack says whether the kept schedule is larger than the smallest
+// failing one the search found, which failed again less often.
+func (r Result) FellBack() bool { return r.Smallest != nil && len(r.Smallest) < len(r.Kept) }
+
 // Run shrinks opts.Dir's schedule. The error is non-nil only when the
 // shrink could not run (wrapping runner.ErrCannotRun where it is the
 // settings or the engine).
@@ -434,7 +438,7 @@ func (s *shrinker) record() error {
 	sh := rundir.Shrink{ShrunkFrom: s.mark.ShrunkFrom, FaultsBefore: s.res.Original, FaultsAfter: len(s.res.Kept),
 		Checkers: s.res.Checkers, Minimal: s.res.Minimal, Candidates: s.res.Candidates, Replays: s.res.Runs, OriginalReplays: s.res.OriginalReplays,
 		Confirmations: s.res.Confirmations, Confirmed: s.res.Confirmed}
-	if s.res.Smallest != nil && len(s.res.Smallest) < len(s.res.Kept) {
+	if s.res.FellBack() {
 		sh.Smaller = &rundir.Smaller{Faults: len(s.res.Smallest), Confirmations: s.res.SmallestConfirmations, Confirmed: s.res.SmallestConfirmed}
 	}
 	err := rundir.WriteShrink(dir, sh)

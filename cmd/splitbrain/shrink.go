@@ -31,13 +31,12 @@ func printShrink(out io.Writer, res shrink.Result, tried string) {
 	case !res.Minimal:
 		state = "the budget ran out: the smallest failing schedule so far"
 	}
-	fellBack := res.Smallest != nil && len(res.Smallest) < len(res.Kept)
 	found := len(res.Kept)
-	if fellBack {
+	if res.FellBack() {
 		found = len(res.Smallest)
 	}
 	fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, found, state, tried)
-	if fellBack {
+	if res.FellBack() {
 		fmt.Fprintf(out, "shrink:   kept %d faults: the smallest failing schedule (%d of them) failed again in only %d of %d replays\n",
 			len(res.Kept), len(res.Smallest), res.SmallestConfirmed, res.SmallestConfirmations)
 	}
