@@ -37,8 +37,12 @@ func printShrink(out io.Writer, res shrink.Result, tried string) {
 	}
 	fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, found, state, tried)
 	if res.FellBack() {
-		fmt.Fprintf(out, "shrink:   kept %d faults: the smallest failing schedule (%d of them) failed again in only %d of %d replays\n",
-			len(res.Kept), len(res.Smallest), res.SmallestConfirmed, res.SmallestConfirmations)
+		kept := fmt.Sprintf("%d faults", len(res.Kept))
+		if len(res.Kept) == 1 {
+			kept = "1 fault"
+		}
+		fmt.Fprintf(out, "shrink:   kept %s: the smallest failing schedule (%d of them) failed again in only %d of %d replays\n",
+			kept, len(res.Smallest), res.SmallestConfirmed, res.SmallestConfirmations)
 	}
 	if res.Confirmations > 0 {
 		fmt.Fprintf(out, "confirm:  failed again (%s) in %d of %d replays (the original: at replay %d)\n",

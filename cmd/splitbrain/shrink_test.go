@@ -33,7 +33,7 @@ func TestPrintShrink(t *testing.T) {
 				"confirm:  failed again (lease-safety) in 1 of 4 replays (the original: at replay 2)"}},
 		{name: "the empty schedule, a larger one kept",
 			res:  shrink.Result{Original: 3, Kept: []int{1}, Minimal: true, Smallest: []int{}, SmallestConfirmations: 4, Confirmed: 3, Confirmations: 4},
-			want: []string{"shrink:   3 faults to 0 (minimal", "kept 1 faults: the smallest failing schedule (0 of them) failed again in only 0 of 4"}},
+			want: []string{"shrink:   3 faults to 0 (minimal", "kept 1 fault: the smallest failing schedule (0 of them) failed again in only 0 of 4"}},
 		{name: "interrupted before the confirmations",
 			res:  shrink.Result{Original: 5, Kept: []int{0, 3, 4}, Interrupted: true},
 			want: []string{"shrink:   5 faults to 3 (interrupted: the smallest failing schedule so far; T)"},
