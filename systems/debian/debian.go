@@ -46,7 +46,7 @@ func AfterUpdate[T any](ctx context.Context, what string, logf func(string, ...a
 	if logf != nil {
 		logf("%s: %v; apt-get update and again", what, err)
 	}
-	if uerr := Update(ctx); uerr != nil {
+	if uerr := update(ctx); uerr != nil {
 		var zero T
 		return zero, errors.Join(err, uerr)
 	}
@@ -103,7 +103,7 @@ func Versions(ctx context.Context, pkgs []string, logf func(string, ...any)) (ma
 		if logf != nil {
 			logf("debian: apt-get update (missing: %s)", strings.Join(missing, ", "))
 		}
-		if err := Update(ctx); err != nil {
+		if err := update(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -169,12 +169,7 @@ func CachedVersions(ctx context.Context, dir string, pkgs []string, logf func(st
 	return v, nil
 }
 
-// Update runs apt-get update.
-func Update(ctx context.Context) error {
-	return update(ctx)
-}
-
-// update is apt-get update; the tests swap it.
+// update runs apt-get update; the tests swap it.
 var update = func(ctx context.Context) error {
 	_, err := Run(ctx, "", "apt-get", "update", "-q")
 	return err
