@@ -90,7 +90,7 @@ func shrunk(r *run) *shrunkView {
 	if sh, err := rundir.ReadShrink(r.Dir); err == nil && sh.Confirmations > 0 {
 		v.Confirm = fmt.Sprintf("%d of %d replays (the original failed again at its replay %d)", sh.Confirmed, sh.Confirmations, sh.OriginalReplays)
 		if sm := sh.Smaller; sm != nil {
-			v.Confirm += fmt.Sprintf("; it was kept because the smallest failing schedule found (%d faults) failed again in only %d of %d", sm.Faults, sm.Confirmed, sm.Confirmations)
+			v.Confirm += "; it was kept because " + sm.String()
 		}
 	}
 	if here, err := filepath.Abs(r.Dir); err == nil {

@@ -40,6 +40,15 @@ type Smaller struct {
 	Confirmed     int `json:"confirmed"`
 }
 
+// String says what was set aside, for the shrink command and the report.
+func (s Smaller) String() string {
+	faults := fmt.Sprintf("%d faults", s.Faults)
+	if s.Faults == 1 {
+		faults = "1 fault"
+	}
+	return fmt.Sprintf("the smallest failing schedule found (%s) failed again in only %d of %d replays", faults, s.Confirmed, s.Confirmations)
+}
+
 // ReadShrink reads dir/shrink.json; os.ErrNotExist when the run is not one
 // splitbrain shrink made.
 func ReadShrink(dir string) (Shrink, error) {

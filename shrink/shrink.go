@@ -112,9 +112,14 @@ type Result struct {
 	ExitCode int
 }
 
-// FellBack says whether the kept schedule is larger than the smallest
-// failing one the search found, which failed again less often.
-func (r Result) FellBack() bool { return r.Smallest != nil && len(r.Smallest) < len(r.Kept) }
+// SetAside is the smallest failing schedule the search found when a
+// larger one was kept for failing again more often; nil when Kept is it.
+func (r Result) SetAside() *rundir.Smaller {
+	if r.Smallest == nil || len(r.Smallest) >= len(r.Kept) {
+		return nil
+	}
+	return &rundir.Smaller{Faults: len(r.Smallest), Confirmations: r.SmallestConfirmations, Confirmed: r.SmallestConfirmed}
+}
 
 // Run shrinks opts.Dir's schedule. The error is non-nil only when the
 // shrink could not run (wrapping runner.ErrCannotRun where it is the
@@ -438,9 +443,7 @@ func (s *shrinker) record() error {
 	sh := rundir.Shrink{ShrunkFrom: s.mark.ShrunkFrom, FaultsBefore: s.res.Original, FaultsAfter: len(s.res.Kept),
 		Checkers: s.res.Checkers, Minimal: s.res.Minimal, Candidates: s.res.Candidates, Replays: s.res.Runs, OriginalReplays: s.res.OriginalReplays,
 		Confirmations: s.res.Confirmations, Confirmed: s.res.Confirmed}
-	if s.res.FellBack() {
-		sh.Smaller = &rundir.Smaller{Faults: len(s.res.Smallest), Confirmations: s.res.SmallestConfirmations, Confirmed: s.res.SmallestConfirmed}
-	}
+	sh.Smaller = s.res.SetAside()
 	err := rundir.WriteShrink(dir, sh)
 	if err != nil {
 		return fmt.Errorf("recording the shrink: %w", err)

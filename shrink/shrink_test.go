@@ -436,7 +436,7 @@ func TestShrinkFallsBackFromALuckySchedule(t *testing.T) {
 	page, err := os.ReadFile(filepath.Join(res.Best.Dir, rundir.ReportFile))
 	require.NoError(t, err)
 	assert.Contains(t, string(page), "failed again in 4 of 4 replays")
-	assert.Contains(t, string(page), "kept because the smallest failing schedule found (0 faults) failed again in only 0 of 4")
+	assert.Contains(t, string(page), "kept because the smallest failing schedule found (0 faults) failed again in only 0 of 4 replays")
 	entries, err := os.ReadDir(filepath.Dir(dir))
 	require.NoError(t, err)
 	dirs := 0

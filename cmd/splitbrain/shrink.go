@@ -32,17 +32,13 @@ func printShrink(out io.Writer, res shrink.Result, tried string) {
 		state = "the budget ran out: the smallest failing schedule so far"
 	}
 	found := len(res.Kept)
-	if res.FellBack() {
-		found = len(res.Smallest)
+	aside := res.SetAside()
+	if aside != nil {
+		found = aside.Faults
 	}
 	fmt.Fprintf(out, "shrink:   %d faults to %d (%s; %s)\n", res.Original, found, state, tried)
-	if res.FellBack() {
-		kept := fmt.Sprintf("%d faults", len(res.Kept))
-		if len(res.Kept) == 1 {
-			kept = "1 fault"
-		}
-		fmt.Fprintf(out, "shrink:   kept %s: the smallest failing schedule (%d of them) failed again in only %d of %d replays\n",
-			kept, len(res.Smallest), res.SmallestConfirmed, res.SmallestConfirmations)
+	if aside != nil {
+		fmt.Fprintf(out, "shrink:   kept %d of the %d faults: %s\n", len(res.Kept), res.Original, aside)
 	}
 	if res.Confirmations > 0 {
 		fmt.Fprintf(out, "confirm:  failed again (%s) in %d of %d replays (the original: at replay %d)\n",
