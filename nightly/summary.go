@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/splitbrain/splitbrain/checker"
+	"github.com/splitbrain/splitbrain/election/bugs"
 	"github.com/splitbrain/splitbrain/regress"
 )
 
@@ -82,8 +83,11 @@ type BugResult struct {
 	// trials and time to find) for a nightly. Zero when not found.
 	Tries      int
 	TimeToFind time.Duration
-	Outcome    string // "found", "found by another checker", "not found", "not run"
+	Outcome    string // "found", "found by another checker", "not found", "not found (scripted only)", "not run"
 	Result     string // a Result* constant
+	// Scripted: no fault is known to reach the bug (bugs.Bug.Scripted),
+	// so not finding it is reported but never fails the nightly.
+	Scripted bool
 }
 
 // Summarize judges finished runs against what the matrix expects, reading
@@ -109,7 +113,7 @@ func Summarize(m Matrix, store string, done []Done, requireFound bool, corpus []
 			continue
 		}
 		b := findBug(sum.Bugs, r)
-		if requireFound && b != nil && b.Found == 0 {
+		if requireFound && b != nil && b.Found == 0 && !b.Scripted {
 			sum.Runs[i].Result = ResultFail
 			sum.Runs[i].Message += " (--require-found: no seed found it)"
 		}
@@ -218,7 +222,8 @@ func bugTable(runs []JudgedRun, requireFound bool) []BugResult {
 			}
 		}
 		if i < 0 {
-			out = append(out, BugResult{Bug: r.Bug, Algo: r.Algo, System: r.System, Nemesis: r.Nemesis, Expected: r.ExpectedCheckers})
+			out = append(out, BugResult{Bug: r.Bug, Algo: r.Algo, System: r.System, Nemesis: r.Nemesis, Expected: r.ExpectedCheckers,
+				Scripted: bugs.Scripted(r.Bug)})
 			i = len(out) - 1
 			by[i] = map[string]int{}
 		}
@@ -261,6 +266,8 @@ func bugTable(runs []JudgedRun, requireFound bool) []BugResult {
 			b.Outcome, b.Result = "found by another checker", ResultPass
 		case b.NotRun == b.Runs:
 			b.Outcome, b.Result = "not run", ResultError
+		case b.Scripted:
+			b.Outcome, b.Result = "not found (scripted only)", ResultSkip
 		case requireFound:
 			b.Outcome, b.Result = "not found", ResultFail
 		default:
@@ -284,11 +291,12 @@ func findBug(bs []BugResult, r JudgedRun) *BugResult {
 // corpus entry not as it expects (regress.Judge); a run (or an entry) that
 // could not happen leaves the matrix incomplete (3, as for splitbrain
 // run); a faithful run that proved nothing is unknown (2); with
-// requireFound, a planted bug no seed found fails (1). Planted bugs not
+// requireFound, a planted bug no seed found fails (1), unless it is
+// scripted only (no fault is known to reach it). Planted bugs not
 // found are otherwise reported, not failed: whether a seed exposes a bug is
 // partly luck, and a nightly that fails on luck gets ignored.
 func exitCode(m Summary, requireFound bool) (int, string) {
-	var regressions, unknown, cannot, notFound, found, faithful, pass, planted int
+	var regressions, unknown, cannot, notFound, scripted, found, faithful, pass, planted int
 	for _, r := range m.Runs {
 		if r.Faithful {
 			faithful++
@@ -310,6 +318,8 @@ func exitCode(m Summary, requireFound bool) (int, string) {
 		switch {
 		case b.Found > 0:
 			found++
+		case b.NotRun < b.Runs && b.Scripted:
+			scripted++
 		case b.NotRun < b.Runs:
 			notFound++
 		}
@@ -336,6 +346,9 @@ func exitCode(m Summary, requireFound bool) (int, string) {
 	}
 	if notFound > 0 {
 		why = append(why, plural(notFound, "planted bug")+" not found")
+	}
+	if scripted > 0 {
+		why = append(why, plural(scripted, "scripted-only bug")+" not found, as expected")
 	}
 	if len(why) > 0 {
 		status += " (" + join(why) + ")"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/splitbrain/splitbrain/election/bugs"
 	"github.com/splitbrain/splitbrain/hunt"
 	"github.com/splitbrain/splitbrain/rundir"
 	"github.com/splitbrain/splitbrain/runner"
@@ -116,6 +117,9 @@ interrupted; 3 could not run.`,
 				fmt.Fprintf(out, "hunt:     %s\n", sum.Status)
 				fmt.Fprintf(out, "looked:   %s\n", sum.Effort())
 				fmt.Fprintf(out, "seed:     %d (repeat the hunt with --seed %d)\n", sum.Seed, sum.Seed)
+				if bugs.Scripted(cfg.Bug) {
+					fmt.Fprintf(out, "note:     %s is scripted only: no fault is known to reach it (electd --list-bugs), so missing it says nothing of the search\n", cfg.Bug)
+				}
 			}
 			fmt.Fprintf(out, "summary:  %s\n", filepath.Join(sum.Dir, hunt.PageFile))
 			if err != nil {
@@ -175,7 +179,9 @@ func newScoreboardCmd() *cobra.Command {
 		Use:   "scoreboard HUNT_DIR...",
 		Short: "Print the table of finished hunts: bug, found or not, time to find, trials, checker (make detect)",
 		Long: `scoreboard reads the hunt.json of each hunt directory given and prints a row
-per hunt. A hunt of a faithful build (no --bug) must find nothing.
+per hunt. A hunt of a faithful build (no --bug) must find nothing. A bug
+no fault is known to reach (scripted only, electd --list-bugs) shows
+"no (scripted)" when missed.
 
 Exit codes: 0 no faithful build was found invalid; 1 one was (a false
 alarm: a bug in the suite or in the system); 3 a hunt directory could not
@@ -206,7 +212,7 @@ be read.`,
 // found something.
 func printScoreboard(w io.Writer, sums []hunt.Summary) bool {
 	falseAlarm := false
-	fmt.Fprintf(w, "%-26s %-8s %-11s %-11s %-9s %-8s %6s  %s\n", "bug", "strategy", "seed", "found", "time", "budget", "trials", "checker")
+	fmt.Fprintf(w, "%-26s %-8s %-11s %-13s %-9s %-8s %6s  %s\n", "bug", "strategy", "seed", "found", "time", "budget", "trials", "checker")
 	for _, s := range sums {
 		name := s.Bug
 		if name == "" {
@@ -224,8 +230,10 @@ func printScoreboard(w io.Writer, sums []hunt.Summary) bool {
 			found = "unknown"
 		case s.ExitCode == exitCannotRun:
 			found = "not run"
+		case bugs.Scripted(s.Bug):
+			found = "no (scripted)"
 		}
-		fmt.Fprintf(w, "%-26s %-8s %-11d %-11s %-9s %-8s %6d  %s\n", name, s.Strategy, s.Seed, found, when, s.Budget, len(s.Trials), by)
+		fmt.Fprintf(w, "%-26s %-8s %-11d %-13s %-9s %-8s %6d  %s\n", name, s.Strategy, s.Seed, found, when, s.Budget, len(s.Trials), by)
 	}
 	return falseAlarm
 }

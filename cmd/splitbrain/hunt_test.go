@@ -110,6 +110,15 @@ func TestHuntCommand(t *testing.T) {
 	assert.Regexp(t, `raft.vote-twice +guided +3 +FOUND`, out)
 	assert.Regexp(t, `faithful electd raft +random +\d+ +no`, out)
 
+	// A bug no fault is known to reach, missed: said so, apart from a miss.
+	f.verdict = func(string, nemesis.Schedule) checker.Verdict { return checker.Valid }
+	code, out, _ = runCaptured(t, "hunt", "--algo", "zab", "--bug", "zab.ackepoch-twice", "--nodes", "3", "--store", store, "--name", "h4", "--budget", "1ms")
+	assert.Equal(t, exitValid, code, out)
+	assert.Contains(t, out, "note:     zab.ackepoch-twice is scripted only")
+	code, out, _ = runCaptured(t, "scoreboard", filepath.Join(store, "h4"))
+	assert.Equal(t, exitValid, code)
+	assert.Regexp(t, `zab.ackepoch-twice +guided +\d+ +no \(scripted\)`, out)
+
 	// Unknown, none invalid: 2.
 	f.verdict = func(string, nemesis.Schedule) checker.Verdict { return checker.Unknown }
 	code, _, _ = runCaptured(t, "hunt", "--nodes", "3", "--store", store, "--budget", "1ms")

@@ -50,3 +50,21 @@ func TestRegistryIsComplete(t *testing.T) {
 		assert.True(t, seen[name], "%s is missing", name)
 	}
 }
+
+func TestScripted(t *testing.T) {
+	tests := []struct {
+		list string
+		want bool
+	}{
+		{"", false},
+		{"raft.vote-twice", false},
+		{"zab.ackepoch-twice", true},
+		{"zab.ackepoch-twice,zab.no-stepdown", false}, // no-stepdown can still be found
+		{"nope", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.list, func(t *testing.T) {
+			assert.Equal(t, tt.want, Scripted(tt.list))
+		})
+	}
+}
