@@ -167,7 +167,9 @@ func ackEpochTwiceOutcome(t *testing.T, bug bool) *simnet.Net {
 	// must see it here, where it is scripted.
 	var answers epochAnswers
 	net.SetHook(answers.watch(nil))
-	t.Cleanup(func() { assert.True(t, answers.twice, "n2 answered epoch 1 to n4 and to n5: the soak's sameEpochTwice must see it") })
+	t.Cleanup(func() {
+		assert.True(t, answers.twice, "n2 answered epoch 1 to n4 and to n5: the soak's sameEpochTwice must see it")
+	})
 
 	// 1.
 	net.Partition([]string{"n2", "n3", "n4"}, []string{"n1", "n5"})
