@@ -249,9 +249,15 @@ func runDoubleElection(ctx context.Context, a *attack) bool {
 // before it learns otherwise. The shape of etcd #20418 (stale reads from
 // a paused process), redisraft #19 and Consul #54 (stale reads with
 // pauses), and etcd #6005 (a lease in ticks stretched by a stall).
+//
+// The hold reaches 2.5 s: a read that can show a stale answer is one sent
+// to the sleeper after the new leader's writes completed, and its clients
+// send again only once their last request timed out (1 s by default,
+// --op-timeout). Held at most 1 s, as it first was, the sleeper mostly
+// woke to requests sent before those writes, which may see the old value.
 func drawPausePastTimeout(rng *rand.Rand, ep *Episode, _ []string) {
 	ep.Kind, ep.Variant = rundir.KindPause, Leader
-	ep.WaitMS = ms(rng, 0, 1000)
+	ep.WaitMS = ms(rng, 0, 2500)
 }
 
 func runPausePastTimeout(ctx context.Context, a *attack) bool {
