@@ -52,7 +52,13 @@ const (
 	// armsPerTrial is how many arms (patterns, or the plain draw) a guided
 	// trial mixes: two, so that patterns meet in one run.
 	armsPerTrial = 2
-	composeArm   = "compose"
+	// plainWeight is the plain draw's weight in every guided trial, on
+	// top of the arms picked (so a third of its episodes, about, when
+	// plain is not one of them): novelty starves an arm whose behaviour
+	// the hunt has seen, and some bugs need a common fault (a leader
+	// paused a while) repeated at many timings more than a new one.
+	plainWeight = 1
+	composeArm  = "compose"
 	singleArm    = "single"
 )
 
@@ -411,16 +417,17 @@ func (h *hunter) usablePatterns() []string {
 	return out
 }
 
-// mix draws trial n's mix: the arms the bandit picks, or the blind draw.
+// mix draws trial n's mix: the arms the bandit picks and the plain draw
+// besides, or the blind draw.
 func (h *hunter) mix() (nemesis.Mix, []string, bool) {
 	m := nemesis.Mix{Kinds: h.opts.Base.Nemesis}
 	if h.arms == nil {
 		return m, nil, false
 	}
 	arms := h.arms.Pick(armsPerTrial)
-	m.Patterns = map[string]float64{}
+	m.Patterns = map[string]float64{nemesis.PlainDraw: plainWeight}
 	for _, a := range arms {
-		m.Patterns[a] = 1
+		m.Patterns[a]++
 	}
 	m.Compose = h.compose.Pick(1)[0] == composeArm
 	return m, arms, m.Compose

@@ -309,6 +309,26 @@ func TestHuntValidate(t *testing.T) {
 	assert.Empty(t, f.calls)
 }
 
+// TestGuidedMixKeepsPlain: every guided trial holds the plain draw beside
+// the arms it picked (twice the weight when plain is one of them), so that
+// the faults of the blind draw are never starved; random holds no pattern.
+func TestGuidedMixKeepsPlain(t *testing.T) {
+	h := newHunter(options(t, newFake(time.Second), Guided))
+	for range 2 * len(h.arms.arms) {
+		m, arms, _ := h.mix()
+		require.Len(t, arms, armsPerTrial)
+		want := map[string]float64{nemesis.PlainDraw: plainWeight}
+		for _, a := range arms {
+			want[a]++
+		}
+		assert.Equal(t, want, m.Patterns)
+		h.arms.Reward(arms, 0.5)
+	}
+	m, arms, _ := newHunter(options(t, newFake(time.Second), Random)).mix()
+	assert.Empty(t, arms)
+	assert.Empty(t, m.Patterns)
+}
+
 func TestUsablePatterns(t *testing.T) {
 	o := options(t, newFake(time.Second), Guided)
 	h := newHunter(o)

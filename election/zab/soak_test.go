@@ -277,6 +277,9 @@ func TestSoakPlantedBugs(t *testing.T) {
 				stale += count(o.stale > 0)
 				div += count(o.diverged)
 				twice += count(o.sameEpochTwice)
+				if o.sameEpochTwice {
+					t.Logf("seed %d: a follower answered one epoch to two leaders (two leaders established: %v)", s, o.violations)
+				}
 			}
 			t.Logf("of %d seeds, two leaders in an epoch %d, lost acked write %d, diverged %d, stale read %d, one epoch answered to two leaders %d",
 				n, els, lost, div, stale, twice)
