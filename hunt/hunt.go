@@ -59,7 +59,7 @@ const (
 	// paused a while) repeated at many timings more than a new one.
 	plainWeight = 1
 	composeArm  = "compose"
-	singleArm    = "single"
+	singleArm   = "single"
 )
 
 // Runner runs one trial with the given schedule. Docker runs it for real;
