@@ -32,8 +32,13 @@ type soakOutcome struct {
 // epochAnswers records every ACKEPOCH sent, by follower and epoch, and the
 // prospective leaders it went to.
 type epochAnswers struct {
-	to    map[[2]string]map[string]bool
+	to    map[followerEpoch]map[string]bool
 	twice bool // one follower answered one epoch to two leaders
+}
+
+type followerEpoch struct {
+	follower string
+	epoch    uint64
 }
 
 // watch returns a hook that records the ACKEPOCHs on links that are not
@@ -41,9 +46,9 @@ type epochAnswers struct {
 func (a *epochAnswers) watch(next simnet.Hook) simnet.Hook {
 	return func(m *simnet.Msg) int {
 		if msg, err := decode(m.Payload); err == nil && msg.Type == mAckEpoch {
-			k := [2]string{m.From, fmt.Sprint(msg.Epoch)}
+			k := followerEpoch{m.From, msg.Epoch}
 			if a.to == nil {
-				a.to = map[[2]string]map[string]bool{}
+				a.to = map[followerEpoch]map[string]bool{}
 			}
 			if a.to[k] == nil {
 				a.to[k] = map[string]bool{}
