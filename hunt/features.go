@@ -12,8 +12,9 @@ import (
 	"github.com/splitbrain/splitbrain/timeline"
 )
 
-// The behaviour a trial showed, as a set of feature names: what the guided
-// hunt rewards when it is new to the hunt. Every feature is read from the
+// The behaviour a trial showed: a set of feature names, what the guided
+// hunt rewards when it is new to the hunt, and its split-brain exposure,
+// which it rewards however often it was seen (Behaviour). Every feature is read from the
 // trial's run directory through timeline.New, the one replay of a run, so
 // that the hunt and the checkers see the same run. Durations and counts are
 // bucketed (powers of two) so that "new" means a new kind of behaviour, not
@@ -34,22 +35,46 @@ const (
 	bucketUnit = 250 * time.Millisecond
 )
 
-// Features reads the run directory dir and returns its features, sorted.
-func Features(dir string) ([]string, error) {
+// Behaviour is what one trial showed.
+type Behaviour struct {
+	// Features are its kinds of behaviour, sorted.
+	Features []string
+	// Exposure is its longest window in which two or more running nodes
+	// claimed to lead one group (timeline's Exposed): a split brain's
+	// exposure, when a deposed leader can still act. Novelty alone
+	// cannot steer towards it: a stale leader that acts is a common
+	// behaviour, seen once early in a hunt, which some bugs need at many
+	// timings before one shows.
+	Exposure time.Duration
+}
+
+// Observe reads the run directory dir and returns its behaviour.
+func Observe(dir string) (Behaviour, error) {
 	ops, _, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
 	if err != nil {
-		return nil, fmt.Errorf("features of %s: %w", dir, err)
+		return Behaviour{}, fmt.Errorf("behaviour of %s: %w", dir, err)
 	}
 	events, _, err := history.ReadEventsFile(filepath.Join(dir, rundir.EventsFile))
 	if err != nil {
-		return nil, fmt.Errorf("features of %s: %w", dir, err)
+		return Behaviour{}, fmt.Errorf("behaviour of %s: %w", dir, err)
 	}
-	return FeaturesOf(ops, events), nil
+	return BehaviourOf(ops, events), nil
 }
 
-// FeaturesOf is Features on a history and its events.
-func FeaturesOf(ops []history.Op, events []history.Event) []string {
+// BehaviourOf is Observe on a history and its events.
+func BehaviourOf(ops []history.Op, events []history.Event) Behaviour {
 	tl := timeline.New(ops, events)
+	var exposure int64
+	for _, g := range tl.Groups {
+		for _, w := range g.Exposed {
+			exposure = max(exposure, w.Duration())
+		}
+	}
+	return Behaviour{Features: features(tl, ops, events), Exposure: time.Duration(exposure)}
+}
+
+// features are the kinds of behaviour of a replayed run, sorted.
+func features(tl *timeline.Timeline, ops []history.Op, events []history.Event) []string {
 	set := map[string]bool{}
 	add := func(f string, a ...any) { set[fmt.Sprintf(f, a...)] = true }
 

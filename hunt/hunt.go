@@ -2,7 +2,7 @@
 // fresh ensemble with a fresh seed and a fault schedule drawn from a mix of
 // attack patterns, until one is invalid or the budget is spent. The guided
 // strategy steers the mix with a bandit (UCB1) that rewards behaviour the
-// hunt has not seen yet (Features); the random strategy is the blind draw of
+// hunt has not seen yet and split-brain exposure (Behaviour); the random strategy is the blind draw of
 // a plain run, the baseline to compare against. A hunt says how hard it
 // looked: trials, client operations and faults of each pattern and kind.
 package hunt
@@ -59,8 +59,13 @@ const (
 	// paused a while) repeated at many timings more than a new one. What
 	// it changed, measured: hunt/README.md.
 	plainWeight = 1
-	composeArm  = "compose"
-	singleArm   = "single"
+	// exposureScale is the split-brain exposure (Behaviour.Exposure)
+	// rewarded 0.63, about an election timeout (electd's is 300 ms,
+	// etcd's 1 s): a deposed leader running for that long after another
+	// was elected is far from a race of a few milliseconds.
+	exposureScale = time.Second
+	composeArm    = "compose"
+	singleArm     = "single"
 )
 
 // Runner runs one trial with the given schedule. Docker runs it for real;
@@ -97,8 +102,8 @@ type Options struct {
 	Out     io.Writer    // a line per finished trial; nil for none
 	Program string       // how the printed commands name splitbrain
 	Command string       // the hunt's command line, for each trial's run.json
-	// Features reads a trial's behaviour; nil: Features.
-	Features func(dir string) ([]string, error)
+	// Observe reads a trial's behaviour; nil: Observe.
+	Observe func(dir string) (Behaviour, error)
 	// Now is the clock of the budget; time.Now when nil.
 	Now func() time.Time
 }
@@ -117,6 +122,7 @@ type Trial struct {
 	Ops      int64           `json:"ops"`
 	Applied  int             `json:"applied"`      // faults the nemesis applied
 	New      int             `json:"new_features"` // behaviour not seen earlier in the hunt
+	Exposure rundir.Duration `json:"exposure"`     // Behaviour.Exposure
 	Reward   float64         `json:"reward"`
 	Dir      string          `json:"dir,omitempty"`
 	Report   string          `json:"report,omitempty"`
@@ -233,8 +239,8 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	if opts.Runner == nil {
 		opts.Runner = Docker{}
 	}
-	if opts.Features == nil {
-		opts.Features = Features
+	if opts.Observe == nil {
+		opts.Observe = Observe
 	}
 	if err := opts.Validate(); err != nil {
 		return Summary{ExitCode: 3, Found: -1}, fmt.Errorf("%w: %w", runner.ErrCannotRun, err)
@@ -487,20 +493,24 @@ func played(sched nemesis.Schedule, arms []string) []string {
 	return out
 }
 
-// learn scores the trial's behaviour: the features new to the hunt, as a
-// reward in [0, 1) for the arms it played.
+// learn scores the trial's behaviour, as a reward in [0, 1) for the arms it
+// played: the features new to the hunt, or its split-brain exposure,
+// whichever scores higher.
 func (h *hunter) learn(t *Trial, arms []string, compose bool) {
-	fs, err := h.opts.Features(t.Dir)
+	b, err := h.opts.Observe(t.Dir)
 	if err != nil {
 		h.log.Warn("reading the trial's behaviour", "dir", t.Dir, "err", err)
 	}
-	for _, f := range fs {
+	for _, f := range b.Features {
 		if h.seen[f] == 0 {
 			t.New++
 		}
 		h.seen[f]++
 	}
-	t.Reward = 1 - math.Exp(-float64(t.New)/3)
+	t.Exposure = rundir.Duration(b.Exposure)
+	novelty := 1 - math.Exp(-float64(t.New)/3)
+	risk := 1 - math.Exp(-float64(b.Exposure)/float64(exposureScale))
+	t.Reward = max(novelty, risk)
 	if h.arms != nil {
 		h.arms.Reward(arms, t.Reward)
 		c := singleArm

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -128,7 +129,9 @@ func baseConfig(t *testing.T) runner.Config {
 
 func options(t *testing.T, f *fakeRunner, strategy string) Options {
 	return Options{Base: baseConfig(t), Log: slog.New(slog.DiscardHandler), Budget: 2 * time.Minute, Trial: 20 * time.Second, Strategy: strategy, Seed: 42,
-		Runner: f, Now: f.clock.Now, Features: func(dir string) ([]string, error) { return []string{"f:" + filepath.Base(dir)}, nil }}
+		Runner: f, Now: f.clock.Now, Observe: func(dir string) (Behaviour, error) {
+			return Behaviour{Features: []string{"f:" + filepath.Base(dir)}}, nil
+		}}
 }
 
 func newFake(took time.Duration) *fakeRunner {
@@ -363,7 +366,9 @@ func TestFeatures(t *testing.T) {
 		{Index: 0, Time: ms(time.Second), Process: 0, Type: history.Invoke, F: "write"},
 		{Index: 1, Time: ms(2500 * time.Millisecond), Process: 0, Type: history.Info, F: "write"},
 	}
-	fs := FeaturesOf(ops, events)
+	b := BehaviourOf(ops, events)
+	fs := b.Features
+	assert.Equal(t, 500*time.Millisecond, b.Exposure, "n1 and n2 both led term 2 from 4 s to 4.5 s")
 	for _, want := range []string{
 		"term:leader>follower:+1", "term:candidate>leader:0", "handover:other:+1",
 		"leaderless:<2s", "leaderless-count:1", "contested:2:same:<1s",
@@ -372,6 +377,53 @@ func TestFeatures(t *testing.T) {
 		assert.Contains(t, fs, want)
 	}
 	assert.True(t, strings.HasPrefix(durBucket(int64(20*time.Second)), ">="))
+}
+
+// TestExposureSkipsPaused: a deposed leader counts as exposed only while
+// it runs; frozen, it cannot act on its stale claim.
+func TestExposureSkipsPaused(t *testing.T) {
+	ms := func(d time.Duration) int64 { return int64(d) }
+	role := func(tm time.Duration, node string, role rundir.Role, term int64) history.Event {
+		return history.Event{Time: ms(tm), Node: node, Event: rundir.EventRole, Role: role, Term: term}
+	}
+	nem := func(tm time.Duration, f rundir.Fault) history.Op {
+		return history.Op{Time: ms(tm), Process: history.Nemesis, Type: history.Info, F: string(f), Node: "n1"}
+	}
+	events := []history.Event{
+		role(100*time.Millisecond, "n1", rundir.RoleLeader, 1),
+		role(2*time.Second, "n2", rundir.RoleLeader, 2),
+		role(3200*time.Millisecond, "n1", rundir.RoleFollower, 2),
+	}
+	ops := []history.Op{nem(time.Second, rundir.Pause), nem(3*time.Second, rundir.Resume), {Time: ms(4 * time.Second), Type: history.Invoke, F: "read"}}
+	assert.Equal(t, 200*time.Millisecond, BehaviourOf(ops, events).Exposure, "awake and stale from 3 s to 3.2 s")
+	assert.Equal(t, 1200*time.Millisecond, BehaviourOf(ops[2:], events).Exposure, "never paused: stale from 2 s")
+}
+
+// TestRewardNoveltyOrExposure: a trial scores its new features or its
+// exposure, whichever is higher.
+func TestRewardNoveltyOrExposure(t *testing.T) {
+	tests := []struct {
+		name string
+		b    Behaviour
+		want float64
+	}{
+		{"nothing new, nothing exposed", Behaviour{Features: []string{"seen"}}, 0},
+		{"three new features", Behaviour{Features: []string{"seen", "a", "b", "c"}}, 1 - math.Exp(-1)},
+		{"exposed 2 s, nothing new", Behaviour{Features: []string{"seen"}, Exposure: 2 * time.Second}, 1 - math.Exp(-2)},
+		{"exposed briefly, three new", Behaviour{Features: []string{"a", "b", "c"}, Exposure: 10 * time.Millisecond}, 1 - math.Exp(-1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHunter(options(t, newFake(time.Second), Guided))
+			h.seen["seen"] = 1
+			h.opts.Observe = func(string) (Behaviour, error) { return tt.b, nil }
+			tr := Trial{Dir: "t001"}
+			h.learn(&tr, []string{nemesis.PlainDraw}, false)
+			assert.InDelta(t, tt.want, tr.Reward, 1e-9)
+			assert.Equal(t, rundir.Duration(tt.b.Exposure), tr.Exposure)
+			assert.InDelta(t, tt.want, h.arms.Mean(nemesis.PlainDraw), 1e-9, "the arm played is credited")
+		})
+	}
 }
 
 func TestPlayedArms(t *testing.T) {

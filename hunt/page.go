@@ -22,7 +22,7 @@ var pageTmpl = template.Must(reports.ParsePage(templateFS, "templates/"+PageFile
 
 type pageRow struct {
 	Trial
-	Href, ArmsText, FaultsText, FoundByText, DurationText string
+	Href, ArmsText, FaultsText, FoundByText, DurationText, ExposureText string
 }
 
 type armRow struct {
@@ -68,7 +68,8 @@ func renderPage(s Summary, arms []armRow, now time.Time) ([]byte, error) {
 	v.Target = strings.Join(nonEmpty(s.System, s.Algo, s.Bug), " / ")
 	for _, t := range s.Trials {
 		r := pageRow{Trial: t, ArmsText: strings.Join(t.Arms, " + "), FaultsText: FaultsText(t.Faults),
-			FoundByText: strings.Join(t.FoundBy, ", "), DurationText: time.Duration(t.Duration).Round(time.Second).String()}
+			FoundByText: strings.Join(t.FoundBy, ", "), DurationText: time.Duration(t.Duration).Round(time.Second).String(),
+			ExposureText: time.Duration(t.Exposure).Round(time.Millisecond).String()}
 		if t.Compose {
 			r.ArmsText += " (composed)"
 		}

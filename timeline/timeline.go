@@ -76,6 +76,11 @@ type Leadership struct {
 	Leaderless []Window
 	// Contested are the windows where two or more nodes claimed leadership.
 	Contested []Window
+	// Exposed are the windows where two or more running nodes (not
+	// paused) claimed leadership: a split brain's exposure, when a stale
+	// leader can still act. A paused claimant acts only once it wakes,
+	// when it may learn first that it was deposed.
+	Exposed []Window
 }
 
 // Timeline is a replayed run. Build it with New; it is read-only after.
@@ -262,7 +267,8 @@ type nodeState struct {
 type groupState struct {
 	*Leadership
 	cur     *Span
-	contest *Window
+	contest claimWindows // any claimants: Contested
+	exposed claimWindows // running claimants: Exposed
 }
 
 // replay applies the changes one instant at a time, closing and opening
@@ -368,29 +374,64 @@ func (g *groupState) note(t int64, nodes map[string]*nodeState, order []string) 
 	if g.cur == nil && leader != "" {
 		g.cur = &Span{Node: leader, Term: nodes[leader].Term, From: t}
 	}
+	var running []*nodeState
+	for _, s := range claimants {
+		if !s.pause {
+			running = append(running, s)
+		}
+	}
+	g.contest.note(t, claimants)
+	g.exposed.note(t, running)
+}
+
+// claimWindows follows one kind of multi-claimant window: open while two or
+// more claimants hold, widened by their nodes and terms.
+type claimWindows struct {
+	open *Window
+	done []Window
+}
+
+// note takes the claimants of instant t.
+func (c *claimWindows) note(t int64, claimants []*nodeState) {
 	switch {
 	case len(claimants) >= 2:
-		if g.contest == nil {
-			g.contest = &Window{From: t}
+		if c.open == nil {
+			c.open = &Window{From: t}
 		}
+		w := c.open
 		terms := map[int64]bool{}
 		for _, s := range claimants {
-			if !slices.Contains(g.contest.Nodes, s.Node) {
-				g.contest.Nodes = append(g.contest.Nodes, s.Node)
+			if !slices.Contains(w.Nodes, s.Node) {
+				w.Nodes = append(w.Nodes, s.Node)
 			}
-			if !slices.Contains(g.contest.Terms, s.Term) {
-				g.contest.Terms = append(g.contest.Terms, s.Term)
+			if !slices.Contains(w.Terms, s.Term) {
+				w.Terms = append(w.Terms, s.Term)
 			}
 			if terms[s.Term] {
-				g.contest.SameTerm = true
+				w.SameTerm = true
 			}
 			terms[s.Term] = true
 		}
-	case g.contest != nil:
-		g.contest.To = t
-		g.Contested = append(g.Contested, *g.contest)
-		g.contest = nil
+	case c.open != nil:
+		c.open.To = t
+		c.done = append(c.done, *c.open)
+		c.open = nil
 	}
+}
+
+// windows closes what is open at end and returns the windows, their nodes
+// and terms sorted.
+func (c *claimWindows) windows(end int64) []Window {
+	if c.open != nil {
+		c.open.To, c.open.Open = end, true
+		c.done = append(c.done, *c.open)
+		c.open = nil
+	}
+	for i := range c.done {
+		sort.Strings(c.done[i].Nodes)
+		slices.Sort(c.done[i].Terms)
+	}
+	return c.done
 }
 
 // finish closes what is open at the end of the run and, when any node
@@ -400,14 +441,8 @@ func (g *groupState) finish(end int64, reports bool) {
 		g.cur.To, g.cur.Open = end, true
 		g.Leaders = append(g.Leaders, *g.cur)
 	}
-	if g.contest != nil {
-		g.contest.To, g.contest.Open = end, true
-		g.Contested = append(g.Contested, *g.contest)
-	}
-	for i := range g.Contested {
-		sort.Strings(g.Contested[i].Nodes)
-		sort.Slice(g.Contested[i].Terms, func(a, b int) bool { return g.Contested[i].Terms[a] < g.Contested[i].Terms[b] })
-	}
+	g.Contested = g.contest.windows(end)
+	g.Exposed = g.exposed.windows(end)
 	if reports {
 		g.Leaderless = gaps(g.Leaders, end)
 	}

@@ -57,6 +57,7 @@ func TestRules(t *testing.T) {
 		leaders    []at
 		leaderless [][2]int64
 		contested  []Window
+		exposed    []Window           // nil unless given
 		reigns     map[string][]Reign // checked when given
 	}{{
 		name: "a paused leader keeps its claim but leads nobody while frozen",
@@ -69,6 +70,8 @@ func TestRules(t *testing.T) {
 		leaders:    []at{{150, "n1"}, {200, ""}, {499, ""}, {500, "n2"}, {999, "n2"}},
 		leaderless: [][2]int64{{0, 100}, {200, 500}},
 		contested:  []Window{{From: 500, To: 710, Nodes: []string{"n1", "n2"}, Terms: []int64{1, 2}}},
+		// Exposed only once it runs again, until it learns the higher term.
+		exposed: []Window{{From: 700, To: 710, Nodes: []string{"n1", "n2"}, Terms: []int64{1, 2}}},
 		reigns: map[string][]Reign{"n1": {
 			{Node: "n1", Role: leader, Term: 1, From: 100, To: 710, Source: rundir.SourceNode},
 			{Node: "n1", Role: follower, Term: 2, From: 710, To: 1000, Source: rundir.SourceNode, Open: true},
@@ -124,6 +127,7 @@ func TestRules(t *testing.T) {
 		leaders:    []at{{150, "n2"}, {250, "n1"}},
 		leaderless: [][2]int64{{0, 100}},
 		contested:  []Window{{From: 200, To: 500, Open: true, Nodes: []string{"n1", "n2"}, Terms: []int64{3}, SameTerm: true}},
+		exposed:    []Window{{From: 200, To: 500, Open: true, Nodes: []string{"n1", "n2"}, Terms: []int64{3}, SameTerm: true}},
 	}, {
 		name: "a higher term anywhere makes a lower-term leader stale",
 		ops:  []history.Op{end(500)},
@@ -136,6 +140,7 @@ func TestRules(t *testing.T) {
 		leaders:    []at{{100, "n1"}, {200, ""}, {300, "n2"}, {450, "n2"}},
 		leaderless: [][2]int64{{0, 100}, {200, 300}},
 		contested:  []Window{{From: 300, To: 400, Nodes: []string{"n1", "n2"}, Terms: []int64{1, 2}}},
+		exposed:    []Window{{From: 300, To: 400, Nodes: []string{"n1", "n2"}, Terms: []int64{1, 2}}},
 	}, {
 		name:       "a run that ends leaderless has an open window",
 		ops:        []history.Op{nem(300, rundir.Kill, "n1", nil), end(900)},
@@ -156,6 +161,7 @@ func TestRules(t *testing.T) {
 			}
 			assert.Equal(t, tt.leaderless, gaps, "leaderless windows")
 			assert.Equal(t, tt.contested, tl.Contested, "contested windows")
+			assert.Equal(t, tt.exposed, tl.Exposed, "exposed windows")
 			for n, want := range tt.reigns {
 				assert.Equal(t, want, tl.Reigns[n], "reigns of %s", n)
 			}
@@ -304,6 +310,12 @@ func checkLeadership(t *testing.T, tl *Timeline, l *Leadership) {
 	for _, w := range l.Contested {
 		require.GreaterOrEqual(t, len(w.Nodes), 2)
 		require.LessOrEqual(t, w.From, w.To)
+	}
+	for _, w := range l.Exposed {
+		// Running claimants are claimants: within a contested window.
+		require.GreaterOrEqual(t, len(w.Nodes), 2)
+		require.True(t, slices.ContainsFunc(l.Contested, func(c Window) bool { return c.From <= w.From && w.To <= c.To }),
+			"group %q: exposed %+v outside every contested window %+v", l.Group, w, l.Contested)
 	}
 }
 
