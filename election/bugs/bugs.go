@@ -54,7 +54,7 @@ var All = []Bug{
 	{Name: "raft.local-read", Algo: "raft",
 		Description: "the leader answers reads from its state machine with no ReadIndex round and no lease",
 		Precedent:   "etcd #741 (Jepsen etcd 0.4.1), Consul #54",
-		Fault:       "partition the leader into a minority with some clients, or pause it",
+		Fault:       "slow or freeze the leader's clock and cut it off: CheckQuorum, on the leader's own clock, steps a plain cut-off or paused leader down before another can be elected",
 		Checker:     "linearizable (stale read)"},
 	{Name: "raft.lease-no-drift", Algo: "raft",
 		Description: "lease reads last from the last ack received plus the election timeout, with no clock-drift margin",
