@@ -55,9 +55,9 @@ const (
 	// plainWeight is the plain draw's weight in every guided trial, on
 	// top of the arms picked (so a third of its episodes, about, when
 	// plain is not one of them): novelty starves an arm whose behaviour
-	// the hunt has seen, and some bugs need a common fault (a leader
-	// paused a while) repeated at many timings more than a new one. What
-	// it changed, measured: hunt/README.md.
+	// the hunt has seen, and some bugs need a common fault (a leader cut
+	// off with its clock stopped) repeated at many timings more than a
+	// new one. What it changed, measured: hunt/README.md.
 	plainWeight = 1
 	// exposureScale is the split-brain exposure (Behaviour.Exposure)
 	// rewarded 0.63, about an election timeout (electd's is 300 ms,
