@@ -12,11 +12,11 @@ import (
 	"github.com/splitbrain/splitbrain/timeline"
 )
 
-// The behaviour a trial showed: a set of feature names, what the guided
-// hunt rewards when it is new to the hunt, and its split-brain exposure,
-// which it rewards however often it was seen (Behaviour). Every feature is read from the
-// trial's run directory through timeline.New, the one replay of a run, so
-// that the hunt and the checkers see the same run. Durations and counts are
+// The behaviour a trial showed (Behaviour): a set of feature names, which
+// the guided hunt rewards when they are new to the hunt, and its
+// split-brain exposure, which it rewards however often it was seen. Both
+// are read from the trial's run directory through timeline.New, the one
+// replay of a run, so that the hunt and the checkers see the same run. Durations and counts are
 // bucketed (powers of two) so that "new" means a new kind of behaviour, not
 // a new number. The set, by prefix:
 //

@@ -2,8 +2,9 @@
 // fresh ensemble with a fresh seed and a fault schedule drawn from a mix of
 // attack patterns, until one is invalid or the budget is spent. The guided
 // strategy steers the mix with a bandit (UCB1) that rewards behaviour the
-// hunt has not seen yet and split-brain exposure (Behaviour); the random strategy is the blind draw of
-// a plain run, the baseline to compare against. A hunt says how hard it
+// hunt has not seen yet and split-brain exposure (Behaviour); the random
+// strategy is the blind draw of a plain run, the baseline to compare
+// against. A hunt says how hard it
 // looked: trials, client operations and faults of each pattern and kind.
 package hunt
 
