@@ -16,9 +16,9 @@ import (
 // the guided hunt rewards when they are new to the hunt, and its
 // split-brain exposure, which it rewards however often it was seen. Both
 // are read from the trial's run directory through timeline.New, the one
-// replay of a run, so that the hunt and the checkers see the same run. Durations and counts are
-// bucketed (powers of two) so that "new" means a new kind of behaviour, not
-// a new number. The set, by prefix:
+// replay of a run, so that the hunt and the checkers see the same run.
+// Durations and counts are bucketed (powers of two) so that "new" means a
+// new kind of behaviour, not a new number. The set, by prefix:
 //
 //	term:ROLE>ROLE:DELTA       a node's reign changed role and term (DELTA: 0, +1, +2.., -)
 //	handover:SAME|OTHER:DELTA  one leader span to the next: the same node or another, term delta
