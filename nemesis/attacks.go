@@ -255,6 +255,8 @@ func runDoubleElection(ctx context.Context, a *attack) bool {
 // send again only once their last request timed out (1 s by default,
 // --op-timeout). Held at most 1 s, as it first was, the sleeper mostly
 // woke to requests sent before those writes, which may see the old value.
+// (electd is not such a system: it reads its clock before any input, so
+// its sleeper steps down first; hunt/README.md has the measurement.)
 func drawPausePastTimeout(rng *rand.Rand, ep *Episode, _ []string) {
 	ep.Kind, ep.Variant = rundir.KindPause, Leader
 	ep.WaitMS = ms(rng, 0, 2500)
