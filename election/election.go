@@ -145,7 +145,8 @@ type Config struct {
 	Heartbeat       time.Duration
 	// LeaseReads selects Raft's lease-based reads instead of ReadIndex.
 	LeaseReads bool
-	// Rand draws randomized timeouts; tests seed it.
+	// Rand draws randomized timeouts: NewRand, seeded by the tests and by
+	// electd --seed.
 	Rand interface{ Int63n(n int64) int64 }
 	// Bugs is the set of planted bugs switched on (see election/bugs).
 	Bugs map[string]bool

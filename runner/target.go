@@ -113,6 +113,6 @@ func (c Config) target(ctx context.Context, log *slog.Logger) (target, error) {
 		if c.Bug != "" {
 			bs = strings.Split(c.Bug, ",")
 		}
-		return target{sys: electd.System(electd.Options{Algo: c.Algo, Bugs: bs, ReadMode: c.ReadMode}), dial: workloads.DialContract}, nil
+		return target{sys: electd.System(electd.Options{Algo: c.Algo, Bugs: bs, ReadMode: c.ReadMode, Seed: c.Seed, Seeded: c.SeedSet}), dial: workloads.DialContract}, nil
 	}
 }

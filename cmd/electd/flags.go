@@ -29,6 +29,8 @@ type options struct {
 	electionTimeout time.Duration
 	heartbeat       time.Duration
 	leaseReads      bool
+	seed            int64 // with seeded: the randomized timeouts' seed
+	seeded          bool
 	listBugs        bool
 	verbose         bool
 }
@@ -52,6 +54,7 @@ func parseArgs(args []string) (options, error) {
 	fs.DurationVar(&o.electionTimeout, "election-timeout", 300*time.Millisecond, "")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 50*time.Millisecond, "")
 	readMode := fs.String("read-mode", "", "")
+	seed := fs.String("seed", "", "")
 	fs.BoolVar(&o.listBugs, "list-bugs", false, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 
@@ -109,6 +112,12 @@ func parseArgs(args []string) (options, error) {
 		return o, fmt.Errorf("--bug: %w", err)
 	}
 	o.bugList = bugs.Names(o.bugSet)
+	if *seed != "" {
+		if o.seed, err = strconv.ParseInt(*seed, 10, 64); err != nil {
+			return o, fmt.Errorf("--seed %q: want an integer", *seed)
+		}
+		o.seeded = true
+	}
 	if o.electionTimeout <= 0 {
 		return o, fmt.Errorf("--election-timeout %v: must be positive", o.electionTimeout)
 	}
@@ -194,6 +203,10 @@ func checkAddr(addr string, listen bool) error {
 }
 
 func (o options) nodeConfig(events io.Writer, logger *slog.Logger) node.Config {
+	var rnd interface{ Int63n(int64) int64 } // nil: node seeds it from the clock
+	if o.seeded {
+		rnd = election.NewRand(o.seed, o.id)
+	}
 	return node.Config{
 		ID:      o.id,
 		Peers:   o.peers,
@@ -206,6 +219,7 @@ func (o options) nodeConfig(events io.Writer, logger *slog.Logger) node.Config {
 			Heartbeat:       o.heartbeat,
 			LeaseReads:      o.leaseReads,
 			Bugs:            o.bugSet,
+			Rand:            rnd,
 		},
 		Events: events,
 		Logger: logger,
@@ -228,7 +242,7 @@ usage:
   electd --id n1 --listen 127.0.0.1:7101 \
          --peers n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103 \
          --data DIR --algo raft|zab [--bug NAME[,NAME...]] \
-         [--election-timeout 300ms] [--heartbeat 50ms] [--read-mode quorum|lease] [-v]
+         [--election-timeout 300ms] [--heartbeat 50ms] [--read-mode quorum|lease] [--seed N] [-v]
   electd --list-bugs
 
 flags:
@@ -242,6 +256,8 @@ flags:
   --heartbeat         heartbeat interval on the local clock (default 50ms)
   --read-mode         quorum (ReadIndex) or lease (Raft lease reads; raft only) (default quorum,
                       or lease with a bug that acts only on lease reads: raft.lease-no-drift)
+  --seed              seed of the randomized timeouts, each node mixing in its --id, so a rerun
+                      with the same seed draws the same timeouts (default: from the clock)
   --list-bugs         print every planted bug, the fault and the checker expected to catch it
   -v                  debug logging
 

@@ -6,7 +6,7 @@
 //	electd --id n1 --listen 127.0.0.1:7101 \
 //	  --peers n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103 \
 //	  --data DIR --algo raft|zab [--bug NAME[,NAME...]] \
-//	  [--election-timeout 300ms] [--heartbeat 50ms] [--read-mode quorum|lease]
+//	  [--election-timeout 300ms] [--heartbeat 50ms] [--read-mode quorum|lease] [--seed N]
 //
 // Logs go to stderr; stdout carries only events, one JSON object a line.
 package main

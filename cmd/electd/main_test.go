@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/splitbrain/splitbrain/election"
 	"github.com/splitbrain/splitbrain/election/bugs"
 )
 
@@ -71,6 +74,21 @@ func TestParseArgsAcceptsTheDocumentedCommandLine(t *testing.T) {
 	assert.Empty(t, o.bugList)
 }
 
+func TestSeedSeedsTheTimeouts(t *testing.T) {
+	o, err := parseArgs(okArgs("--seed", "-42"))
+	require.NoError(t, err)
+	cfg := o.nodeConfig(io.Discard, slog.New(slog.DiscardHandler))
+	require.NotNil(t, cfg.Protocol.Rand)
+	want := election.NewRand(-42, "n1")
+	for range 5 {
+		assert.Equal(t, want.Int63n(1e9), cfg.Protocol.Rand.Int63n(1e9), "--seed draws node n1's sequence of that seed")
+	}
+
+	o, err = parseArgs(okArgs())
+	require.NoError(t, err)
+	assert.Nil(t, o.nodeConfig(io.Discard, slog.New(slog.DiscardHandler)).Protocol.Rand, "without --seed the node seeds from the clock")
+}
+
 func TestParseArgsRejectsBadInputNamingTheFlag(t *testing.T) {
 	cases := []struct {
 		name string
@@ -100,6 +118,7 @@ func TestParseArgsRejectsBadInputNamingTheFlag(t *testing.T) {
 		{"negative heartbeat", okArgs("--heartbeat", "-1ms"), "--heartbeat -1ms: must be positive"},
 		{"heartbeat too long", okArgs("--heartbeat", "300ms"), "--heartbeat 300ms: must be shorter than --election-timeout"},
 		{"bad read mode", okArgs("--read-mode", "dirty"), `--read-mode "dirty"`},
+		{"bad seed", okArgs("--seed", "0x1f"), `--seed "0x1f": want an integer`},
 		{"lease reads on zab", okArgs("--algo", "zab", "--read-mode", "lease"), "--read-mode lease: only --algo raft"},
 		{"lease bug with quorum reads", okArgs("--bug", "raft.lease-no-drift", "--read-mode", "quorum"), "acts only with --read-mode lease"},
 	}

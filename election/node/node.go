@@ -14,10 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
-	"math/rand"
 	"net"
 	"net/http"
 	"sync"
@@ -181,11 +179,7 @@ func New(cfg Config) (*Node, error) {
 	pc.Records = recs
 	pc.Now = cfg.Clock.Now()
 	if pc.Rand == nil {
-		// Distinct per node and per run: identical seeds would make every
-		// node pick the same randomized timeout and split every vote.
-		h := fnv.New64a()
-		h.Write([]byte(cfg.ID))
-		pc.Rand = rand.New(rand.NewSource(time.Now().UnixNano() ^ int64(h.Sum64())))
+		pc.Rand = election.NewRand(time.Now().UnixNano(), cfg.ID) // distinct per run
 	}
 	proto, err := cfg.NewProtocol(pc)
 	if err != nil {

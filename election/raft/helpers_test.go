@@ -64,7 +64,7 @@ func newCluster(t testing.TB, o clusterOpts) *cluster {
 	}
 	c := &cluster{knobs: map[string]*knob{}}
 	for _, id := range ids {
-		k := &knob{fix: -1, r: simnet.NewRand(o.seed, id)}
+		k := &knob{fix: -1, r: election.NewRand(o.seed, id)}
 		if f, ok := o.fix[id]; ok {
 			k.fix = f
 		}

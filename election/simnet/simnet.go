@@ -148,16 +148,6 @@ func New(opts Options) *Net {
 	return n
 }
 
-// NewRand returns a deterministic random source for node id under seed; a
-// convenience for constructors that need Config.Rand.
-func NewRand(seed int64, id string) *rand.Rand {
-	h := int64(1469598103934665603)
-	for _, c := range []byte(id) {
-		h = (h ^ int64(c)) * 1099511628211
-	}
-	return rand.New(rand.NewSource(seed ^ h))
-}
-
 // Now is the true virtual time.
 func (n *Net) Now() time.Time { return n.now }
 

@@ -4,6 +4,7 @@
 package electd
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +24,11 @@ type Options struct {
 	ElectionTimeout time.Duration // 0: electd's default
 	Heartbeat       time.Duration // 0: electd's default
 	ReadMode        string        // "quorum", "lease"; "": electd's default
-	Extra           []string      // more flags, appended as given
+	// Seed, when Seeded, is --seed: the nodes' randomized timeouts, so
+	// that a replay of a run (same seed) draws them again.
+	Seed   int64
+	Seeded bool
+	Extra  []string // more flags, appended as given
 }
 
 // System is electd with opts.
@@ -45,6 +50,9 @@ func System(opts Options) systems.System {
 	}
 	if opts.ReadMode != "" {
 		args = append(args, "--read-mode", opts.ReadMode)
+	}
+	if opts.Seeded {
+		args = append(args, "--seed", strconv.FormatInt(opts.Seed, 10))
 	}
 	args = append(args, opts.Extra...)
 	return systems.System{
