@@ -209,7 +209,7 @@ var Fields = []Field{
 	strField("etcd-version", "", "with --system etcd: a version built from the Go module proxy, e.g. v3.5.35 (empty: Debian's etcd 3.4)",
 		func(c *Config) *string { return &c.EtcdVersion }),
 	strField("binary", "", "with --system contract: your node's static linux binary", func(c *Config) *string { return &c.Binary }),
-	strField("args", "", "with --system contract: its arguments; {id} {listen} {peers} {data} are filled in per node",
+	strField("args", "", "with --system contract: its arguments; {id} {listen} {peers} {data} are filled in per node, {seed} with the run's seed",
 		func(c *Config) *string { return &c.Args }),
 	given(intField("nodes", "5", "nodes in the ensemble (redis: 6, a multiple of 2 with at least 3 masters)", 3, 9, func(c *Config) *int { return &c.Nodes }),
 		func(c *Config) { c.NodesSet = true }),

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/splitbrain/splitbrain/rundir"
@@ -77,7 +78,9 @@ func (c Config) target(ctx context.Context, log *slog.Logger) (target, error) {
 		if st, err := os.Stat(bin); err != nil || st.IsDir() {
 			return target{}, fmt.Errorf("--binary %s: not a file", c.Binary)
 		}
-		sys, err := contract.System(bin, c.Args, 0)
+		// {seed} is the run's, not a node's: a replay passes the same one.
+		args := strings.ReplaceAll(c.Args, "{seed}", strconv.FormatInt(c.Seed, 10))
+		sys, err := contract.System(bin, args, 0)
 		return target{sys: sys, dial: workloads.DialContract}, err
 	case SystemZooKeeper:
 		opts := zookeeper.Options{BaseImage: c.Image}
