@@ -353,17 +353,18 @@ func (s *shrinker) room(ctx context.Context, reserve int) error {
 // confirm replays the smallest failing schedule opts.Confirm times, as far
 // as the budget goes, and counts the replays that fail as the original
 // did. While the kept schedule fails again in fewer than half of them, the
-// fall-backs are confirmed too, and whichever fails more often is kept
-// (the smaller on a tie): a search that keeps any schedule failing once
-// can end on a lucky one, as the empty schedule of a bug that shows
-// without faults once in a while, under load.
+// next larger failing schedule found on the way is confirmed too, and
+// whichever fails more often is kept (the smaller on a tie): a search that
+// keeps any schedule failing once can end on a lucky one, as the empty
+// schedule of a bug that shows without faults once in a while, under load.
 func (s *shrinker) confirm(ctx context.Context) error {
 	k, n, _, err := s.confirmOne(ctx, s.res.Kept, false)
 	s.res.Confirmed, s.res.Confirmations = k, n
 	s.res.Smallest, s.res.SmallestConfirmed, s.res.SmallestConfirmations = slices.Clone(s.res.Kept), k, n
-	for _, cand := range s.fallBacks() {
-		if err != nil || 2*s.res.Confirmed >= s.res.Confirmations {
-			break
+	for i := len(s.chain) - 2; i >= 0 && err == nil && 2*s.res.Confirmed < s.res.Confirmations; i-- {
+		cand := s.chain[i]
+		if len(cand) <= len(s.res.Kept) {
+			continue
 		}
 		var kc, nc int
 		var failed runner.Result
@@ -381,40 +382,6 @@ func (s *shrinker) confirm(ctx context.Context) error {
 		}
 	}
 	return err
-}
-
-// fallBacks are the schedules confirm tries after the smallest, smallest
-// first: the failing schedules found on the way, and the smallest with
-// one of the faults it dropped put back. ddmin drops a fault whenever a
-// schedule without it failed once; a bug that needs two faults to show
-// reliably (one to set a trap, one to spring it) can fail once in a while
-// on the second alone, and then the schedule it needs is one fault more
-// than the smallest, not the original. Of one size, those found failing
-// come first; the rest keep the schedule's order.
-func (s *shrinker) fallBacks() [][]int {
-	small := s.res.Kept
-	var out [][]int
-	seen := map[string]bool{fmt.Sprint(small): true}
-	add := func(c []int) {
-		if k := fmt.Sprint(c); !seen[k] {
-			seen[k] = true
-			out = append(out, c)
-		}
-	}
-	for i := len(s.chain) - 2; i >= 0; i-- {
-		if len(s.chain[i]) > len(small) {
-			add(s.chain[i])
-		}
-	}
-	for e := range s.orig.Episodes {
-		if !slices.Contains(small, e) {
-			c := append(slices.Clone(small), e)
-			slices.Sort(c)
-			add(c)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b []int) int { return cmp.Compare(len(a), len(b)) })
-	return out
 }
 
 // confirmOne replays keep opts.Confirm times (as far as the budget goes):

@@ -447,31 +447,3 @@ func TestShrinkFallsBackFromALuckySchedule(t *testing.T) {
 	}
 	assert.Equal(t, 2, dirs, "the original and the answer")
 }
-
-func TestShrinkPutsBackADroppedFault(t *testing.T) {
-	// e1 and e3 together show the bug every time; e1 alone only in the
-	// search (by luck), never in its confirmations. ddmin ends on {e1},
-	// which fails again in 0 of 4; {e1, e3}, one fault more, is kept, not
-	// the whole original.
-	dir := failingRun(t, 4)
-	f := &fakeRunner{}
-	has := func(s nemesis.Schedule, v string) bool {
-		return slices.ContainsFunc(s.Episodes, func(e nemesis.Episode) bool { return e.Variant == v })
-	}
-	f.flaky = func(call int) bool {
-		last := f.calls[len(f.calls)-1]
-		return has(last, "e1") && (has(last, "e3") || !f.confirming)
-	}
-	f.onCall = func(m Mark) { f.confirming = strings.Contains(m.Command, "# confirmation") }
-	o := opts(dir, f)
-	o.Confirm = 4
-	res, err := Run(context.Background(), o)
-	require.NoError(t, err)
-	assert.Equal(t, []int{1}, res.Smallest, "the search ended on e1 alone")
-	assert.Equal(t, 0, res.SmallestConfirmed)
-	assert.Equal(t, []int{1, 3}, res.Kept, "one dropped fault put back")
-	assert.Equal(t, 4, res.Confirmed)
-	got, err := nemesis.ReadFile(filepath.Join(res.Best.Dir, rundir.ScheduleFile))
-	require.NoError(t, err)
-	require.Len(t, got.Episodes, 2, "the answer's run is a replay of the kept schedule")
-}
