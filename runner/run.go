@@ -308,6 +308,7 @@ func (r *run) resolveSystem(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	t.sys.Seed = r.cfg.Seed // {seed}: loadSchedule has drawn or read it
 	r.sys, r.dial, r.tgt, r.noClock = t.sys, t.dial, t, t.sys.Clock == systems.ClockNone
 	return nil
 }

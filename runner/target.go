@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/splitbrain/splitbrain/rundir"
@@ -78,9 +77,7 @@ func (c Config) target(ctx context.Context, log *slog.Logger) (target, error) {
 		if st, err := os.Stat(bin); err != nil || st.IsDir() {
 			return target{}, fmt.Errorf("--binary %s: not a file", c.Binary)
 		}
-		// {seed} is the run's, not a node's: a replay passes the same one.
-		args := strings.ReplaceAll(c.Args, "{seed}", strconv.FormatInt(c.Seed, 10))
-		sys, err := contract.System(bin, args, 0)
+		sys, err := contract.System(bin, c.Args, 0)
 		return target{sys: sys, dial: workloads.DialContract}, err
 	case SystemZooKeeper:
 		opts := zookeeper.Options{BaseImage: c.Image}
@@ -116,6 +113,6 @@ func (c Config) target(ctx context.Context, log *slog.Logger) (target, error) {
 		if c.Bug != "" {
 			bs = strings.Split(c.Bug, ",")
 		}
-		return target{sys: electd.System(electd.Options{Algo: c.Algo, Bugs: bs, ReadMode: c.ReadMode, Seed: c.Seed, Seeded: c.SeedSet}), dial: workloads.DialContract}, nil
+		return target{sys: electd.System(electd.Options{Algo: c.Algo, Bugs: bs, ReadMode: c.ReadMode}), dial: workloads.DialContract}, nil
 	}
 }

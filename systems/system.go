@@ -13,6 +13,8 @@
 //	{port}    ClientPort
 //	{data}    the node's data directory (DataDir/{id})
 //	{peers}   every node, each rendered with PeerFormat, joined with PeerSep
+//	{seed}    the run's seed (Seed): the same in a replay, so a node that
+//	          seeds its randomized timeouts with it draws them again
 //
 // PeerFormat itself may use {id}, {index}, {ip}, {port} and {peerport} of
 // the peer it renders.
@@ -98,6 +100,8 @@ type System struct {
 	Client string
 	// Clock is how clock faults reach the node (ClockContract, or ClockNone).
 	Clock string
+	// Seed is {seed}; the runner sets it to the run's seed.
+	Seed int64
 }
 
 // Peer is one node as templates see it.
@@ -184,6 +188,7 @@ func (s System) Expand(t string, self Peer, peers []Peer) string {
 		"{peerport}", strconv.Itoa(s.peerPort()),
 		"{data}", data,
 		"{peers}", strings.Join(rendered, sep),
+		"{seed}", strconv.FormatInt(s.Seed, 10),
 	)
 	return r.Replace(t)
 }

@@ -6,10 +6,10 @@ import (
 )
 
 func TestArgv(t *testing.T) {
-	s := System{Name: "x", Args: []string{"/x", "--id", "{id}", "--listen", "{listen}", "--peers", "{peers}", "--data", "{data}", "--n={index}"}, ClientPort: 7101}
+	s := System{Name: "x", Args: []string{"/x", "--id", "{id}", "--listen", "{listen}", "--peers", "{peers}", "--data", "{data}", "--n={index}", "--seed", "{seed}"}, ClientPort: 7101, Seed: -9}
 	peers := []Peer{{"n1", 1, "10.0.0.11"}, {"n2", 2, "10.0.0.12"}}
 	got := s.Argv(peers[1], peers)
-	want := []string{"/x", "--id", "n2", "--listen", "0.0.0.0:7101", "--peers", "n1=10.0.0.11:7101,n2=10.0.0.12:7101", "--data", "/data/n2", "--n=2"}
+	want := []string{"/x", "--id", "n2", "--listen", "0.0.0.0:7101", "--peers", "n1=10.0.0.11:7101,n2=10.0.0.12:7101", "--data", "/data/n2", "--n=2", "--seed", "-9"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}

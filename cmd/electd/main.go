@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/splitbrain/splitbrain/election/node"
@@ -70,7 +71,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// SIGTERM and SIGINT stop the node; SIGKILL is the harness's crash.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logger.Info("electd starting", "id", opts.id, "algo", opts.algo, "bugs", opts.bugList, "listen", opts.listen)
+	seed := "clock"
+	if opts.seeded {
+		seed = strconv.FormatInt(opts.seed, 10)
+	}
+	logger.Info("electd starting", "id", opts.id, "algo", opts.algo, "bugs", opts.bugList, "listen", opts.listen, "seed", seed)
 	if err := n.Run(ctx, ln); err != nil {
 		logger.Error("node failed", "err", err)
 		return exitFail

@@ -4,7 +4,6 @@
 package electd
 
 import (
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,11 +23,7 @@ type Options struct {
 	ElectionTimeout time.Duration // 0: electd's default
 	Heartbeat       time.Duration // 0: electd's default
 	ReadMode        string        // "quorum", "lease"; "": electd's default
-	// Seed, when Seeded, is --seed: the nodes' randomized timeouts, so
-	// that a replay of a run (same seed) draws them again.
-	Seed   int64
-	Seeded bool
-	Extra  []string // more flags, appended as given
+	Extra           []string      // more flags, appended as given
 }
 
 // System is electd with opts.
@@ -38,7 +33,7 @@ func System(opts Options) systems.System {
 		algo = "raft"
 	}
 	args := []string{"/electd", "--id", "{id}", "--listen", "{listen}", "--peers", "{peers}",
-		"--data", "{data}", "--algo", algo}
+		"--data", "{data}", "--algo", algo, "--seed", "{seed}"}
 	if len(opts.Bugs) > 0 {
 		args = append(args, "--bug", strings.Join(opts.Bugs, ","))
 	}
@@ -50,9 +45,6 @@ func System(opts Options) systems.System {
 	}
 	if opts.ReadMode != "" {
 		args = append(args, "--read-mode", opts.ReadMode)
-	}
-	if opts.Seeded {
-		args = append(args, "--seed", strconv.FormatInt(opts.Seed, 10))
 	}
 	args = append(args, opts.Extra...)
 	return systems.System{
