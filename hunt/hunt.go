@@ -72,11 +72,19 @@ const (
 // Runner runs one trial with the given schedule. Docker runs it for real;
 // the tests use a fake that writes run directories.
 type Runner interface {
+	// Prepare readies what every trial of cfg needs (the node image),
+	// before the budget's clock starts.
+	Prepare(ctx context.Context, cfg runner.Config) error
 	Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, command string) (runner.Result, error)
 }
 
 // Docker is the Runner that runs for real: runner.Run with Options.
 type Docker struct{ Options runner.Options }
+
+// Prepare builds the node image through runner.Prepare.
+func (d Docker) Prepare(ctx context.Context, cfg runner.Config) error {
+	return runner.Prepare(ctx, cfg, d.Options)
+}
 
 // Run runs cfg with sched through runner.Run.
 func (d Docker) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, command string) (runner.Result, error) {
@@ -245,6 +253,12 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	if err := opts.Validate(); err != nil {
 		return Summary{ExitCode: 3, Found: -1}, fmt.Errorf("%w: %w", runner.ErrCannotRun, err)
+	}
+	// The budget is for trials: building the image (minutes on a fresh
+	// machine, for a real system its packages too) would otherwise eat it,
+	// and the first trial's length would stop the hunt early.
+	if err := opts.Runner.Prepare(ctx, opts.Base); err != nil {
+		return Summary{ExitCode: 3, Found: -1}, fmt.Errorf("preparing the trials: %w", err)
 	}
 	started := now()
 	b := opts.Base

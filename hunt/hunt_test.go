@@ -85,9 +85,20 @@ type fakeRunner struct {
 	verdict func(n int, sched nemesis.Schedule) checker.Verdict
 	err     func(n int) error
 	during  func(n int) // called while trial n runs
-	calls   []runner.Config
-	scheds  []nemesis.Schedule
-	cmds    []string
+	// prepare is how long Prepare takes on the fake clock, prepareErr
+	// what it returns; prepared counts the calls.
+	prepare    time.Duration
+	prepareErr error
+	prepared   int
+	calls      []runner.Config
+	scheds     []nemesis.Schedule
+	cmds       []string
+}
+
+func (f *fakeRunner) Prepare(context.Context, runner.Config) error {
+	f.prepared++
+	f.clock.Add(f.prepare)
+	return f.prepareErr
 }
 
 func (f *fakeRunner) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, command string) (runner.Result, error) {
@@ -136,6 +147,27 @@ func options(t *testing.T, f *fakeRunner, strategy string) Options {
 
 func newFake(took time.Duration) *fakeRunner {
 	return &fakeRunner{clock: &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, took: took}
+}
+
+func TestHuntPreparesFirst(t *testing.T) {
+	// Building the image is not the budget's: a 10-minute build leaves
+	// the 2-minute budget its four 30 s trials.
+	f := newFake(30 * time.Second)
+	f.prepare = 10 * time.Minute
+	sum, err := Run(context.Background(), options(t, f, Guided))
+	require.NoError(t, err)
+	assert.Equal(t, 1, f.prepared)
+	assert.Len(t, sum.Trials, 4)
+	assert.Equal(t, 0, sum.ExitCode)
+
+	// A build that fails: could not run, and no trial.
+	f = newFake(30 * time.Second)
+	f.prepareErr = fmt.Errorf("%w: building the node image: no space left", runner.ErrCannotRun)
+	sum, err = Run(context.Background(), options(t, f, Guided))
+	require.ErrorIs(t, err, runner.ErrCannotRun)
+	assert.ErrorContains(t, err, "no space left")
+	assert.Equal(t, 3, sum.ExitCode)
+	assert.Empty(t, f.calls)
 }
 
 func TestHuntExits(t *testing.T) {

@@ -63,3 +63,44 @@ func TestBackendFails(t *testing.T) {
 		})
 	}
 }
+
+func TestPrepare(t *testing.T) {
+	// Prepare builds the image and starts nothing, writes nothing; a
+	// failing engine or bad settings could not run.
+	bin := filepath.Join(t.TempDir(), "node")
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755))
+	cfg := Defaults()
+	cfg.System, cfg.Binary, cfg.Args = SystemContract, bin, "--id {id}"
+	cfg.Nodes, cfg.Store = 3, t.TempDir()
+	for _, tc := range []struct {
+		name string
+		fail string
+		cfg  func(*Config)
+	}{
+		{name: "ready"},
+		{name: "ping", fail: "ping"},
+		{name: "image", fail: "image"},
+		{name: "bad settings", cfg: func(c *Config) { c.Nodes = 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg
+			if tc.cfg != nil {
+				tc.cfg(&c)
+			}
+			b := &brokenBackend{fail: tc.fail}
+			err := Prepare(context.Background(), c, Options{Backend: b})
+			if tc.fail == "" && tc.cfg == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, ErrCannotRun)
+				if tc.fail != "" {
+					assert.ErrorIs(t, err, errEngine)
+				}
+			}
+			assert.False(t, b.started, "no ensemble")
+			entries, err := os.ReadDir(c.Store)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "no run directory")
+		})
+	}
+}

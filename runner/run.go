@@ -184,6 +184,34 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 	return r.res, nil
 }
 
+// Prepare does once what every run of cfg needs before an ensemble can
+// start, and leaves no run directory: an engine that answers, the system
+// (for ZooKeeper, etcd and Redis their Debian packages and base image) and
+// the node image. Later runs in this process reuse the image it built, so
+// a caller that times its runs (hunt's and shrink's budgets) calls it
+// first and keeps the build out of its clock. Its error wraps ErrCannotRun.
+func Prepare(ctx context.Context, cfg Config, opts Options) error {
+	r := &run{cfg: cfg, opts: opts, log: cmp.Or(opts.Log, slog.Default()), began: time.Now()}
+	if r.opts.Backend == nil {
+		r.opts.Backend = DockerBackend{}
+	}
+	r.cfg.SystemDefaults()
+	if err := r.cfg.Validate(); err != nil {
+		return cannot(err)
+	}
+	if err := r.checkEngine(ctx); err != nil {
+		return cannot(err)
+	}
+	if err := r.resolveSystem(ctx); err != nil {
+		return cannot(err)
+	}
+	if err := r.buildImage(ctx); err != nil {
+		return cannot(err)
+	}
+	r.log.Info("prepared", "system", r.sys.Name, "image", r.image, "took", time.Since(r.began).Round(time.Millisecond))
+	return nil
+}
+
 // run is one run's state, filled in phase by phase.
 type run struct {
 	cfg   Config

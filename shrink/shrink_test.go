@@ -91,9 +91,16 @@ type fakeRunner struct {
 	// confirming is for a test's flaky: the call is a confirmation.
 	confirming bool
 	err        error
+	prepareErr error // what Prepare returns
+	prepared   int   // Prepare's calls
 	calls      []nemesis.Schedule
 	marks      []Mark
 	cfgs       []runner.Config
+}
+
+func (f *fakeRunner) Prepare(context.Context, runner.Config) error {
+	f.prepared++
+	return f.prepareErr
 }
 
 func (f *fakeRunner) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, mark Mark) (runner.Result, error) {
@@ -375,9 +382,19 @@ func TestShrinkConfirm(t *testing.T) {
 	assert.Len(t, dirs, 2, "the confirmations' runs are removed: the original and the answer stay")
 }
 
+func TestShrinkPrepareFails(t *testing.T) {
+	dir := failingRun(t, 2)
+	f := &fakeRunner{culprits: []string{"e1"}, prepareErr: fmt.Errorf("%w: building the node image: no space left", runner.ErrCannotRun)}
+	res, err := Run(context.Background(), opts(dir, f))
+	require.ErrorIs(t, err, runner.ErrCannotRun)
+	assert.Equal(t, 3, res.ExitCode)
+	assert.Empty(t, f.calls, "no replay")
+}
+
 func TestShrinkConfirmBudget(t *testing.T) {
 	// The search leaves room for the confirmations: with a budget of ten
-	// replays, four of them are kept for the end.
+	// replays, four of them are kept for the end. The 5-minute image
+	// build (timedRunner.Prepare) is not counted.
 	dir := failingRun(t, 8)
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := &fakeRunner{culprits: []string{"e6"}}
@@ -396,6 +413,13 @@ func TestShrinkConfirmBudget(t *testing.T) {
 type timedRunner struct {
 	f     *fakeRunner
 	clock *time.Time
+}
+
+// Prepare takes 5 minutes of the fake clock, as an image build can on a
+// fresh machine.
+func (r timedRunner) Prepare(ctx context.Context, cfg runner.Config) error {
+	*r.clock = r.clock.Add(5 * time.Minute)
+	return r.f.Prepare(ctx, cfg)
 }
 
 func (r timedRunner) Run(ctx context.Context, cfg runner.Config, sched nemesis.Schedule, mark Mark) (runner.Result, error) {

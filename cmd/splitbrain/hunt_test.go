@@ -53,11 +53,15 @@ func (f *huntFake) run(cfg runner.Config, sched nemesis.Schedule) (runner.Result
 
 type huntFakeRunner struct{ *huntFake }
 
+func (huntFakeRunner) Prepare(context.Context, runner.Config) error { return nil }
+
 func (f huntFakeRunner) Run(_ context.Context, cfg runner.Config, sched nemesis.Schedule, _ string) (runner.Result, error) {
 	return f.run(cfg, sched)
 }
 
 type shrinkFakeRunner struct{ *huntFake }
+
+func (shrinkFakeRunner) Prepare(context.Context, runner.Config) error { return nil }
 
 func (f shrinkFakeRunner) Run(_ context.Context, cfg runner.Config, sched nemesis.Schedule, _ shrink.Mark) (runner.Result, error) {
 	return f.run(cfg, sched)
