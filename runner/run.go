@@ -164,10 +164,7 @@ func cannot(err error) error { return fmt.Errorf("%w: %w", ErrCannotRun, err) }
 // (records, ensemble, observer, clients), drive (the client phase), settle
 // (heal, final reads, teardown) and judge (check and store).
 func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
-	r := &run{cfg: cfg, opts: opts, log: cmp.Or(opts.Log, slog.Default()), began: time.Now()}
-	if r.opts.Backend == nil {
-		r.opts.Backend = DockerBackend{}
-	}
+	r := newRun(cfg, opts)
 	defer r.release()
 	for _, phase := range []func(context.Context) error{r.prepare, r.start, r.drive, r.settle, r.judge} {
 		if err := phase(ctx); err != nil {
@@ -191,25 +188,23 @@ func Run(ctx context.Context, cfg Config, opts Options) (Result, error) {
 // a caller that times its runs (hunt's and shrink's budgets) calls it
 // first and keeps the build out of its clock. Its error wraps ErrCannotRun.
 func Prepare(ctx context.Context, cfg Config, opts Options) error {
+	r := newRun(cfg, opts)
+	if err := r.checkSettings(); err != nil {
+		return err
+	}
+	if err := r.ready(ctx); err != nil {
+		return err
+	}
+	r.log.Info("prepared", "system", r.sys.Name, "image", r.image, "took", time.Since(r.began).Round(time.Millisecond))
+	return nil
+}
+
+func newRun(cfg Config, opts Options) *run {
 	r := &run{cfg: cfg, opts: opts, log: cmp.Or(opts.Log, slog.Default()), began: time.Now()}
 	if r.opts.Backend == nil {
 		r.opts.Backend = DockerBackend{}
 	}
-	r.cfg.SystemDefaults()
-	if err := r.cfg.Validate(); err != nil {
-		return cannot(err)
-	}
-	if err := r.checkEngine(ctx); err != nil {
-		return cannot(err)
-	}
-	if err := r.resolveSystem(ctx); err != nil {
-		return cannot(err)
-	}
-	if err := r.buildImage(ctx); err != nil {
-		return cannot(err)
-	}
-	r.log.Info("prepared", "system", r.sys.Name, "image", r.image, "took", time.Since(r.began).Round(time.Millisecond))
-	return nil
+	return r
 }
 
 // run is one run's state, filled in phase by phase.
@@ -253,6 +248,29 @@ type run struct {
 // an engine answers, builds the image and writes run.json and
 // schedule.json into a new run directory.
 func (r *run) prepare(ctx context.Context) error {
+	if err := r.checkSettings(); err != nil {
+		return err
+	}
+	if err := r.loadSchedule(); err != nil {
+		return cannot(err)
+	}
+	var err error
+	if r.dir, err = r.pickDir(); err != nil {
+		return cannot(err)
+	}
+	r.log.Info("run", "dir", r.dir, "seed", r.cfg.Seed, "system", r.cfg.System, "nodes", r.cfg.Nodes,
+		"faults", len(r.sched.Episodes), "time_limit", r.cfg.TimeLimit)
+	if err := r.ready(ctx); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(r.dir, rundir.LogsDir), 0o755); err != nil {
+		return cannot(err)
+	}
+	return r.writeSettings()
+}
+
+// checkSettings fills in the system's defaults and validates the settings.
+func (r *run) checkSettings() error {
 	r.cfg.SystemDefaults()
 	if err := r.cfg.Validate(); err != nil {
 		return cannot(err)
@@ -260,28 +278,22 @@ func (r *run) prepare(ctx context.Context) error {
 	if r.cfg.System != SystemElectd {
 		r.cfg.Algo = "" // electd's alone: run.json must not say another system ran raft
 	}
-	if err := r.loadSchedule(); err != nil {
-		return cannot(err)
-	}
+	return nil
+}
+
+// ready makes sure an engine answers, describes the system and builds its
+// node image: all a run needs before its ensemble can start.
+func (r *run) ready(ctx context.Context) error {
 	if err := r.checkEngine(ctx); err != nil {
 		return cannot(err)
 	}
 	if err := r.resolveSystem(ctx); err != nil {
 		return cannot(err)
 	}
-	var err error
-	if r.dir, err = r.pickDir(); err != nil {
-		return cannot(err)
-	}
-	r.log.Info("run", "dir", r.dir, "seed", r.cfg.Seed, "system", r.sys.Name, "nodes", r.cfg.Nodes,
-		"faults", len(r.sched.Episodes), "time_limit", r.cfg.TimeLimit)
 	if err := r.buildImage(ctx); err != nil {
 		return cannot(err)
 	}
-	if err := os.MkdirAll(filepath.Join(r.dir, rundir.LogsDir), 0o755); err != nil {
-		return cannot(err)
-	}
-	return r.writeSettings()
+	return nil
 }
 
 // loadSchedule reads the replayed run's schedule (its seed too, unless one
