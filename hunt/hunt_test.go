@@ -303,7 +303,14 @@ func TestHuntTrialsAndRepeatability(t *testing.T) {
 	// credited twice (one picked but absent from its schedule stays untried).
 	require.Greater(t, len(newHunter(options(t, f1, Guided)).armNames()), 2*len(s1.Trials))
 	credited := map[string]int{}
-	for _, tr := range s1.Trials {
+	for i, tr := range s1.Trials {
+		if tr.N%blindEvery == 0 {
+			assert.Empty(t, tr.Arms, "trial %d is the blind draw", tr.N)
+			for _, e := range f1.scheds[i].Episodes {
+				assert.Empty(t, e.Pattern)
+			}
+			continue
+		}
 		assert.Len(t, tr.Arms, armsPerTrial)
 		assert.Subset(t, tr.Arms, tr.Played)
 		for _, a := range tr.Played {
@@ -317,6 +324,7 @@ func TestHuntTrialsAndRepeatability(t *testing.T) {
 
 	// Random is the blind draw: no pattern in any schedule.
 	fr, sr := run(7, Random)
+	assert.Equal(t, fr.scheds[blindEvery-1], f1.scheds[blindEvery-1], "a guided hunt's blind trial is the random hunt's")
 	for i, s := range fr.scheds {
 		assert.Empty(t, sr.Trials[i].Arms)
 		for _, e := range s.Episodes {
@@ -346,11 +354,18 @@ func TestHuntValidate(t *testing.T) {
 
 // TestGuidedMixKeepsPlain: every guided trial holds the plain draw beside
 // the arms it picked (twice the weight when plain is one of them), so that
-// the faults of the blind draw are never starved; random holds no pattern.
+// the faults of the blind draw are never starved, and every blindEvery-th
+// is the blind draw itself; random holds no pattern.
 func TestGuidedMixKeepsPlain(t *testing.T) {
 	h := newHunter(options(t, newFake(time.Second), Guided))
-	for range 2 * len(h.arms.arms) {
-		m, arms, _ := h.mix()
+	for n := 1; n <= 2*len(h.arms.arms); n++ {
+		m, arms, compose := h.mix(n)
+		if n%blindEvery == 0 {
+			assert.Empty(t, arms, "trial %d is blind", n)
+			assert.Empty(t, m.Patterns)
+			assert.False(t, compose)
+			continue
+		}
 		require.Len(t, arms, armsPerTrial)
 		want := map[string]float64{nemesis.PlainDraw: plainWeight}
 		for _, a := range arms {
@@ -359,7 +374,7 @@ func TestGuidedMixKeepsPlain(t *testing.T) {
 		assert.Equal(t, want, m.Patterns)
 		h.arms.Reward(arms, 0.5)
 	}
-	m, arms, _ := newHunter(options(t, newFake(time.Second), Random)).mix()
+	m, arms, _ := newHunter(options(t, newFake(time.Second), Random)).mix(1)
 	assert.Empty(t, arms)
 	assert.Empty(t, m.Patterns)
 }
@@ -449,13 +464,35 @@ func TestRewardNoveltyOrExposure(t *testing.T) {
 			h := newHunter(options(t, newFake(time.Second), Guided))
 			h.seen["seen"] = 1
 			h.opts.Observe = func(string) (Behaviour, error) { return tt.b, nil }
-			tr := Trial{Dir: "t001"}
-			h.learn(&tr, []string{nemesis.PlainDraw}, false)
+			tr := Trial{Dir: "t001", Played: []string{nemesis.PlainDraw}}
+			h.learn(&tr, true, false)
 			assert.InDelta(t, tt.want, tr.Reward, 1e-9)
 			assert.Equal(t, rundir.Duration(tt.b.Exposure), tr.Exposure)
 			assert.InDelta(t, tt.want, h.arms.Mean(nemesis.PlainDraw), 1e-9, "the arm played is credited")
 		})
 	}
+}
+
+func TestBlindTrialCreditsNoArm(t *testing.T) {
+	// A blind trial's behaviour is seen (a later trial showing it again
+	// has nothing new), but no arm and no compose choice is credited.
+	h := newHunter(options(t, newFake(time.Second), Guided))
+	h.opts.Observe = func(string) (Behaviour, error) {
+		return Behaviour{Features: []string{"a", "b", "c"}, Exposure: 2 * time.Second}, nil
+	}
+	tr := Trial{Dir: "t003"}
+	h.learn(&tr, false, false)
+	assert.Equal(t, 3, tr.New)
+	assert.Positive(t, tr.Reward)
+	for _, a := range h.arms.arms {
+		assert.Zero(t, h.arms.Plays(a), "arm %s", a)
+	}
+	for _, a := range h.compose.arms {
+		assert.Zero(t, h.compose.Plays(a), "compose arm %s", a)
+	}
+	tr = Trial{Dir: "t004"}
+	h.learn(&tr, false, false)
+	assert.Zero(t, tr.New, "seen in the blind trial")
 }
 
 func TestPlayedArms(t *testing.T) {

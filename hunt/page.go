@@ -73,6 +73,9 @@ func renderPage(s Summary, arms []armRow, now time.Time) ([]byte, error) {
 		if t.Compose {
 			r.ArmsText += " (composed)"
 		}
+		if s.Strategy == Guided && len(t.Arms) == 0 {
+			r.ArmsText = "blind draw"
+		}
 		if t.Report != "" {
 			if rel, err := filepath.Rel(s.Dir, t.Report); err == nil {
 				r.Href = filepath.ToSlash(rel)
