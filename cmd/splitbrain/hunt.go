@@ -53,7 +53,8 @@ kinds.
 --strategy guided (the default) steers the mix with a bandit (UCB1) rewarding
 behaviour the hunt has not seen yet: new kinds of term transition, leaderless
 and contested windows, indeterminate operations, lease gaps, faults that
-overlap. --strategy random is a plain run's blind draw, the baseline.
+overlap; every third trial is the blind draw. --strategy random is a plain
+run's blind draw in every trial, the baseline.
 
 The trials and a summary page (hunt.html, hunt.json) go to --store/--name
 (default hunt-SYSTEM-ALGO-BUG-TIME). A run flag applies to every trial.
