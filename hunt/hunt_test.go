@@ -230,6 +230,9 @@ func TestHuntExits(t *testing.T) {
 			require.NoError(t, err)
 			assert.Contains(t, string(page), "t001")
 			assert.Contains(t, string(page), "How hard it looked")
+			if len(sum.Trials) >= blindEvery {
+				assert.Contains(t, string(page), "blind draw", "trial 3 of a guided hunt")
+			}
 		})
 	}
 }
