@@ -495,7 +495,7 @@ func (h *hunter) trial(ctx context.Context, n int) (Trial, runner.Result) {
 	}
 	t.FoundBy = res.Report.Failing()
 	t.Played = played(sched, arms)
-	h.learn(&t, arms != nil, compose)
+	h.learn(&t)
 	return t, res
 }
 
@@ -516,10 +516,11 @@ func played(sched nemesis.Schedule, arms []string) []string {
 }
 
 // learn scores the trial's behaviour, as a reward in [0, 1) for the arms it
-// played (t.Played): the features new to the hunt, or its split-brain
-// exposure, whichever scores higher. A blind trial (picked false) credits
-// no arm, but what it showed is seen: novelty is new to the hunt.
-func (h *hunter) learn(t *Trial, picked, compose bool) {
+// played (t.Played) and its compose choice: the features new to the hunt,
+// or its split-brain exposure, whichever scores higher. A blind trial
+// (no t.Arms) credits no arm, but what it showed is seen: novelty is new
+// to the hunt.
+func (h *hunter) learn(t *Trial) {
 	b, err := h.opts.Observe(t.Dir)
 	if err != nil {
 		h.log.Warn("reading the trial's behaviour", "dir", t.Dir, "err", err)
@@ -534,10 +535,10 @@ func (h *hunter) learn(t *Trial, picked, compose bool) {
 	novelty := 1 - math.Exp(-float64(t.New)/3)
 	risk := 1 - math.Exp(-float64(b.Exposure)/float64(exposureScale))
 	t.Reward = max(novelty, risk)
-	if h.arms != nil && picked {
+	if h.arms != nil && len(t.Arms) > 0 {
 		h.arms.Reward(t.Played, t.Reward)
 		c := singleArm
-		if compose {
+		if t.Compose {
 			c = composeArm
 		}
 		h.compose.Reward([]string{c}, t.Reward)

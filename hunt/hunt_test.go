@@ -467,8 +467,8 @@ func TestRewardNoveltyOrExposure(t *testing.T) {
 			h := newHunter(options(t, newFake(time.Second), Guided))
 			h.seen["seen"] = 1
 			h.opts.Observe = func(string) (Behaviour, error) { return tt.b, nil }
-			tr := Trial{Dir: "t001", Played: []string{nemesis.PlainDraw}}
-			h.learn(&tr, true, false)
+			tr := Trial{Dir: "t001", Arms: []string{nemesis.PlainDraw}, Played: []string{nemesis.PlainDraw}}
+			h.learn(&tr)
 			assert.InDelta(t, tt.want, tr.Reward, 1e-9)
 			assert.Equal(t, rundir.Duration(tt.b.Exposure), tr.Exposure)
 			assert.InDelta(t, tt.want, h.arms.Mean(nemesis.PlainDraw), 1e-9, "the arm played is credited")
@@ -484,7 +484,7 @@ func TestBlindTrialCreditsNoArm(t *testing.T) {
 		return Behaviour{Features: []string{"a", "b", "c"}, Exposure: 2 * time.Second}, nil
 	}
 	tr := Trial{Dir: "t003"}
-	h.learn(&tr, false, false)
+	h.learn(&tr)
 	assert.Equal(t, 3, tr.New)
 	assert.Positive(t, tr.Reward)
 	for _, a := range h.arms.arms {
@@ -494,7 +494,7 @@ func TestBlindTrialCreditsNoArm(t *testing.T) {
 		assert.Zero(t, h.compose.Plays(a), "compose arm %s", a)
 	}
 	tr = Trial{Dir: "t004"}
-	h.learn(&tr, false, false)
+	h.learn(&tr)
 	assert.Zero(t, tr.New, "seen in the blind trial")
 }
 
